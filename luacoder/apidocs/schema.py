@@ -1,0 +1,226 @@
+"""The api.json contract: every documented function, method, field and event of a Lua API.
+
+    {"name": "lua54", "entries": [ApiEntry, ...]}
+
+An entry is validated field by field when it is built from JSON and before it is written, and the error names the
+entry (index and name) and the field, so that a hand-edited api.json can be fixed from the message alone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from luacoder.files import write_json
+
+KINDS = ("function", "method", "field", "event")
+VARARG = "..."
+
+
+class ApiError(ValueError):
+    """An api.json (or a doc that should become one) is not valid; the message says where and why."""
+
+
+@dataclass
+class Param:
+    name: str
+    type: str = "any"
+    optional: bool = False
+    description: str = ""
+
+
+@dataclass
+class Return:
+    type: str = "any"
+    name: str = ""
+    description: str = ""
+
+
+@dataclass
+class Source:
+    file: str
+    line: int
+
+
+@dataclass
+class ApiEntry:
+    name: str
+    kind: str
+    module: str
+    signature: str
+    params: list[Param] = field(default_factory=list)
+    returns: list[Return] = field(default_factory=list)
+    description: str = ""
+    examples: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)
+    source: Source | None = None
+    # Indices into `examples` of those that need the real host (files on disk, processes): the sandbox runs them
+    # with its in-memory file system or not at all.
+    needs_host: list[int] = field(default_factory=list)
+
+    @property
+    def short_name(self) -> str:
+        """The name without its module or type: `format` for `string.format`, `read` for `file:read`."""
+        for sep in (":", "."):
+            if sep in self.name:
+                return self.name.rsplit(sep, 1)[1]
+        return self.name
+
+    def arity(self) -> tuple[int, float]:
+        """(fewest, most) arguments a call may pass; most is `math.inf` for a variadic entry."""
+        required = sum(1 for p in self.params if not p.optional and p.name != VARARG)
+        most = math.inf if any(p.name == VARARG for p in self.params) else len(self.params)
+        return required, most
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if not self.needs_host:
+            del data["needs_host"]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "entry") -> ApiEntry:
+        if not isinstance(data, dict):
+            raise ApiError(f"{where}: expected a JSON object, got {type(data).__name__}")
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ApiError(f"{where}: unknown field(s) {unknown}; known fields are {sorted(known)}")
+        for key in ("name", "kind"):
+            if key not in data:
+                raise ApiError(f"{where}: missing required field '{key}'")
+        where = f"{where} ({data['name']})" if isinstance(data.get("name"), str) else where
+        try:
+            entry = cls(
+                name=data["name"],
+                kind=data["kind"],
+                module=data.get("module", ""),
+                signature=data.get("signature", data["name"]),
+                params=[_build(Param, p, f"{where}: params[{i}]") for i, p in enumerate(data.get("params", []))],
+                returns=[_build(Return, r, f"{where}: returns[{i}]") for i, r in enumerate(data.get("returns", []))],
+                description=data.get("description", ""),
+                examples=list(data.get("examples", [])),
+                aliases=list(data.get("aliases", [])),
+                source=_build(Source, data["source"], f"{where}: source") if data.get("source") else None,
+                needs_host=list(data.get("needs_host", [])),
+            )
+        except TypeError as exc:
+            raise ApiError(f"{where}: {exc}") from None
+        entry.validate(where)
+        return entry
+
+    def validate(self, where: str | None = None) -> None:
+        where = where or f"entry {self.name!r}"
+
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise ApiError(f"{where}: {message}")
+
+        need(isinstance(self.name, str) and self.name.strip() != "", "'name' must be a non-empty string")
+        need(self.kind in KINDS, f"'kind' is {self.kind!r}, expected one of {', '.join(KINDS)}")
+        for key in ("module", "signature", "description"):
+            need(isinstance(getattr(self, key), str), f"'{key}' must be a string")
+        for i, p in enumerate(self.params):
+            need(isinstance(p.name, str) and p.name != "", f"params[{i}].name must be a non-empty string")
+            need(isinstance(p.type, str), f"params[{i}].type must be a string")
+            need(isinstance(p.optional, bool), f"params[{i}].optional must be true or false")
+            need(isinstance(p.description, str), f"params[{i}].description must be a string")
+        for i, r in enumerate(self.returns):
+            need(
+                all(isinstance(v, str) for v in (r.type, r.name, r.description)),
+                f"returns[{i}] fields must be strings",
+            )
+        need(all(isinstance(e, str) for e in self.examples), "'examples' must be a list of Lua code strings")
+        need(all(isinstance(a, str) and a for a in self.aliases), "'aliases' must be a list of names")
+        need(
+            all(isinstance(i, int) and 0 <= i < len(self.examples) for i in self.needs_host),
+            "'needs_host' must list indices into 'examples'",
+        )
+
+
+def _build(cls, data: Any, where: str):
+    if not isinstance(data, dict):
+        raise ApiError(f"{where}: expected a JSON object, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+    if unknown:
+        raise ApiError(f"{where}: unknown field(s) {unknown}")
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise ApiError(f"{where}: {exc}") from None
+
+
+@dataclass
+class ApiSet:
+    name: str
+    entries: list[ApiEntry] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._by_name: dict[str, ApiEntry] | None = None
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self):
+        return iter(self.entries)
+
+    def get(self, name: str) -> ApiEntry | None:
+        if self._by_name is None:
+            self._by_name = {e.name: e for e in self.entries}
+        return self._by_name.get(name)
+
+    def validate(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ApiError("api.json: 'name' must be a non-empty string")
+        seen: dict[str, int] = {}
+        for i, entry in enumerate(self.entries):
+            entry.validate(f"entry {i} ({entry.name})")
+            if entry.name in seen:
+                first = self.entries[seen[entry.name]]
+                raise ApiError(
+                    f"entry {i} ({entry.name}) duplicates entry {seen[entry.name]}"
+                    f" (from {_where(entry)} and {_where(first)})"
+                )
+            seen[entry.name] = i
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "entries": [e.to_dict() for e in self.entries]}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "api.json") -> ApiSet:
+        if not isinstance(data, dict) or "entries" not in data:
+            raise ApiError(f"{where}: expected an object with 'name' and 'entries'")
+        if not isinstance(data["entries"], list):
+            raise ApiError(f"{where}: 'entries' must be a list")
+        entries = [ApiEntry.from_dict(e, f"{where}: entry {i}") for i, e in enumerate(data["entries"])]
+        api = cls(name=data.get("name", ""), entries=entries)
+        api.validate()
+        return api
+
+
+def _where(entry: ApiEntry) -> str:
+    return f"{entry.source.file}:{entry.source.line}" if entry.source else "unknown source"
+
+
+def load_api(path: str | os.PathLike) -> ApiSet:
+    """Read and validate an api.json file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ApiError(f"{path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise ApiError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise ApiError(f"{path}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}") from None
+    return ApiSet.from_dict(data, where=str(path))
+
+
+def save_api(api: ApiSet, path: str | os.PathLike) -> None:
+    """Validate, then write atomically."""
+    api.validate()
+    write_json(path, api.to_dict())

@@ -1,0 +1,30 @@
+"""The `luacoder` command line. Each subcommand is a thin wrapper over library code that notebooks call too."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Each module has `register(subparsers)`; heavy imports happen inside the command, so `--help` stays fast and
+# the data environment (no torch) can run the data commands.
+COMMAND_MODULES = [
+    "luacoder.train.commands",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="luacoder", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

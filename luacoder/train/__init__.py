@@ -1,0 +1,1 @@
+"""Training support shared by the stages: chat template and special tokens, tokenizer, model set-up."""

@@ -1,0 +1,50 @@
+"""`luacoder new-tokenizer` and `luacoder new-model`: what a from-scratch run (the demo) starts from."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("new-tokenizer", help="train a small byte-level BPE tokenizer on docs (for from-scratch runs)")
+    p.add_argument("paths", nargs="+", type=Path, help="doc files or folders (.md, .markdown, .lua, .json)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="folder to save the tokenizer to")
+    p.add_argument("--vocab-size", type=int, default=2048)
+    p.set_defaults(func=new_tokenizer)
+
+    p = sub.add_parser("new-model", help="build a tiny randomly initialised StarCoder-family model")
+    p.add_argument("--family", choices=["starcoder2", "gpt_bigcode"], default="starcoder2")
+    p.add_argument("--tokenizer", required=True, help="tokenizer folder or hub id")
+    p.add_argument("-o", "--output", type=Path, required=True, help="folder to save the model and tokenizer to")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, repeatable")
+    p.set_defaults(func=new_model)
+
+
+def new_tokenizer(args: argparse.Namespace) -> int:
+    from luacoder.train.tokenizer import docs_texts, train_tokenizer
+
+    tokenizer = train_tokenizer(docs_texts(args.paths), vocab_size=args.vocab_size)
+    tokenizer.save_pretrained(args.output)
+    print(f"tokenizer with {len(tokenizer)} tokens (dialogue and FIM tokens included) saved to {args.output}")
+    return 0
+
+
+def new_model(args: argparse.Namespace) -> int:
+    import yaml
+    from transformers import AutoTokenizer
+
+    from luacoder.train.tiny_model import save_tiny_model
+
+    overrides = {}
+    for text in args.set:
+        key, sep, value = text.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"luacoder new-model: --set takes KEY=VALUE, got {text!r}")
+        overrides[key] = yaml.safe_load(value)
+    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    model = save_tiny_model(args.family, tokenizer, args.output, seed=args.seed, **overrides)
+    n = sum(p.numel() for p in model.parameters())
+    print(f"{args.family} model with {n:,} parameters and its tokenizer saved to {args.output}")
+    return 0

@@ -1,0 +1,43 @@
+"""Fixtures that need no network: a tiny BPE tokenizer trained on the bundled docs, tiny StarCoder-family models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BUNDLED_DOCS = REPO / "data" / "docs" / "lua54"
+CORPORA = REPO.parent / "shared" / "corpora"
+
+
+@pytest.fixture(scope="session")
+def tokenizer_dir(tmp_path_factory) -> Path:
+    from luacoder.train.tokenizer import docs_texts, train_tokenizer
+
+    path = tmp_path_factory.mktemp("tokenizer")
+    train_tokenizer(docs_texts([BUNDLED_DOCS]), vocab_size=1024).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tokenizer(tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tokenizer_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tokenizer):
+    """Factory: `tiny_model_dir("starcoder2")` saves (once per family) and returns a model folder."""
+    from luacoder.train.tiny_model import save_tiny_model
+
+    made: dict[str, Path] = {}
+
+    def make(family: str = "starcoder2") -> Path:
+        if family not in made:
+            made[family] = tmp_path_factory.mktemp(f"tiny-{family}")
+            save_tiny_model(family, tokenizer, made[family], seed=0)
+        return made[family]
+
+    return make
