@@ -38,3 +38,36 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
     with atomic_open(path) as handle:
         json.dump(data, handle, indent=2, ensure_ascii=False)
         handle.write("\n")
+
+
+class RowError(ValueError):
+    """A data file has a row that cannot be used; the message names the file and line."""
+
+
+def read_jsonl(path: str | os.PathLike, required: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Every row of a JSON-lines file; a malformed row or one missing a required field is an error naming its line."""
+    rows = []
+    path = Path(path)
+    if not path.is_file():
+        raise RowError(f"{path}: no such file")
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise RowError(f"{path}:{number}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise RowError(f"{path}:{number}: malformed JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise RowError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
+            missing = [k for k in required if k not in row]
+            if missing:
+                raise RowError(f"{path}:{number}: missing field(s) {missing}; the row has {sorted(row)}")
+            rows.append(row)
+    if not rows:
+        raise RowError(f"{path}: no rows")
+    return rows

@@ -39,7 +39,7 @@ def train_tokenizer(
         eos_token=EOS,
         unk_token=EOS,
         pad_token=EOS,
-        additional_special_tokens=[*DIALOGUE_TOKENS, *FIM_TOKENS],
+        extra_special_tokens=[*DIALOGUE_TOKENS, *FIM_TOKENS],
         model_max_length=model_max_length,
     )
     fast.chat_template = CHAT_TEMPLATE

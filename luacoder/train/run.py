@@ -1,0 +1,80 @@
+"""What every training stage does around its trainer: logging, resuming, and checkpoint metadata."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from luacoder.files import write_json
+
+logger = logging.getLogger("luacoder")
+META_FILE = "luacoder_meta.json"
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def setup_logging(training_args) -> None:
+    """Readable logs on the main process, warnings only on the others."""
+    import datasets
+    import transformers
+
+    level = logging.INFO if training_args.process_index == 0 else logging.WARNING
+    logging.basicConfig(
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", stream=sys.stdout
+    )
+    for name in ("luacoder", "__main__"):
+        logging.getLogger(name).setLevel(level)
+    transformers.utils.logging.set_verbosity(level if level == logging.WARNING else logging.WARNING)
+    datasets.utils.logging.set_verbosity(logging.WARNING)
+    datasets.disable_progress_bars() if training_args.process_index != 0 else None
+
+
+def complete_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
+    """`checkpoint-N` folders the Trainer finished writing (trainer_state.json is its last file), by step."""
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _CHECKPOINT.match(p.name)) and p.is_dir()]
+    return [p for _, p in sorted(found) if (p / "trainer_state.json").is_file()]
+
+
+def resume_checkpoint(output_dir: str | os.PathLike, start_over: bool) -> str | None:
+    """The checkpoint a rerun of the same command continues from, unless the user asked to start over."""
+    checkpoints = complete_checkpoints(output_dir)
+    if start_over or not checkpoints:
+        if start_over and checkpoints:
+            logger.warning("start_over: ignoring %d checkpoint(s) in %s", len(checkpoints), output_dir)
+        return None
+    logger.info("resuming from %s (set start_over=true to begin again)", checkpoints[-1])
+    return str(checkpoints[-1])
+
+
+def fingerprint(paths: list[str | os.PathLike | None]) -> str:
+    """A short hash of the dataset files' bytes: two runs with the same fingerprint trained on the same data."""
+    digest = hashlib.sha256()
+    for path in sorted(str(p) for p in paths if p):
+        digest.update(Path(path).name.encode())
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+class CheckpointMetadata(TrainerCallback):
+    """Writes luacoder_meta.json (stage, parent model, dataset fingerprint, resolved config) into every checkpoint."""
+
+    def __init__(self, stage: str, parent: str, dataset_fingerprint: str, config: dict[str, Any]):
+        self.meta = {"stage": stage, "parent": parent, "dataset_fingerprint": dataset_fingerprint, "config": config}
+
+    def write(self, folder: str | os.PathLike, step: int) -> None:
+        write_json(Path(folder) / META_FILE, {**self.meta, "step": step})
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.write(Path(args.output_dir) / f"checkpoint-{state.global_step}", state.global_step)

@@ -1,0 +1,54 @@
+"""Helpers for tests that launch a training stage with torchrun on the CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO
+
+CPU_ZERO3 = "--deepspeed=../ds_configs/zero3_cpu.json"
+
+
+def torchrun(stage: str, *args: str, nproc: int = 2, timeout: int = 300, check: bool = True, popen: bool = False):
+    """Run `torchrun --nproc_per_node=N train.py ARGS` from the stage folder, as a user would."""
+    command = [
+        str(Path(sys.executable).parent / "torchrun"),
+        f"--nproc_per_node={nproc}",
+        "--standalone",
+        *args,
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+    cwd = REPO / "deepspeed" / stage
+    if popen:
+        return subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"torchrun {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}"
+            f"\n{result.stderr[-6000:]}"
+        )
+    return result
+
+
+def losses(output_dir: Path) -> list[float]:
+    """Training losses logged in the final trainer_state.json of a run."""
+    checkpoints = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    state = json.loads((checkpoints[-1] / "trainer_state.json").read_text())
+    return [entry["loss"] for entry in state["log_history"] if "loss" in entry]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path

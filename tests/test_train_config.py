@@ -1,0 +1,84 @@
+"""Stage configs: YAML then --key=value overrides, typed values, unknown keys refused."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from conftest import REPO
+from transformers import TrainingArguments
+
+from luacoder.train.config import ConfigError, ModelArguments, coerce, parse_config
+from luacoder.train.pretrain_data import PretrainDataArguments
+
+
+@dataclass
+class Toy:
+    rate: float = 0.1
+    steps: int = 1
+    name: str | None = None
+    flag: bool = False
+    tags: list[str] | None = None
+
+
+def _yaml(tmp_path, text: str):
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_yaml_values_are_typed_and_command_line_wins(tmp_path):
+    path = _yaml(tmp_path, "rate: 2e-5\nsteps: 3\nname: a\ntags: [x, y]\n")
+    (toy,) = parse_config([Toy], [path, "--steps=7", "--flag", "--name", "b"])
+    assert toy == Toy(rate=2e-5, steps=7, name="b", flag=True, tags=["x", "y"])
+    assert isinstance(toy.rate, float)
+
+
+def test_unknown_keys_are_errors_with_a_suggestion(tmp_path):
+    path = _yaml(tmp_path, "rte: 1\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'rte' \(from .*config.yaml\); did you mean 'rate'\?"):
+        parse_config([Toy], [path])
+    with pytest.raises(ConfigError, match=r"unknown key 'stepz' \(from the command line\); did you mean 'steps'"):
+        parse_config([Toy], [_yaml(tmp_path, "rate: 1\n"), "--stepz=3"])
+
+
+def test_bad_values_name_the_key_and_where_it_came_from(tmp_path):
+    with pytest.raises(ConfigError, match=r"'steps' \(from the command line\): expected a whole number"):
+        parse_config([Toy], [_yaml(tmp_path, ""), "--steps=2.5"])
+    with pytest.raises(ConfigError, match=r"'flag' \(from .*config.yaml\): expected true or false"):
+        parse_config([Toy], [_yaml(tmp_path, "flag: maybe\n")])
+    with pytest.raises(ConfigError, match="first argument is the YAML config"):
+        parse_config([Toy], ["--steps=2"])
+    with pytest.raises(ConfigError, match="given twice"):
+        parse_config([Toy], [_yaml(tmp_path, ""), "--steps=2", "--steps=3"])
+
+
+def test_none_means_none_except_for_text_fields():
+    assert coerce("none", int | None) is None
+    assert coerce("none", str | list[str] | None) == "none"
+    assert coerce("a,b", list[str]) == ["a", "b"]
+
+
+def test_model_arguments_need_exactly_one_starting_point():
+    with pytest.raises(ConfigError, match="exactly one of model_name_or_path"):
+        ModelArguments()
+    with pytest.raises(ConfigError, match="needs tokenizer_name_or_path"):
+        ModelArguments(model_config="config.json")
+
+
+STAGE_CONFIGS = {
+    "pretrain": [ModelArguments, PretrainDataArguments, TrainingArguments],
+}
+
+
+@pytest.mark.parametrize(
+    "path", sorted((REPO / "deepspeed").glob("*/config*.yaml")), ids=lambda p: p.parent.name + "/" + p.name
+)
+def test_every_shipped_yaml_parses_into_its_dataclasses_and_names_its_command(path):
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith("# torchrun --nproc_per_node=") and f" {path.name} " in lines[0] + " "
+    assert "--deepspeed=../ds_configs/" in lines[0]
+    ds_config = lines[0].split("--deepspeed=")[1].split()[0]
+    assert (path.parent / ds_config).is_file()
+    parsed = parse_config(STAGE_CONFIGS[path.parent.name], [str(path), "--use_cpu=true"])
+    assert parsed[-1].output_dir and parsed[-1].seed == 42
