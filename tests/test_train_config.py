@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import pytest
 from conftest import REPO
 from transformers import TrainingArguments
+from trl import SFTConfig
 
+from luacoder.train.chat_data import ChatDataArguments
 from luacoder.train.config import ConfigError, ModelArguments, coerce, parse_config
 from luacoder.train.pretrain_data import PretrainDataArguments
 
@@ -55,7 +57,8 @@ def test_bad_values_name_the_key_and_where_it_came_from(tmp_path):
 
 def test_none_means_none_except_for_text_fields():
     assert coerce("none", int | None) is None
-    assert coerce("none", str | list[str] | None) == "none"
+    assert coerce("none", str | None) is None
+    assert coerce("none", str | list[str] | None) == "none"  # report_to reads "none" itself
     assert coerce("a,b", list[str]) == ["a", "b"]
 
 
@@ -68,6 +71,7 @@ def test_model_arguments_need_exactly_one_starting_point():
 
 STAGE_CONFIGS = {
     "pretrain": [ModelArguments, PretrainDataArguments, TrainingArguments],
+    "chat": [ModelArguments, ChatDataArguments, SFTConfig],
 }
 
 

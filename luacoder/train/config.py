@@ -143,8 +143,9 @@ def coerce(value: Any, annotation: Any) -> Any:
         nullable = len(options) < len(typing.get_args(annotation))
         if nullable and value is None:
             return None
-        # "none" on the command line means None, unless the field takes text (report_to: none is a string).
-        if nullable and isinstance(value, str) and value.lower() in ("none", "null") and str not in options:
+        # "none" means None, except where a field takes a list of names and reads "none" itself (report_to).
+        takes_list = any(typing.get_origin(o) in (list, tuple) for o in options)
+        if nullable and isinstance(value, str) and value.lower() in ("none", "null") and not takes_list:
             return None
         errors = []
         for option in options:

@@ -1,0 +1,66 @@
+"""Chat fine-tuning on {"messages": [...]} rows with the dialogue template and assistant-only loss (TRL SFTTrainer).
+
+    torchrun --nproc_per_node=8 train.py config.yaml --deepspeed=../ds_configs/zero3_bf16.json
+
+The tokenizer gets the `<|system|> <|user|> <|assistant|> <|end|>` tokens (embeddings resized, new rows at the
+mean) and the Jinja chat template, so generation, eval and serving format prompts exactly as training did. Packing
+puts several conversations in a row with their own position ids; the attention never crosses between them.
+Rerunning the same command after a crash resumes from the last checkpoint in output_dir.
+"""
+
+import logging
+
+from transformers import set_seed
+from trl import SFTConfig, SFTTrainer
+
+from luacoder.train.chat_data import ChatDataArguments, load_chat_dataset
+from luacoder.train.config import ConfigError, ModelArguments, parse_config, to_yaml_dict
+from luacoder.train.model_setup import ensure_chat_format, load_model, load_tokenizer
+from luacoder.train.packing import PackingIsolationCheck
+from luacoder.train.run import CheckpointMetadata, fingerprint, resume_checkpoint, setup_logging
+
+logger = logging.getLogger(__name__)
+
+# 1. Config. SFTConfig carries TrainingArguments plus TRL's data keys (max_length, packing, assistant_only_loss).
+model_args, data_args, training_args = parse_config([ModelArguments, ChatDataArguments, SFTConfig])
+if training_args.packing and training_args.packing_strategy == "wrapped":
+    raise ConfigError("packing_strategy 'wrapped' lets conversations attend to each other: use 'bfd'")
+setup_logging(training_args)
+set_seed(training_args.seed)
+
+# 2. Model and tokenizer with the dialogue tokens and template.
+tokenizer = load_tokenizer(model_args)
+model = load_model(model_args)
+added = ensure_chat_format(tokenizer, model)
+if added:
+    logger.info("added the dialogue tokens %s to the tokenizer", added)
+
+# 3. Data: validated conversations; SFTTrainer renders them with the chat template and masks all but the
+#    assistant's content and <|end|> (assistant_only_loss).
+train_dataset = load_chat_dataset(data_args.train_file, data_args.system_prompt)
+eval_dataset = load_chat_dataset(data_args.test_file, data_args.system_prompt) if data_args.test_file else None
+logger.info("%d training conversations, %s held out", len(train_dataset), len(eval_dataset) if eval_dataset else 0)
+
+# 4. Train, resuming from the last complete checkpoint of the same output_dir.
+metadata = CheckpointMetadata(
+    stage="chat",
+    parent=model_args.model_name_or_path or model_args.model_config,
+    dataset_fingerprint=fingerprint([data_args.train_file, data_args.test_file]),
+    config=to_yaml_dict(model_args, data_args, training_args),
+)
+trainer = SFTTrainer(
+    model=model,
+    args=training_args,
+    train_dataset=train_dataset,
+    eval_dataset=eval_dataset,
+    processing_class=tokenizer,
+    # Packing must keep conversations apart: checked on the model itself when training starts.
+    callbacks=[metadata, *([PackingIsolationCheck(len(tokenizer))] if training_args.packing else [])],
+)
+trainer.train(resume_from_checkpoint=resume_checkpoint(training_args.output_dir, model_args.start_over))
+
+# 5. The final model with its tokenizer and chat template, loadable without DeepSpeed.
+trainer.save_model(training_args.output_dir)
+if trainer.is_world_process_zero():
+    metadata.write(training_args.output_dir, trainer.state.global_step)
+    logger.info("saved the final model to %s", training_args.output_dir)

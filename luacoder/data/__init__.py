@@ -1,0 +1,1 @@
+"""Dataset building: chat and code rows, conversions, splits."""

@@ -1,0 +1,54 @@
+"""Whether a model keeps packed samples apart when they share a row, checked on the model itself.
+
+Packing several conversations into one row is only correct when each attends to itself alone. Transformers builds
+that block-diagonal mask from `position_ids` for models that use its masking utilities (StarCoder2, Llama, ...),
+but not for every architecture on every attention backend (GPTBigCode on sdpa/eager attends across samples). So
+instead of trusting a list, the chat stage runs this probe once before training and refuses to pack if it fails.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import TrainerCallback
+
+
+def packing_isolates_samples(model, vocab_size: int) -> bool:
+    """Run two short random samples packed in one row and one by one; True when the second's logits agree."""
+    generator = torch.Generator().manual_seed(0)
+    first = torch.randint(0, vocab_size, (1, 7), generator=generator)
+    second = torch.randint(0, vocab_size, (1, 5), generator=generator)
+    device = next(model.parameters()).device
+    packed = torch.cat([first, second], dim=1).to(device)
+    positions = torch.cat([torch.arange(7), torch.arange(5)]).unsqueeze(0).to(device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            # As in training: with a cache the packed-mask detection is skipped, so it must be off here too.
+            together = model(input_ids=packed, position_ids=positions, use_cache=False).logits[0, 7:].float()
+            alone = model(input_ids=second.to(device), use_cache=False).logits[0].float()
+    finally:
+        model.train(was_training)
+    scale = alone.abs().max().clamp_min(1e-6)
+    tolerance = 1e-4 if together.dtype == torch.float32 and alone.dtype == torch.float32 else 2e-2
+    return bool(((together - alone).abs().max() / scale) < tolerance)
+
+
+class PackingIsolationCheck(TrainerCallback):
+    """Runs the probe when training starts: by then DeepSpeed has wrapped the model, so under ZeRO-3 the forward
+    gathers the partitioned weights itself (before that, the local shards are empty)."""
+
+    def __init__(self, vocab_size: int):
+        self.vocab_size = vocab_size
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        if not packing_isolates_samples(model, self.vocab_size):
+            raise PackingLeakError(
+                f"packing: this {model.config.model_type} model with attn_implementation="
+                f"{model.config._attn_implementation} lets packed conversations attend to each other; set packing:"
+                " false or use an attention implementation that honours position_ids (flash_attention_2)"
+            )
+
+
+class PackingLeakError(ValueError):
+    """Packed samples would attend to each other with this model and attention implementation."""
