@@ -124,4 +124,6 @@ def test_pretrain_runs_under_torchrun_zero3_and_the_checkpoint_reloads(code_data
     assert meta["stage"] == "pretrain" and meta["parent"] == str(parent) and meta["step"] == 8
     assert meta["config"]["fim_rate"] == 0.5 and len(meta["dataset_fingerprint"]) == 16
     assert (out / "checkpoint-8" / "tokenizer.json").is_file()
+    final = json.loads((out / "luacoder_meta.json").read_text())  # the final model beside the checkpoints
+    assert final["step"] == 8 and (out / "model.safetensors").is_file()
     assert list(out.rglob("events.out.tfevents.*")), "no TensorBoard logs"

@@ -14,10 +14,10 @@ from transformers import set_seed
 from trl import SFTConfig, SFTTrainer
 
 from luacoder.train.chat_data import ChatDataArguments, load_chat_dataset
-from luacoder.train.config import ConfigError, ModelArguments, parse_config, to_yaml_dict
+from luacoder.train.config import ConfigError, ModelArguments, parse_config
 from luacoder.train.model_setup import ensure_chat_format, load_model, load_tokenizer
 from luacoder.train.packing import PackingIsolationCheck
-from luacoder.train.run import CheckpointMetadata, fingerprint, resume_checkpoint, setup_logging
+from luacoder.train.run import CheckpointMetadata, resume_checkpoint, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +42,7 @@ eval_dataset = load_chat_dataset(data_args.test_file, data_args.system_prompt) i
 logger.info("%d training conversations, %s held out", len(train_dataset), len(eval_dataset) if eval_dataset else 0)
 
 # 4. Train, resuming from the last complete checkpoint of the same output_dir.
-metadata = CheckpointMetadata(
-    stage="chat",
-    parent=model_args.model_name_or_path or model_args.model_config,
-    dataset_fingerprint=fingerprint([data_args.train_file, data_args.test_file]),
-    config=to_yaml_dict(model_args, data_args, training_args),
-)
+metadata = CheckpointMetadata.for_stage("chat", model_args, data_args, training_args)
 trainer = SFTTrainer(
     model=model,
     args=training_args,
@@ -60,7 +55,4 @@ trainer = SFTTrainer(
 trainer.train(resume_from_checkpoint=resume_checkpoint(training_args.output_dir, model_args.start_over))
 
 # 5. The final model with its tokenizer and chat template, loadable without DeepSpeed.
-trainer.save_model(training_args.output_dir)
-if trainer.is_world_process_zero():
-    metadata.write(training_args.output_dir, trainer.state.global_step)
-    logger.info("saved the final model to %s", training_args.output_dir)
+metadata.save_final(trainer)

@@ -13,10 +13,10 @@ from transformers import Trainer, TrainingArguments, default_data_collator, set_
 
 from luacoder.files import read_jsonl
 from luacoder.train.chat_template import FIM_TOKENS
-from luacoder.train.config import ModelArguments, parse_config, to_yaml_dict
+from luacoder.train.config import ModelArguments, parse_config
 from luacoder.train.model_setup import ensure_tokens, load_model, load_tokenizer
 from luacoder.train.pretrain_data import PretrainDataArguments, build_pretrain_rows
-from luacoder.train.run import CheckpointMetadata, fingerprint, resume_checkpoint, setup_logging
+from luacoder.train.run import CheckpointMetadata, resume_checkpoint, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +44,7 @@ with training_args.main_process_first(desc="packing"):
             )
 
 # 4. Train, resuming from the last complete checkpoint of the same output_dir.
-metadata = CheckpointMetadata(
-    stage="pretrain",
-    parent=model_args.model_name_or_path or model_args.model_config,
-    dataset_fingerprint=fingerprint([data_args.train_file, data_args.test_file]),
-    config=to_yaml_dict(model_args, data_args, training_args),
-)
+metadata = CheckpointMetadata.for_stage("pretrain", model_args, data_args, training_args)
 trainer = Trainer(
     model=model,
     args=training_args,
@@ -62,7 +57,4 @@ trainer = Trainer(
 trainer.train(resume_from_checkpoint=resume_checkpoint(training_args.output_dir, model_args.start_over))
 
 # 5. The final model, loadable without DeepSpeed, beside the checkpoints.
-trainer.save_model(training_args.output_dir)
-if trainer.is_world_process_zero():
-    metadata.write(training_args.output_dir, trainer.state.global_step)
-    logger.info("saved the final model to %s", training_args.output_dir)
+metadata.save_final(trainer)

@@ -72,6 +72,25 @@ class CheckpointMetadata(TrainerCallback):
     def __init__(self, stage: str, parent: str, dataset_fingerprint: str, config: dict[str, Any]):
         self.meta = {"stage": stage, "parent": parent, "dataset_fingerprint": dataset_fingerprint, "config": config}
 
+    @classmethod
+    def for_stage(cls, stage: str, model_args, data_args, training_args) -> CheckpointMetadata:
+        """Metadata of a stage run: its parent model, its data files' fingerprint and every resolved setting."""
+        from luacoder.train.config import to_yaml_dict
+
+        return cls(
+            stage=stage,
+            parent=model_args.model_name_or_path or model_args.model_config,
+            dataset_fingerprint=fingerprint([data_args.train_file, data_args.test_file]),
+            config=to_yaml_dict(model_args, data_args, training_args),
+        )
+
+    def save_final(self, trainer) -> None:
+        """The final model with its tokenizer and metadata in output_dir, loadable without DeepSpeed."""
+        trainer.save_model(trainer.args.output_dir)
+        if trainer.is_world_process_zero():
+            self.write(trainer.args.output_dir, trainer.state.global_step)
+            logger.info("saved the final model to %s", trainer.args.output_dir)
+
     def write(self, folder: str | os.PathLike, step: int) -> None:
         write_json(Path(folder) / META_FILE, {**self.meta, "step": step})
 
