@@ -30,9 +30,10 @@ def setup_logging(training_args) -> None:
     )
     for name in ("luacoder", "__main__"):
         logging.getLogger(name).setLevel(level)
-    transformers.utils.logging.set_verbosity(level if level == logging.WARNING else logging.WARNING)
+    transformers.utils.logging.set_verbosity(logging.WARNING)
     datasets.utils.logging.set_verbosity(logging.WARNING)
-    datasets.disable_progress_bars() if training_args.process_index != 0 else None
+    if training_args.process_index != 0:
+        datasets.disable_progress_bars()
 
 
 def complete_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
