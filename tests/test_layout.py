@@ -99,3 +99,17 @@ def test_ruff_passes():
         [sys.executable, "-m", "ruff", "check", "--quiet", str(REPO)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_data_file_of_the_package_is_shipped():
+    """A non-Python file under luacoder/ (sandbox prelude, chat template, layouts) must be package data, or an
+    installed (non-editable) luacoder would fail to find it."""
+    import tomllib
+
+    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["luacoder"]
+    shipped = {pattern.rsplit("*", 1)[1] for pattern in patterns}
+    data_files = [
+        p for p in (REPO / "luacoder").rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc") and p.suffix
+    ]
+    assert data_files, "expected at least the sandbox prelude"
+    assert [str(p) for p in data_files if p.suffix not in shipped] == []

@@ -13,8 +13,11 @@ import math
 import resource
 import sys
 import time
+from importlib.resources import files
 
-from luacoder.lua._prelude import PRELUDE, SANDBOX_CHUNKNAME
+# The Lua side of the sandbox (whitelist environment, limits, output capture); the chunk name marks its functions.
+PRELUDE = files("luacoder.lua").joinpath("sandbox_prelude.lua").read_bytes()
+SANDBOX_CHUNKNAME = "=[sandbox]"
 
 
 def _deny_attributes(obj, name, is_setting):
@@ -56,7 +59,7 @@ def run_job(job: dict) -> dict:
         cfg[b"allow"] = runtime.table_from([a.encode() for a in job.get("allow", [])])
         if job.get("files") is not None:
             cfg[b"files"] = runtime.table_from({k.encode(): v.encode() for k, v in job["files"].items()})
-        factory = runtime.eval("load")(PRELUDE.encode(), SANDBOX_CHUNKNAME.encode(), b"t")
+        factory = runtime.eval("load")(PRELUDE, SANDBOX_CHUNKNAME.encode(), b"t")
         status, collect_output = factory(job["code"].encode("utf-8"), cfg)
         # Room to gather the output even when the code left the heap at its limit.
         runtime.set_max_memory(memory + 64 * 2**20)

@@ -1,13 +1,9 @@
-"""The Lua side of the sandbox: builds the whitelist environment and runs one chunk in it.
+-- The Lua side of the sandbox: builds the whitelist environment and runs one chunk in it.
+--
+-- Loaded by luacoder/lua/_child.py in a fresh lupa.lua54.LuaRuntime with the chunk name "=[sandbox]" and called
+-- once as factory(code, config) -> run_status, collect_output. Every function it defines has that chunk name, which
+-- is how the debug allowance tells the sandbox's own functions (never to be inspected by user code) from the user's.
 
-Loaded in a fresh `lupa.lua54.LuaRuntime` with the chunk name `=[sandbox]` and called once as
-`factory(code, config) -> run_status, collect_output`. Every function it defines has that chunk name, which is how
-the debug allowance tells the sandbox's own functions (never to be inspected by user code) from the user's.
-"""
-
-SANDBOX_CHUNKNAME = "=[sandbox]"
-
-PRELUDE = r"""
 local code, cfg = ...
 
 -- Everything the sandbox needs, taken before any user code runs.
@@ -943,4 +939,3 @@ local function collect_output()
   return tconcat(out, "", 1, out.n), tconcat(err, "", 1, err.n)
 end
 return status, collect_output
-"""
