@@ -11,6 +11,7 @@ from trl import SFTConfig
 
 from luacoder.train.chat_data import ChatDataArguments
 from luacoder.train.config import ConfigError, ModelArguments, coerce, parse_config
+from luacoder.train.main_data import MainDataArguments
 from luacoder.train.pretrain_data import PretrainDataArguments
 
 
@@ -55,6 +56,20 @@ def test_bad_values_name_the_key_and_where_it_came_from(tmp_path):
         parse_config([Toy], [_yaml(tmp_path, ""), "--steps=2", "--steps=3"])
 
 
+def test_the_deepspeed_launchers_local_rank_argument_is_accepted(tmp_path):
+    # `deepspeed train.py config.yaml --deepspeed ds.json` runs `train.py --local_rank=N config.yaml --deepspeed ...`
+    path = _yaml(tmp_path, "steps: 3\n")
+    assert parse_config([Toy], ["--local_rank=1", path, "--steps", "5"]) == (Toy(steps=5),)
+    assert parse_config([Toy], [path, "--local_rank", "1"]) == (Toy(steps=3),)
+    model_args, data_args, training_args = parse_config(
+        [ModelArguments, PretrainDataArguments, TrainingArguments],
+        ["--local_rank=0", str(REPO / "deepspeed" / "pretrain" / "config_cpu.yaml"), "--seq_length", "64"],
+    )
+    assert training_args.local_rank == 0 and data_args.seq_length == 64
+    with pytest.raises(ConfigError, match="--local_rank is given twice"):
+        parse_config([Toy], ["--local_rank=0", path, "--local_rank=1"])
+
+
 def test_none_means_none_except_for_text_fields():
     assert coerce("none", int | None) is None
     assert coerce("none", str | None) is None
@@ -72,6 +87,7 @@ def test_model_arguments_need_exactly_one_starting_point():
 STAGE_CONFIGS = {
     "pretrain": [ModelArguments, PretrainDataArguments, TrainingArguments],
     "chat": [ModelArguments, ChatDataArguments, SFTConfig],
+    "main": [ModelArguments, MainDataArguments, SFTConfig],
 }
 
 

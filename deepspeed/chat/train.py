@@ -14,17 +14,16 @@ from transformers import set_seed
 from trl import SFTConfig, SFTTrainer
 
 from luacoder.train.chat_data import ChatDataArguments, load_chat_dataset
-from luacoder.train.config import ConfigError, ModelArguments, parse_config
+from luacoder.train.config import ModelArguments, parse_config
 from luacoder.train.model_setup import ensure_chat_format, load_model, load_tokenizer
-from luacoder.train.packing import PackingIsolationCheck
+from luacoder.train.packing import PackingIsolationCheck, refuse_leaking_packing
 from luacoder.train.run import CheckpointMetadata, resume_checkpoint, setup_logging
 
 logger = logging.getLogger(__name__)
 
 # 1. Config. SFTConfig carries TrainingArguments plus TRL's data keys (max_length, packing, assistant_only_loss).
 model_args, data_args, training_args = parse_config([ModelArguments, ChatDataArguments, SFTConfig])
-if training_args.packing and training_args.packing_strategy == "wrapped":
-    raise ConfigError("packing_strategy 'wrapped' lets conversations attend to each other: use 'bfd'")
+refuse_leaking_packing(training_args)
 setup_logging(training_args)
 set_seed(training_args.seed)
 

@@ -1,4 +1,5 @@
-"""`luacoder new-tokenizer` and `luacoder new-model`: what a from-scratch run (the demo) starts from."""
+"""`luacoder new-tokenizer` and `luacoder new-model`: what a from-scratch run (the demo) starts from; `luacoder plan`:
+which DeepSpeed config fits a model on a node shape."""
 
 from __future__ import annotations
 
@@ -20,6 +21,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, repeatable")
     p.set_defaults(func=new_model)
+
+    p = sub.add_parser(
+        "plan", help="DeepSpeed's model-state memory estimates for a model and node shape, and a config to use"
+    )
+    p.add_argument(
+        "--model",
+        required=True,
+        help="a preset (starcoder2-3b, starcoder2-7b, starcoder2-15b: no network), a hub id, a model folder or a"
+        " config.json",
+    )
+    p.add_argument("--gpus-per-node", type=_positive(int), default=8)
+    p.add_argument("--nodes", type=_positive(int), default=1)
+    p.add_argument("--gpu-memory-gb", type=_positive(float), default=80.0, help="memory of one GPU, GiB (default 80)")
+    p.add_argument(
+        "--cpu-memory-gb",
+        type=_positive(float),
+        default=None,
+        help="CPU memory of one node, GiB (default: not checked)",
+    )
+    p.add_argument("--trust-remote-code", action="store_true", help="run code shipped with a hub model's config")
+    p.set_defaults(func=plan)
+
+
+def _positive(kind: type):
+    def parse(text: str):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its errors
+    return parse
 
 
 def new_tokenizer(args: argparse.Namespace) -> int:
@@ -48,3 +81,16 @@ def new_model(args: argparse.Namespace) -> int:
     n = sum(p.numel() for p in model.parameters())
     print(f"{args.family} model with {n:,} parameters and its tokenizer saved to {args.output}")
     return 0
+
+
+def plan(args: argparse.Namespace) -> int:
+    from luacoder.train.plan import PlanError, count_params, estimate, format_plan, load_config, recommend
+
+    try:
+        config, name = load_config(args.model, trust_remote_code=args.trust_remote_code)
+    except PlanError as exc:
+        raise SystemExit(f"luacoder plan: {exc}") from None
+    size = count_params(config, trust_remote_code=args.trust_remote_code)
+    estimates = estimate(size, args.gpus_per_node, args.nodes)
+    print(format_plan(name, size, estimates, args.nodes, args.gpu_memory_gb, args.cpu_memory_gb))
+    return 0 if recommend(estimates, args.gpu_memory_gb, args.cpu_memory_gb) else 1

@@ -53,7 +53,7 @@ class ModelArguments:
 
 def parse_config(dataclass_types: list[type], argv: list[str] | None = None) -> tuple:
     """Parse `config.yaml [--key=value ...]` into one instance of each dataclass, in order."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv, launcher_rank = _pop_local_rank(list(sys.argv[1:] if argv is None else argv))
     if not argv or argv[0].startswith("-"):
         raise ConfigError("usage: train.py config.yaml [--key=value ...]: the first argument is the YAML config")
     config_path = Path(argv[0])
@@ -69,6 +69,8 @@ def parse_config(dataclass_types: list[type], argv: list[str] | None = None) -> 
         for f in dataclasses.fields(cls):
             if f.init:
                 fields.setdefault(f.name, (hints[f.name], f))
+    if launcher_rank is not None and "local_rank" in fields:
+        values["local_rank"], sources["local_rank"] = launcher_rank, "the launcher"
     unknown = [k for k in values if k not in fields]
     if unknown:
         lines = []
@@ -109,6 +111,30 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of keys to values, got {type(data).__name__}")
     return data
+
+
+def _pop_local_rank(argv: list[str]) -> tuple[list[str], str | None]:
+    """Take out the `--local_rank=N` the `deepspeed` launcher puts before the script's own arguments.
+
+    The launcher also sets LOCAL_RANK in the environment, which is what Accelerate reads; the argument is kept only
+    for a dataclass that declares `local_rank` (TrainingArguments).
+    """
+    rest, rank = [], None
+    i = 0
+    while i < len(argv):
+        key, sep, value = argv[i].partition("=")
+        if key in ("--local_rank", "--local-rank"):
+            if not sep:
+                if i + 1 >= len(argv):
+                    raise ConfigError(f"{key} needs a value")
+                value, i = argv[i + 1], i + 1
+            if rank is not None:
+                raise ConfigError("--local_rank is given twice on the command line")
+            rank = value
+        else:
+            rest.append(argv[i])
+        i += 1
+    return rest, rank
 
 
 def _overrides(args: list[str]) -> dict[str, Any]:

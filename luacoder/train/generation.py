@@ -11,6 +11,7 @@ import csv
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +129,6 @@ def format_chat(tokenizer: PreTrainedTokenizerBase, messages: Sequence[Message])
     return tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
 
 
-@torch.inference_mode()
 def generate_answers(
     model,
     tokenizer: PreTrainedTokenizerBase,
@@ -139,28 +139,59 @@ def generate_answers(
     progress: bool = False,
     **generate_kwargs: Any,
 ) -> list[str]:
-    """The assistant's answer to each conversation, in order.
+    """The assistant's answer to each conversation, in order (see `generate_completions`)."""
+    texts = [format_chat(tokenizer, messages) for messages in conversations]
+    completions = generate_completions(
+        model,
+        tokenizer,
+        texts,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        progress=progress,
+        **generate_kwargs,
+    )
+    return [c.text for c in completions]
 
-    Conversations are batched by length (longest first, so running out of memory shows at once) with left
-    padding, and each answer is cut at the first stop token (`stop_token_ids`). `generate_kwargs` go to
-    `model.generate`: do_sample, temperature, top_p, top_k, logits_processor, ...
+
+@dataclass
+class Completion:
+    text: str  # up to (not including) the first stop token
+    new_tokens: int  # tokens generated, the stop token included, the padding after it not
+
+
+@torch.inference_mode()
+def generate_completions(
+    model,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    *,
+    max_new_tokens: int = 512,
+    batch_size: int = 8,
+    progress: bool = False,
+    add_special_tokens: bool = False,
+    **generate_kwargs: Any,
+) -> list[Completion]:
+    """The continuation of each text, in order.
+
+    Texts are batched by length (longest first, so running out of memory shows at once) with left padding, and
+    each continuation is cut at the first stop token (`stop_token_ids`). `add_special_tokens` is off for chat
+    prompts: the template writes every special token itself (as apply_chat_template does). `generate_kwargs` go
+    to `model.generate`: do_sample, temperature, top_p, top_k, logits_processor, ...
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     stops = stop_token_ids(model, tokenizer)
-    texts = [format_chat(tokenizer, messages) for messages in conversations]
-    # The template writes every special token itself, so the tokenizer adds none (as apply_chat_template does).
-    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    lengths = [len(ids) for ids in tokenizer(list(texts), add_special_tokens=add_special_tokens)["input_ids"]]
     order = sorted(range(len(texts)), key=lambda i: -lengths[i])
-    answers: list[str] = [""] * len(texts)
+    completions: list[Completion] = [Completion("", 0)] * len(texts)
     with tqdm(total=len(texts), desc="generating", unit="prompt", disable=not progress) as bar:
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
             inputs = tokenizer(
                 [texts[i] for i in batch],
-                add_special_tokens=False,
+                add_special_tokens=add_special_tokens,
                 padding=True,
                 padding_side="left",
                 return_tensors="pt",
@@ -173,16 +204,22 @@ def generate_answers(
                 **generate_kwargs,
             )
             for row, i in enumerate(batch):
-                answers[i] = decode_answer(tokenizer, output[row, inputs["input_ids"].shape[1] :].tolist(), stops)
+                new_ids = output[row, inputs["input_ids"].shape[1] :].tolist()
+                end = stop_position(new_ids, stops)
+                completions[i] = Completion(decode_answer(tokenizer, new_ids, stops), min(end + 1, len(new_ids)))
             bar.update(len(batch))
-    return answers
+    return completions
+
+
+def stop_position(new_ids: list[int], stops: Sequence[int]) -> int:
+    """The index of the first stop token in the generated ids (their length when there is none)."""
+    stop_set = set(stops)
+    return next((n for n, token in enumerate(new_ids) if token in stop_set), len(new_ids))
 
 
 def decode_answer(tokenizer: PreTrainedTokenizerBase, new_ids: list[int], stops: Sequence[int]) -> str:
     """The text of the generated ids up to (not including) the first stop token."""
-    stop_set = set(stops)
-    end = next((n for n, token in enumerate(new_ids) if token in stop_set), len(new_ids))
-    return tokenizer.decode(new_ids[:end], skip_special_tokens=False)
+    return tokenizer.decode(new_ids[: stop_position(new_ids, stops)], skip_special_tokens=False)
 
 
 def answer_rows(prompts: Sequence[str], answers: Sequence[str]) -> str:

@@ -12,8 +12,9 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 from transformers.integrations import is_deepspeed_zero3_enabled
 
-from luacoder.train.chat_template import CHAT_TEMPLATE, DIALOGUE_TOKENS, END
+from luacoder.train.chat_template import CHAT_TEMPLATE, DIALOGUE_TOKENS
 from luacoder.train.config import ModelArguments
+from luacoder.train.generation import stop_token_ids
 
 logger = logging.getLogger(__name__)
 
@@ -26,8 +27,11 @@ def load_tokenizer(args: ModelArguments) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
-def load_model(args: ModelArguments):
-    """A pretrained model (hub id or folder), or a freshly initialised one from `model_config`."""
+def load_model(args: ModelArguments, model_class=AutoModelForCausalLM, **load_kwargs):
+    """A pretrained model (hub id or folder), or a freshly initialised one from `model_config`.
+
+    `model_class` and `load_kwargs` (num_labels, quantization_config, ...) let a stage load another head (a reward
+    model) or a quantized base the same way, under ZeRO-3 included."""
     if is_deepspeed_zero3_enabled():
         _init_deepspeed_comm()
     kwargs = {"trust_remote_code": args.trust_remote_code}
@@ -35,7 +39,7 @@ def load_model(args: ModelArguments):
         kwargs["attn_implementation"] = args.attn_implementation
     if args.model_name_or_path is not None:
         dtype = args.dtype if args.dtype == "auto" else getattr(torch, args.dtype)
-        return AutoModelForCausalLM.from_pretrained(args.model_name_or_path, dtype=dtype, **kwargs)
+        return model_class.from_pretrained(args.model_name_or_path, dtype=dtype, **kwargs, **load_kwargs)
     config = AutoConfig.from_pretrained(args.model_config, trust_remote_code=args.trust_remote_code)
     return AutoModelForCausalLM.from_config(config, **kwargs)
 
@@ -75,14 +79,7 @@ def ensure_chat_format(tokenizer: PreTrainedTokenizerBase, model) -> list[str]:
         if tokenizer.chat_template:
             logger.warning("replacing the tokenizer's chat template with LuaCoder's dialogue template")
         tokenizer.chat_template = CHAT_TEMPLATE
-    end_id = tokenizer.convert_tokens_to_ids(END)
-    stops = model.generation_config.eos_token_id
-    stops = [] if stops is None else [stops] if isinstance(stops, int) else list(stops)
-    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in stops:
-        stops.append(tokenizer.eos_token_id)
-    if end_id not in stops:
-        stops.append(end_id)
-    model.generation_config.eos_token_id = stops
+    model.generation_config.eos_token_id = stop_token_ids(model, tokenizer)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return added
 

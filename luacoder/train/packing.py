@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from transformers import TrainerCallback
 
+from luacoder.train.config import ConfigError
+
 
 def packing_isolates_samples(model, vocab_size: int) -> bool:
     """Run two short random samples packed in one row and one by one; True when the second's logits agree."""
@@ -32,6 +34,15 @@ def packing_isolates_samples(model, vocab_size: int) -> bool:
     scale = alone.abs().max().clamp_min(1e-6)
     tolerance = 1e-4 if together.dtype == torch.float32 and alone.dtype == torch.float32 else 2e-2
     return bool(((together - alone).abs().max() / scale) < tolerance)
+
+
+def refuse_leaking_packing(args) -> None:
+    """Refuse, before anything loads, TRL's `wrapped` packing: it cuts and joins samples into rows without
+    position ids, so they attend to each other. `bfd` and `bfd_split` keep them apart (checked by the probe)."""
+    if args.packing and args.packing_strategy == "wrapped":
+        raise ConfigError(
+            "packing_strategy 'wrapped' lets conversations attend to each other: use 'bfd' or 'bfd_split'"
+        )
 
 
 class PackingIsolationCheck(TrainerCallback):

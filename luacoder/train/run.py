@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import torch
 from transformers import TrainerCallback
 
 from luacoder.files import write_json
@@ -37,12 +38,16 @@ def setup_logging(training_args) -> None:
 
 
 def complete_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
-    """`checkpoint-N` folders the Trainer finished writing (trainer_state.json is its last file), by step."""
+    """`checkpoint-N` folders every rank finished writing, by step.
+
+    The metadata file is written last, once all ranks are done (`CheckpointMetadata.on_save`): trainer_state.json
+    alone is not enough, rank 0 writes it while other ranks may still be writing their RNG states.
+    """
     folder = Path(output_dir)
     if not folder.is_dir():
         return []
     found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _CHECKPOINT.match(p.name)) and p.is_dir()]
-    return [p for _, p in sorted(found) if (p / "trainer_state.json").is_file()]
+    return [p for _, p in sorted(found) if (p / "trainer_state.json").is_file() and (p / META_FILE).is_file()]
 
 
 def resume_checkpoint(output_dir: str | os.PathLike, start_over: bool) -> str | None:
@@ -54,6 +59,14 @@ def resume_checkpoint(output_dir: str | os.PathLike, start_over: bool) -> str | 
         return None
     logger.info("resuming from %s (set start_over=true to begin again)", checkpoints[-1])
     return str(checkpoints[-1])
+
+
+def close_distributed() -> None:
+    """End the run's process group once every rank is done. Left to the interpreter's exit, gloo's worker threads
+    can abort a process (SIGABRT) while Python tears down (pytorch#179291): a finished run would fail."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 def fingerprint(paths: list[str | os.PathLike | None]) -> str:
@@ -68,7 +81,8 @@ def fingerprint(paths: list[str | os.PathLike | None]) -> str:
 
 
 class CheckpointMetadata(TrainerCallback):
-    """Writes luacoder_meta.json (stage, parent model, dataset fingerprint, resolved config) into every checkpoint."""
+    """Writes luacoder_meta.json (stage, parent model, dataset fingerprint, resolved config) into every checkpoint,
+    as its last file: its presence marks the checkpoint complete."""
 
     def __init__(self, stage: str, parent: str, dataset_fingerprint: str, config: dict[str, Any]):
         self.meta = {"stage": stage, "parent": parent, "dataset_fingerprint": dataset_fingerprint, "config": config}
@@ -96,5 +110,8 @@ class CheckpointMetadata(TrainerCallback):
         write_json(Path(folder) / META_FILE, {**self.meta, "step": step})
 
     def on_save(self, args, state, control, **kwargs):
+        # Every rank calls this after writing its share of the checkpoint; past the barrier, all have.
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.barrier()
         if state.is_world_process_zero:
             self.write(Path(args.output_dir) / f"checkpoint-{state.global_step}", state.global_step)

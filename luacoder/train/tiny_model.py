@@ -18,7 +18,7 @@ from transformers import (
     Starcoder2Config,
 )
 
-from luacoder.train.chat_template import END
+from luacoder.train.generation import stop_token_ids
 
 # Small enough to train for a few hundred steps on 2 CPU cores, big enough to learn the bundled docs' API.
 TINY_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -63,11 +63,7 @@ def build_model(config: PretrainedConfig, tokenizer: PreTrainedTokenizerBase, se
     """A randomly initialised model for `config` (seeded), whose generation stops at EOS and at `<|end|>`."""
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config)
-    stop_ids = [tokenizer.eos_token_id]
-    end_id = tokenizer.convert_tokens_to_ids(END)
-    if end_id is not None and end_id != tokenizer.unk_token_id:
-        stop_ids.append(end_id)
-    model.generation_config.eos_token_id = stop_ids
+    model.generation_config.eos_token_id = stop_token_ids(model, tokenizer)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model
 

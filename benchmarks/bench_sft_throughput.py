@@ -1,0 +1,169 @@
+"""Chat fine-tuning throughput (data tokens per second): the chat stage's settings against TRL's SFTTrainer with
+its defaults, on the same tiny model and the same conversations, one after the other in one process.
+
+    .venv/bin/python benchmarks/bench_sft_throughput.py [--rows 64] [--repeats 1] [--chat-file F]
+
+Sides, each training one epoch in one process without DeepSpeed, from the same randomly initialised tiny
+StarCoder2 model:
+- chat stage: deepspeed/chat/config_cpu.yaml as the stage parses it (bfd packing, assistant-only loss, max_length,
+  batch size). TRL collates packed rows padding-free: a batch becomes one flat row, attention masked per
+  conversation over the whole row;
+- rows kept apart: the same settings, with luacoder.train.packed_rows's collator (as deepspeed/main uses it): each
+  packed row a row of its own, attention masked per conversation within it;
+- TRL defaults: `SFTConfig()` with the same batch size: one row per conversation, each batch padded to its longest.
+All sides run in fp32 without activation checkpointing (SFTConfig defaults to bf16 and checkpointing, which only
+slow a tiny model on the CPU), on one thread. Throughput is the epoch's data tokens (the same on every side) per
+second of this process's CPU time (wall time, printed too, moves with whatever else runs on the machine); with
+--repeats the sides alternate and the median counts. Conversations: one per example of the
+bundled docs, unless --chat-file (e.g. outputs/data/chat/train.jsonl from data/dialogue.ipynb).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+import torch
+import transformers
+from trl import SFTConfig, SFTTrainer
+
+from luacoder.apidocs.markdown import read_markdown_docs
+from luacoder.train.chat_data import ChatDataArguments, load_chat_dataset
+from luacoder.train.config import ModelArguments, parse_config
+from luacoder.train.doc_rows import chat_rows
+from luacoder.train.model_setup import ensure_chat_format, load_model, load_tokenizer
+from luacoder.train.packed_rows import keep_packed_rows_apart
+from luacoder.train.tiny_model import save_tiny_model
+from luacoder.train.tokenizer import docs_texts, train_tokenizer
+
+REPO = Path(__file__).resolve().parents[1]
+BUNDLED_DOCS = REPO / "data" / "docs" / "lua54"
+CHAT_CONFIG = REPO / "deepspeed" / "chat" / "config_cpu.yaml"
+# The same on every side; the rest of each side's settings is its own.
+CPU_RUN = dict(
+    bf16=False,
+    activation_checkpointing=False,
+    num_train_epochs=1,
+    max_steps=-1,
+    save_strategy="no",
+    eval_strategy="no",
+    logging_strategy="no",
+    disable_tqdm=True,
+    report_to="none",
+)
+SETTINGS = [
+    "packing",
+    "packing_strategy",
+    "max_length",
+    "assistant_only_loss",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+]
+
+
+@dataclass
+class Epoch:
+    cpu_seconds: float  # CPU time of this process: what the training cost, whatever else shares the machine
+    wall_seconds: float  # the Trainer's train_runtime
+    tokens: int
+    steps: int
+
+
+def train_one_epoch(model_args: ModelArguments, dataset, args: SFTConfig, rows_apart: bool) -> Epoch:
+    tokenizer = load_tokenizer(model_args)
+    model = load_model(model_args)
+    ensure_chat_format(tokenizer, model)
+    transformers.set_seed(args.seed)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+    trainer.remove_callback(transformers.PrinterCallback)  # the table below says it all
+    if rows_apart:
+        assert keep_packed_rows_apart(trainer)
+    tokens = sum(len(ids) for ids in trainer.train_dataset["input_ids"])
+    cpu = time.process_time()
+    metrics = trainer.train().metrics
+    return Epoch(time.process_time() - cpu, metrics["train_runtime"], tokens, trainer.state.global_step)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=64, help="conversations to train on (default 64)")
+    parser.add_argument("--repeats", type=int, default=1, help="epochs per side, alternating; the median counts")
+    parser.add_argument("--chat-file", type=Path, help="{'messages'} rows; default: built from the bundled docs")
+    args = parser.parse_args()
+    datasets.disable_progress_bars()
+    transformers.utils.logging.set_verbosity_error()
+    # One thread: its CPU time is the work done, unaffected by other processes and by threads spinning idle.
+    torch.set_num_threads(1)
+    started, load_before = time.perf_counter(), os.getloadavg()[0]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        tokenizer = train_tokenizer(docs_texts([BUNDLED_DOCS]))
+        save_tiny_model("starcoder2", tokenizer, tmp / "model", seed=0)
+
+        def stage_config(*overrides: str):
+            return parse_config(
+                [ModelArguments, ChatDataArguments, SFTConfig],
+                [
+                    str(CHAT_CONFIG),
+                    f"--model_name_or_path={tmp / 'model'}",
+                    f"--train_file={tmp / 'unused.jsonl'}",
+                    f"--output_dir={tmp / 'out'}",
+                    *(f"--{key}={value}" for key, value in CPU_RUN.items()),
+                    *overrides,
+                ],
+            )
+
+        model_args, data_args, stage = stage_config()
+        batch = stage.per_device_train_batch_size
+        defaults = SFTConfig(
+            output_dir=str(tmp / "trl"), use_cpu=True, per_device_train_batch_size=batch, seed=stage.seed, **CPU_RUN
+        )
+        # side: (config, packed rows kept apart)
+        sides = {"chat stage": (stage, False), "rows kept apart": (stage, True), "TRL defaults": (defaults, False)}
+
+        if args.chat_file:
+            conversations = load_chat_dataset(str(args.chat_file), data_args.system_prompt)
+        else:
+            rows = chat_rows(read_markdown_docs([BUNDLED_DOCS]), data_args.system_prompt)
+            conversations = datasets.Dataset.from_list(rows)
+        dataset = conversations.select(range(min(args.rows, len(conversations))))
+        parameters = sum(p.numel() for p in load_model(model_args).parameters())
+        threads = torch.get_num_threads()
+        print(f"{len(dataset)} conversations; tiny StarCoder2, {parameters:,} parameters; {threads} threads")
+        print(f"\n{'setting':<28} " + " ".join(f"{side:>20}" for side in sides))
+        for name in SETTINGS:
+            print(f"{name:<28} " + " ".join(f"{str(getattr(config, name)):>20}" for config, _ in sides.values()))
+
+        runs: dict[str, list] = {side: [] for side in sides}
+        for _ in range(args.repeats):
+            for side, (config, rows_apart) in sides.items():
+                runs[side].append(train_one_epoch(model_args, dataset, config, rows_apart))
+
+    print(f"\n{'side':<20} {'tokens':>7} {'steps':>5} {'CPU s':>7} {'tokens/CPU s':>12} {'vs TRL':>7} {'wall s':>7}")
+    median = {
+        side: Epoch(*(statistics.median(getattr(e, f) for e in epochs) for f in Epoch.__dataclass_fields__))
+        for side, epochs in runs.items()
+    }
+    speed = {side: epoch.tokens / epoch.cpu_seconds for side, epoch in median.items()}
+    for side, epoch in median.items():
+        print(
+            f"{side:<20} {epoch.tokens:>7.0f} {epoch.steps:>5.0f} {epoch.cpu_seconds:>7.1f} {speed[side]:>12.0f}"
+            f" {speed[side] / speed['TRL defaults']:>6.2f}x {epoch.wall_seconds:>7.1f}"
+        )
+    print()
+    for side in ("chat stage", "rows kept apart"):
+        print(f"throughput ratio, {side} / TRL defaults: {speed[side] / speed['TRL defaults']:.2f}x")
+    load_after = os.getloadavg()[0]
+    print(f"load average {load_before:.1f} before, {load_after:.1f} after, on {os.cpu_count()} cores")
+    print(f"({time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
