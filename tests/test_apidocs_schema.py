@@ -10,7 +10,7 @@ import pytest
 from luacoder.apidocs import ApiEntry, ApiError, ApiSet, Param, load_api, save_api
 from luacoder.apidocs.markdown import read_markdown_file
 from luacoder.apidocs.signature import parse_signature
-from luacoder.files import atomic_open
+from luacoder.files import atomic_open, write_text
 
 
 @pytest.mark.parametrize(
@@ -163,3 +163,10 @@ def test_atomic_open_leaves_the_old_file_when_writing_fails(tmp_path):
         raise RuntimeError("killed")
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_atomic_writes_get_the_mode_a_plain_open_would_give(tmp_path):
+    plain, atomic = tmp_path / "plain.txt", tmp_path / "atomic.txt"
+    plain.write_text("x")
+    write_text(atomic, "x")
+    assert atomic.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777

@@ -103,7 +103,8 @@ def test_every_example_runs_in_the_sandbox_and_prints(api, tmp_path, monkeypatch
 
 
 def test_every_call_in_every_example_is_documented(api):
-    from luacoder.lua.calls import ApiIndex, extract_calls
+    from luacoder.grading import ApiIndex
+    from luacoder.lua.calls import extract_calls
 
     index = ApiIndex(api)
     problems = []

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from luacoder.lua.calls import ApiIndex, extract_calls
+from luacoder.grading import ApiIndex
+from luacoder.lua.calls import extract_calls
 from luacoder.lua.markdown_code import extract_lua_blocks, extract_lua_code
 
 

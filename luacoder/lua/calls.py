@@ -14,7 +14,7 @@ are not calls. Calls are listed in source order, an outer call before the calls 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -385,34 +385,3 @@ class _Walker:
             where = callee.child_by_field_name("field")
         row, col = where.start_point
         self.report.calls.append(Call(name, resolved, row + 1, col + 1, len(args), open_ended, is_method, local))
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Against a documented API
-
-
-class ApiIndex:
-    """Which call names an API documents: entry names, their aliases, and method names for `obj:method` calls.
-
-    A method call on a value (`f:read`, `s:rep`) cannot be typed statically, so it is known when the API documents
-    a method (or a method-form alias) of that name on any type.
-    """
-
-    def __init__(self, entries: Iterable[Any]):
-        self.names: set[str] = set()
-        self.methods: set[str] = set()
-        for e in entries:
-            for name in [e.name, *e.aliases]:
-                self.names.add(name)
-                if ":" in name:
-                    self.methods.add(_short(name))
-
-    def status(self, call: Call) -> str:
-        """ "local", "known" or "unknown"."""
-        if call.local:
-            return "local"
-        if call.resolved in self.names or call.name in self.names:
-            return "known"
-        if call.is_method and call.method_name in self.methods:
-            return "known"
-        return "unknown"

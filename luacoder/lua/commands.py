@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = lua_sub.add_parser("calls", help="print every function call as JSON, one object per line")
     p.add_argument("file", type=Path, help="a .lua file, or a Markdown file (.md, .markdown) with Lua code blocks")
-    p.add_argument("--api", type=Path, help="api.json: mark each call local, known or unknown")
+    p.add_argument("--api", type=Path, help="api.json (or JSON docs): grade each call against it (luacoder.grading)")
     p.set_defaults(func=calls_command)
 
     p = lua_sub.add_parser("run", help="run a Lua file (or the Lua blocks of a Markdown file) in the sandbox")
@@ -62,21 +62,25 @@ def _read(path: Path) -> tuple[list[tuple[str, int]], str | None]:
 
 
 def calls_command(args: argparse.Namespace) -> int:
-    from luacoder.lua.calls import ApiIndex, extract_calls
+    from luacoder.grading.answer import api_value_names
+    from luacoder.grading.api_index import ApiIndex
+    from luacoder.lua.calls import extract_calls
 
     blocks, error = _read(args.file)
     if error:
         return _usage_error(error)
     index = None
     if args.api is not None:
-        from luacoder.apidocs.schema import ApiError, load_api
+        from luacoder.apidocs.json_docs import read_json_docs
+        from luacoder.apidocs.schema import ApiError
 
         try:
-            index = ApiIndex(load_api(args.api))
+            index = ApiIndex(read_json_docs(args.api))
         except ApiError as exc:
             return _usage_error(str(exc))
     for code, first in blocks:
         report = extract_calls(code)
+        receivers = api_value_names(code, report.calls, index) if index is not None else set()
         for issue in report.errors:
             print(
                 f"{args.file}:{issue.line + first - 1}:{issue.column}: syntax error: {issue.message}", file=sys.stderr
@@ -93,7 +97,13 @@ def calls_command(args: argparse.Namespace) -> int:
                 "local": call.local,
             }
             if index is not None:
-                row["status"] = index.status(call)
+                match = index.classify(call, receivers)
+                row["status"] = index.status(call, receivers)
+                row["grade"] = match.kind  # local, matched, hallucinated or other (not an API call)
+                if match.kind == "matched":
+                    row["entries"], row["arity_ok"] = list(match.entries), match.arity_ok
+                elif match.reason:
+                    row["reason"] = match.reason
             if not report.syntax_ok:
                 row["syntax_ok"] = False
             print(json.dumps(row))
