@@ -1,0 +1,270 @@
+"""The chat dataset: checked answers, varied questions, imports with rejects, decontamination, splits, prompts.csv."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import BUNDLED_DOCS
+
+from luacoder.apidocs.markdown import read_markdown_docs
+from luacoder.data.api_check import ApiChecker
+from luacoder.data.chat import build_chat
+from luacoder.data.chat_rows import ChatRowError, convert_row
+from luacoder.data.config import load_data_config
+from luacoder.data.decontam import Decontaminator
+from luacoder.files import read_jsonl
+from luacoder.grading.api_index import ApiIndex
+from luacoder.grading.prompts import read_eval_prompts
+from luacoder.lua.markdown_code import extract_lua_code
+
+GOOD = {"messages": [{"role": "user", "content": "Say hi in Lua"}, {"role": "assistant", "content": "print('hi')"}]}
+
+
+@pytest.fixture(scope="module")
+def api():
+    return read_markdown_docs([BUNDLED_DOCS / "string.md", BUNDLED_DOCS / "io.md"], name="lua54-part")
+
+
+@pytest.fixture(scope="module")
+def imports(tmp_path_factory):
+    root = tmp_path_factory.mktemp("imports")
+    lines = [
+        json.dumps(GOOD),
+        json.dumps({"messages": [{"role": "robot", "content": "beep"}, {"role": "assistant", "content": "boop"}]}),
+        json.dumps({"messages": []}),
+        '{"messages": [',
+        json.dumps({"question": "no known columns"}),
+        json.dumps({"prompt": "Reverse a string", "completion": "```lua\nprint(('abc'):reverse())\n```"}),
+        json.dumps(GOOD),  # an exact duplicate of the first row
+    ]
+    (root / "chats.jsonl").write_bytes(("\n".join(lines) + "\n").encode() + b'{"messages": "caf\xe9"}\n')
+    alpaca = [
+        {"instruction": "Upper-case a word", "input": "lua", "output": "```lua\nprint(string.upper('lua'))\n```"},
+        {"instruction": "Trim a string", "input": "", "output": "```lua\nprint(string.trim('  x '))\n```"},
+    ]
+    (root / "alpaca.jsonl").write_text("".join(json.dumps(r) + "\n" for r in alpaca))
+    oasst = [
+        {"text": "### Human: What is Lua?### Assistant: A small scripting language.### Human: Thanks"},
+        {"text": "### Human: Hello### Assistant: Hi!### Human: Bye### Assistant: Bye!"},
+        {"text": "### Narrator: Once upon a time### Assistant: ..."},
+    ]
+    (root / "oasst.jsonl").write_text("".join(json.dumps(r) + "\n" for r in oasst))
+    table = pa.Table.from_pylist([GOOD, {"messages": [{"role": "user", "content": "Only a question"}]}])
+    pq.write_table(table, root / "chats.parquet")
+    return root
+
+
+@pytest.fixture(scope="module")
+def built(api, imports, tmp_path_factory):
+    out = tmp_path_factory.mktemp("chat")
+    config = load_data_config(
+        None,
+        {
+            "output_dir": str(out),
+            "chat": {
+                "dialogues_per_entry": 6,
+                "combined_per_entry": 1,
+                "eval_prompts": 12,
+                "imports": [
+                    {"path": str(imports / "chats.jsonl")},
+                    {"path": str(imports / "alpaca.jsonl"), "format": "alpaca", "check_calls": True},
+                    {"path": str(imports / "oasst.jsonl"), "format": "oasst"},
+                    {"path": str(imports / "chats.parquet"), "format": "messages"},
+                ],
+            },
+        },
+    )
+    return build_chat(api, config), config
+
+
+def generated(result):
+    for split, rows in result.splits.items():
+        for row in rows:
+            if row["source"].startswith("generated"):
+                yield split, row
+
+
+def test_every_generated_answer_is_one_checked_lua_block(built, api):
+    result, _ = built
+    checker = ApiChecker(api)
+    answers = 0
+    for _split, row in generated(result):
+        roles = [m["role"] for m in row["messages"]]
+        assert roles in (["user", "assistant"], ["user", "assistant", "user", "assistant"])
+        for message in row["messages"][1::2]:
+            blocks = extract_lua_code(message["content"])
+            assert len(blocks) == 1, message["content"]
+            assert checker.problems(blocks[0]) == [], (blocks[0], checker.problems(blocks[0]))
+            answers += 1
+    assert answers > len(list(generated(result)))  # some rows are multi-turn
+
+
+def test_questions_vary(built):
+    result, _ = built
+    questions = [row["messages"][0]["content"] for _s, row in generated(result)]
+    # Replace the entry names and code so that what is left is the wording
+    skeletons = Counter(re.sub(r"`?[\w.:]+[.:]\w+`?|```.*?```", "X", q, flags=re.S) for q in questions)
+    assert len(skeletons) >= 60
+    assert skeletons.most_common(1)[0][1] / len(questions) < 0.05
+    intents = Counter(row["source"] for _s, row in generated(result))
+    assert {
+        "generated: how_name",
+        "generated: how_task",
+        "generated: returns",
+        "generated: params",
+        "generated: fix",
+        "generated: optional",
+        "generated: method",
+        "generated: field",
+        "generated: combine",
+    } <= set(intents)
+
+
+def test_split_by_entry_is_disjoint(built):
+    result, _ = built
+    groups = result.details["groups"]
+    test_entries = set(result.details["test_entries"])
+    assert test_entries and set(groups["test"]) & test_entries == test_entries
+    generated_train = {
+        g for g, row in zip(groups["train"], result.splits["train"], strict=True) if "import" not in row["source"]
+    }
+    assert generated_train.isdisjoint(test_entries)
+    assert set(groups["train"]).isdisjoint(groups["test"])
+    # a combination only pairs entries of one split: no train row's code calls a held-out entry
+    for row in result.splits["train"]:
+        if row["source"] == "generated: combine":
+            code = extract_lua_code(row["messages"][1]["content"])[0]
+            assert not any(re.search(rf"\b{re.escape(name)}\(", code) for name in test_entries), code
+
+
+def test_eval_prompts_are_documented_and_decontaminated(built, api):
+    result, config = built
+    prompts = read_eval_prompts(config.out / "eval" / "prompts.csv", ApiIndex(api))
+    assert len(prompts) == 12
+    assert all(p.expected_apis and all(api.get(n) for n in p.expected_apis) for p in prompts)
+    checker = Decontaminator([p.prompt for p in prompts], n=config.chat.decontam_ngram)
+    for rows in result.splits.values():
+        for row in rows:
+            for m in row["messages"]:
+                if m["role"] == "user":
+                    assert checker.match(m["content"]) is None, m["content"]
+    removed = result.ledger.removed["decontamination"].total()
+    assert removed > 0  # the how-to questions share the docs' wording with the task prompts
+
+
+def test_imports_are_converted_or_rejected_with_reasons(built, imports):
+    result, _ = built
+    ledger = result.ledger
+    reasons = Counter(
+        (r["source"], r["filter"], r["reason"]) for r in ledger.rejects if r["source"].startswith("import")
+    )
+    assert reasons == Counter(
+        {
+            ("import:chats.jsonl", "format", "unknown role"): 1,
+            ("import:chats.jsonl", "format", "empty conversation"): 1,
+            ("import:chats.jsonl", "format", "malformed JSON"): 1,
+            ("import:chats.jsonl", "format", "missing column"): 1,
+            ("import:chats.jsonl", "format", "not valid UTF-8"): 1,
+            ("import:chats.jsonl", "exact duplicate", "exact duplicate"): 1,
+            ("import:alpaca.jsonl", "call check", "fails the API call check"): 1,
+            ("import:oasst.jsonl", "format", "unknown speaker"): 1,
+            ("import:chats.parquet", "format", "a conversation needs"): 1,
+            ("import:chats.parquet", "exact duplicate", "exact duplicate"): 1,
+        }
+    )
+    assert ledger.read["import:chats.jsonl"] == 8
+    assert ledger.read["import:oasst.jsonl"] == 3
+    kept = [r for rows in result.splits.values() for r in rows if r["source"].startswith("import")]
+    assert sorted(r["source"] for r in kept) == [
+        "import:alpaca.jsonl",
+        "import:chats.jsonl",
+        "import:chats.jsonl",
+        "import:oasst.jsonl",
+        "import:oasst.jsonl",
+    ]
+    alpaca = next(r for r in kept if r["source"] == "import:alpaca.jsonl")
+    assert alpaca["messages"][0] == {"role": "user", "content": "Upper-case a word\n\nlua"}
+    oasst = [r["messages"] for r in kept if r["source"] == "import:oasst.jsonl"]
+    assert [m["role"] for m in oasst[0]] == ["user", "assistant", "user"]  # a trailing question is kept
+    assert oasst[1][-1] == {"role": "assistant", "content": "Bye!"}
+
+
+def test_card_counts_add_up(built):
+    result, _ = built
+    card = (result.out_dir / "README.md").read_text()
+    read, removed, kept, test, train = map(
+        int, re.search(r"read (\d+) = removed (\d+) \+ kept (\d+) \(test (\d+) \+ train (\d+)\)", card).groups()
+    )
+    rejects = read_jsonl(result.out_dir / "rejects.jsonl")
+    assert (removed, test, train) == (len(rejects), len(result.splits["test"]), len(result.splits["train"]))
+    assert read == removed + kept == result.ledger.total_read
+    assert len(read_jsonl(result.out_dir / "train.jsonl", required=("messages",))) == train
+    assert "By API entry" in card and "## Answer code" in card
+
+
+def test_convert_row_layouts():
+    assert convert_row({"prompt": "a", "completion": "b"}, "auto", "row 1") == [
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": "b"},
+    ]
+    with pytest.raises(ChatRowError, match=r"row 2: missing column\(s\) \['output'\] for the alpaca layout"):
+        convert_row({"instruction": "x"}, "alpaca", "row 2")
+    with pytest.raises(ChatRowError, match="row 3: text before the first '### Human:' marker"):
+        convert_row({"text": "hello ### Human: hi ### Assistant: yo"}, "oasst", "row 3")
+    with pytest.raises(ChatRowError, match="row 4: message 1 has unknown role 'bot'"):
+        convert_row({"messages": [GOOD["messages"][0], {"role": "bot", "content": "x"}]}, "messages", "row 4")
+
+
+@pytest.mark.slow
+def test_same_seed_same_files_and_the_dialogue_split(api, tmp_path, built):
+    result, config = built
+    config_again = load_data_config(None, {**_plain(config), "output_dir": str(tmp_path / "a")})
+    again = build_chat(api, config_again)
+    for name in ("train.jsonl", "test.jsonl"):
+        generated_rows = lambda p: [r for r in read_jsonl(p) if r["source"].startswith("generated")]  # noqa: E731
+        assert generated_rows(again.out_dir / name) == generated_rows(result.out_dir / name)
+    by_dialogue = build_chat(
+        api, load_data_config(None, {**_plain(config), "output_dir": str(tmp_path / "b"), "chat.split_by": "dialogue"})
+    )
+    groups = by_dialogue.details["groups"]
+    assert set(groups["train"]).isdisjoint(groups["test"]) and groups["test"]
+    assert all("#" in g for g in groups["test"])  # dialogue ids: entry#intent
+
+
+def _plain(config):
+    return {"chat.dialogues_per_entry": 6, "chat.combined_per_entry": 1, "chat.eval_prompts": 12, "seed": config.seed}
+
+
+def test_token_counts_use_the_configured_tokenizer(tokenizer_dir, tokenizer):
+    from luacoder.data.card import TokenCounter
+
+    counter = TokenCounter(str(tokenizer_dir))
+    messages = GOOD["messages"]
+    assert counter.count("print(string.rep('ab', 3))") == len(tokenizer("print(string.rep('ab', 3))")["input_ids"])
+    rendered = tokenizer.apply_chat_template(messages, tokenize=False)
+    assert counter.count_messages(messages) == len(tokenizer(rendered, add_special_tokens=False)["input_ids"])
+    assert "tokenizer" in counter.method
+    words = TokenCounter(None)
+    assert words.count_messages(messages) == 5 and "white-space" in words.method
+
+
+def test_a_hub_import_goes_through_datasets(tmp_path):
+    from luacoder.data.imports import read_import
+
+    # `datasets.load_dataset` takes a hub id or a local dataset folder the same way; a folder keeps this offline.
+    folder = tmp_path / "chats"
+    folder.mkdir()
+    (folder / "train.jsonl").write_text(
+        json.dumps(GOOD) + "\n" + json.dumps({"prompt": "p", "completion": "c"}) + "\n"
+    )
+    config = load_data_config(None, {"output_dir": str(tmp_path), "chat.imports": [{"hub": str(folder)}]})
+    items = list(read_import(config.chat.imports[0], config))
+    # datasets gives both rows both layouts' columns, None where a row has none: each is read in its own layout
+    assert [i.error for i in items] == [None, None]
+    assert items[0].messages == GOOD["messages"] and items[0].where.endswith("[train] row 0")
+    assert items[1].messages == [{"role": "user", "content": "p"}, {"role": "assistant", "content": "c"}]
