@@ -1,0 +1,61 @@
+"""Direct preference optimisation from a chat checkpoint on preference pairs (TRL DPOTrainer).
+
+    torchrun --nproc_per_node=8 dpo.py dpo.yaml --deepspeed=../ds_configs/zero3_bf16.json
+
+The policy starts as the chat checkpoint and learns to prefer answers that call the documented API over the same
+answers with a hallucinated name, a wrong module or a wrong argument count (luacoder.data.preferences). The frozen
+reference is the same checkpoint (with use_peft, the model with its adapter switched off). beta sets how far the
+policy may move from it. The result is a chat checkpoint like the input: eval.py and generate.py take it as is.
+"""
+
+import logging
+
+from transformers import set_seed
+from trl import DPOConfig, DPOTrainer
+
+from luacoder.rl.data import PreferenceDataArguments, check_chat_tokenizer, load_preference_dataset
+from luacoder.rl.lora import OptionalLoraArguments, load_base_model, lora_config, resolve_local_model
+from luacoder.train.config import ModelArguments, parse_config
+from luacoder.train.model_setup import ensure_chat_format, load_tokenizer
+from luacoder.train.run import CheckpointMetadata, close_distributed, resume_checkpoint, setup_logging
+
+logger = logging.getLogger(__name__)
+
+# 1. Config: DPOConfig (TrainingArguments, beta, loss_type, max_length) plus model, data and adapter keys.
+model_args, data_args, lora_args, training_args = parse_config(
+    [ModelArguments, PreferenceDataArguments, OptionalLoraArguments, DPOConfig]
+)
+resolve_local_model(model_args)
+setup_logging(training_args)
+set_seed(training_args.seed)
+
+# 2. The policy: the chat checkpoint (its tokenizer renders the pairs as training did), optionally with an adapter.
+tokenizer = load_tokenizer(model_args)
+check_chat_tokenizer(tokenizer, model_args.model_name_or_path)
+model = load_base_model(model_args, lora_args, training_args.activation_checkpointing)
+ensure_chat_format(tokenizer, model)
+peft_config = lora_config(lora_args, model) if lora_args.use_peft else None
+
+# 3. Data: validated pairs; DPOTrainer renders prompt, prompt+chosen and prompt+rejected with the chat template.
+train_dataset = load_preference_dataset(data_args.train_file, data_args.system_prompt)
+eval_dataset = None
+if data_args.test_file:
+    eval_dataset = load_preference_dataset(data_args.test_file, data_args.system_prompt)
+logger.info("%d training pairs, %s held out", len(train_dataset), len(eval_dataset) if eval_dataset else 0)
+
+# 4. Train against the frozen reference, resuming from the last complete checkpoint of the same output_dir.
+metadata = CheckpointMetadata.for_stage("dpo", model_args, data_args, training_args)
+trainer = DPOTrainer(
+    model=model,
+    args=training_args,
+    train_dataset=train_dataset,
+    eval_dataset=eval_dataset,
+    processing_class=tokenizer,
+    peft_config=peft_config,
+    callbacks=[metadata],
+)
+trainer.train(resume_from_checkpoint=resume_checkpoint(training_args.output_dir, model_args.start_over))
+
+# 5. The policy with its tokenizer and chat template, loadable without DeepSpeed; all ranks end together.
+metadata.save_final(trainer)
+close_distributed()

@@ -1,0 +1,71 @@
+"""GRPO from a chat checkpoint on eval-style prompts, rewarded by the grader eval uses (TRL GRPOTrainer).
+
+    torchrun --nproc_per_node=8 grpo.py grpo.yaml --deepspeed=../ds_configs/zero3_bf16.json
+
+For each prompt the policy samples num_generations answers; luacoder.grading grades each (documented API calls,
+expected APIs called, valid Lua, optionally a run in the sandbox) and the weighted sum of those scores, compared
+within the group, is the advantage the policy follows. The scores are the grader's own functions, so what RL
+optimises is exactly what eval.py reports. The result is a chat checkpoint like the input.
+"""
+
+import logging
+
+from transformers import set_seed
+from trl import GRPOConfig, GRPOTrainer
+
+from luacoder.apidocs import load_api
+from luacoder.grading.api_index import ApiIndex
+from luacoder.rl.data import PromptDataArguments, check_chat_tokenizer, load_prompt_dataset
+from luacoder.rl.lora import OptionalLoraArguments, load_base_model, lora_config, resolve_local_model
+from luacoder.rl.rewards import RewardArguments, reward_functions
+from luacoder.train.config import ConfigError, ModelArguments, parse_config
+from luacoder.train.model_setup import ensure_chat_format, load_tokenizer
+from luacoder.train.run import CheckpointMetadata, close_distributed, resume_checkpoint, setup_logging
+
+logger = logging.getLogger(__name__)
+
+# 1. Config: GRPOConfig (TrainingArguments, num_generations, max_completion_length, beta, reward_weights) plus the
+#    model, prompts, rewards and adapter keys.
+model_args, data_args, reward_args, lora_args, training_args = parse_config(
+    [ModelArguments, PromptDataArguments, RewardArguments, OptionalLoraArguments, GRPOConfig]
+)
+weights = training_args.reward_weights
+if weights is not None and len(weights) != len(reward_args.reward_funcs):
+    raise ConfigError(f"reward_weights has {len(weights)} numbers for {len(reward_args.reward_funcs)} reward_funcs")
+resolve_local_model(model_args)
+setup_logging(training_args)
+set_seed(training_args.seed)
+
+# 2. The policy: the chat checkpoint (generation stops at <|end|>), optionally with an adapter.
+tokenizer = load_tokenizer(model_args)
+check_chat_tokenizer(tokenizer, model_args.model_name_or_path)
+model = load_base_model(model_args, lora_args, training_args.activation_checkpointing)
+ensure_chat_format(tokenizer, model)
+peft_config = lora_config(lora_args, model) if lora_args.use_peft else None
+
+# 3. Prompts (with the APIs each expects) and the rewards: the grader's scores against the API docs.
+index = ApiIndex(load_api(data_args.api_file))
+train_dataset = load_prompt_dataset(data_args.train_file, index, data_args.system_prompt)
+eval_dataset = None
+if data_args.test_file:
+    eval_dataset = load_prompt_dataset(data_args.test_file, index, data_args.system_prompt)
+rewards = reward_functions(index, reward_args.reward_funcs, reward_args.no_api_reward, reward_args.report_type)
+logger.info("%d prompts; rewards %s weighted %s", len(train_dataset), reward_args.reward_funcs, weights or "equally")
+
+# 4. Train, resuming from the last complete checkpoint of the same output_dir.
+metadata = CheckpointMetadata.for_stage("grpo", model_args, data_args, training_args)
+trainer = GRPOTrainer(
+    model=model,
+    reward_funcs=rewards,
+    args=training_args,
+    train_dataset=train_dataset,
+    eval_dataset=eval_dataset,
+    processing_class=tokenizer,
+    peft_config=peft_config,
+    callbacks=[metadata],
+)
+trainer.train(resume_from_checkpoint=resume_checkpoint(training_args.output_dir, model_args.start_over))
+
+# 5. The policy with its tokenizer and chat template, loadable without DeepSpeed; all ranks end together.
+metadata.save_final(trainer)
+close_distributed()

@@ -1,0 +1,60 @@
+"""A reward model on preference pairs: chosen answers use the documented API, rejected ones misuse it (RewardTrainer).
+
+    torchrun --nproc_per_node=8 reward.py reward.yaml --deepspeed=../ds_configs/zero3_bf16.json
+
+Starts from a chat checkpoint with a fresh one-number head (AutoModelForSequenceClassification); each pair is the
+conversation with the chosen answer and with the rejected one, rendered with the checkpoint's chat template, and the
+loss asks the chosen one to score higher (Bradley-Terry). The pairs come from luacoder.data.preferences. The saved
+model loads with AutoModelForSequenceClassification; logits[:, 0] is the reward.
+"""
+
+import logging
+
+from transformers import AutoModelForSequenceClassification, set_seed
+from trl import RewardConfig, RewardTrainer
+
+from luacoder.rl.data import PreferenceDataArguments, check_chat_tokenizer, load_preference_dataset
+from luacoder.rl.lora import OptionalLoraArguments, lora_config, resolve_local_model
+from luacoder.train.config import ModelArguments, parse_config
+from luacoder.train.model_setup import load_model, load_tokenizer
+from luacoder.train.run import CheckpointMetadata, close_distributed, resume_checkpoint, setup_logging
+
+logger = logging.getLogger(__name__)
+
+# 1. Config: RewardConfig (TrainingArguments, max_length, center_rewards_coefficient) plus model, data and adapter.
+model_args, data_args, lora_args, training_args = parse_config(
+    [ModelArguments, PreferenceDataArguments, OptionalLoraArguments, RewardConfig]
+)
+resolve_local_model(model_args)
+setup_logging(training_args)
+set_seed(training_args.seed)
+
+# 2. The chat checkpoint with a scalar head (the head starts random: it is what training learns first).
+tokenizer = load_tokenizer(model_args)
+check_chat_tokenizer(tokenizer, model_args.model_name_or_path)
+model = load_model(model_args, AutoModelForSequenceClassification, num_labels=1)
+peft_config = lora_config(lora_args, model, task_type="SEQ_CLS") if lora_args.use_peft else None
+
+# 3. Data: validated pairs; RewardTrainer renders prompt+chosen and prompt+rejected with the chat template.
+train_dataset = load_preference_dataset(data_args.train_file, data_args.system_prompt)
+eval_dataset = None
+if data_args.test_file:
+    eval_dataset = load_preference_dataset(data_args.test_file, data_args.system_prompt)
+logger.info("%d training pairs, %s held out", len(train_dataset), len(eval_dataset) if eval_dataset else 0)
+
+# 4. Train, resuming from the last complete checkpoint of the same output_dir.
+metadata = CheckpointMetadata.for_stage("reward", model_args, data_args, training_args)
+trainer = RewardTrainer(
+    model=model,
+    args=training_args,
+    train_dataset=train_dataset,
+    eval_dataset=eval_dataset,
+    processing_class=tokenizer,
+    peft_config=peft_config,
+    callbacks=[metadata],
+)
+trainer.train(resume_from_checkpoint=resume_checkpoint(training_args.output_dir, model_args.start_over))
+
+# 5. The reward model with its tokenizer, loadable without DeepSpeed; all ranks end together.
+metadata.save_final(trainer)
+close_distributed()
