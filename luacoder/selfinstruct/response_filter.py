@@ -1,0 +1,258 @@
+"""From I->R responses to chat rows: the execution filter, sanitising, dedup, decontamination.
+
+A response is kept only when, in this order:
+
+1. it has the shape the I->R prompt asks for: Lua code blocks, then a line "[Tests]", then Lua code blocks whose
+   code calls `assert` (else: no_tests_section, several_tests_sections, no_code, no_tests, tests_without_assert);
+2. its code followed by its tests runs to the end in `luacoder.lua.sandbox` (else: failed_<sandbox reason>:
+   failed_syntax, failed_error (a failed assert included), failed_timeout, failed_memory, ...);
+3. its code has no placeholder left (TODO, FIXME, "your code here": incomplete);
+4. its instruction and response share no long word n-gram with an eval prompt (contaminated), when eval prompts
+   are given;
+5. its instruction is not the same as (duplicate_instruction) or nearly the same as (near_duplicate_instruction)
+   that of a response kept before it: the first passing response of each instruction is kept.
+
+Sanitising drops the "[Tests]" line (or, with `keep_tests=False`, the whole tests part) and any text after the last
+test block. The outputs are written whole and atomically: `filtered.jsonl` (kept rows with their lineage),
+`filter.rejected.jsonl` (each with its reason and detail), `chat.jsonl` (`{"messages": [...]}` for deepspeed/chat)
+and `filter.summary.json` (counts that add up: input = kept + rejected).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import re
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from luacoder.data.chat_rows import to_messages
+from luacoder.data.decontam import Decontaminator
+from luacoder.data.dedup import ExactDuplicates, NearDuplicates
+from luacoder.files import RowError, atomic_open, read_jsonl, write_json
+from luacoder.lua.calls import extract_calls
+from luacoder.lua.markdown_code import extract_lua_code
+from luacoder.lua.sandbox import DEFAULT_INSTRUCTIONS, DEFAULT_MEMORY_MB, LuaJob, iter_run_many
+from luacoder.selfinstruct.run_log import fingerprint
+from luacoder.selfinstruct.stages import read_stage_rows, stage_paths
+
+log = logging.getLogger(__name__)
+
+TESTS_MARKER = "[Tests]"
+_INCOMPLETE = re.compile(r"\b(todo|fixme|xxx)\b|your code (goes )?here|not implemented", re.IGNORECASE)
+_FENCE = re.compile(r"^\s*(```|~~~)", re.MULTILINE)
+_DETAIL_CHARS = 500
+
+
+@dataclass
+class FilterConfig:
+    timeout: float = 5.0  # seconds per response in the sandbox
+    memory_mb: float = DEFAULT_MEMORY_MB
+    instructions: int = DEFAULT_INSTRUCTIONS
+    keep_tests: bool = True  # the chat answer keeps its tests (without the "[Tests]" line)
+    near_duplicate_threshold: float = 0.9  # Jaccard similarity of instructions; 1.0 turns near-dedup off
+    system_prompt: str | None = None  # added as the first turn of every chat row
+    eval_prompts: tuple[str, ...] = ()  # decontaminate against these
+    ngram: int = 10  # words an eval prompt and a row must share to count as contamination
+
+
+@dataclass
+class ResponseParts:
+    answer: str  # the text before "[Tests]"
+    tests_text: str  # the text after it, cut after its last code block
+    code: list[str]
+    tests: list[str]
+
+    def program(self) -> str:
+        """What runs in the sandbox: the code, then the tests, in one chunk (the tests see the code's locals)."""
+        return "\n\n".join([*self.code, *self.tests]) + "\n"
+
+
+def split_response(response: str) -> ResponseParts | tuple[str, str]:
+    """The parts of a response, or (reject reason, detail) when it lacks one."""
+    lines = response.splitlines()
+    markers = [i for i, line in enumerate(lines) if line.strip() == TESTS_MARKER]
+    if not markers:
+        return "no_tests_section", f"no line {TESTS_MARKER!r} before the tests"
+    if len(markers) > 1:
+        return "several_tests_sections", f"{len(markers)} lines {TESTS_MARKER!r}"
+    answer = "\n".join(lines[: markers[0]]).strip()
+    tests_text = "\n".join(lines[markers[0] + 1 :]).strip()
+    code = [c for c in extract_lua_code(answer) if c.strip()]
+    if not code:
+        return "no_code", "no Lua code block before the tests"
+    tests = [c for c in extract_lua_code(tests_text) if c.strip()]
+    if not tests:
+        return "no_tests", f"no Lua code block after {TESTS_MARKER!r}"
+    if not any(call.resolved == "assert" for block in tests for call in extract_calls(block).calls):
+        return "tests_without_assert", "the tests never call assert"
+    fences = list(_FENCE.finditer(tests_text))
+    if fences and len(fences) % 2 == 0:  # chatter after the last (closed) test block is not part of the answer
+        end = tests_text.find("\n", fences[-1].end())
+        tests_text = tests_text if end < 0 else tests_text[:end]
+    return ResponseParts(answer, tests_text.strip(), code, tests)
+
+
+def sanitized_response(parts: ResponseParts, keep_tests: bool) -> str:
+    return f"{parts.answer}\n\n{parts.tests_text}" if keep_tests else parts.answer
+
+
+def read_eval_prompts(path: str | os.PathLike) -> list[str]:
+    """Eval prompts to decontaminate against: a .csv with a `prompt` column (eval's prompts.csv), a .jsonl with a
+    `prompt` field, or a .txt with one prompt a line."""
+    path = Path(path)
+    if not path.is_file():
+        raise RowError(f"{path}: no such eval prompts file")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            if "prompt" not in (reader.fieldnames or []):
+                raise RowError(f"{path}: no 'prompt' column; the columns are {reader.fieldnames or []}")
+            prompts = [row["prompt"] or "" for row in reader]
+    elif suffix == ".jsonl":
+        prompts = [str(row["prompt"]) for row in read_jsonl(path, required=("prompt",))]
+    elif suffix == ".txt":
+        prompts = path.read_text(encoding="utf-8").splitlines()
+    else:
+        raise RowError(f"{path}: unsupported eval prompts file; use .csv, .jsonl or .txt")
+    prompts = [p for p in prompts if p.strip()]
+    if not prompts:
+        raise RowError(f"{path}: no prompts")
+    return prompts
+
+
+def filter_paths(out_dir: str | os.PathLike) -> dict[str, Path]:
+    out_dir = Path(out_dir)
+    return {
+        "kept": out_dir / "filtered.jsonl",
+        "rejected": out_dir / "filter.rejected.jsonl",
+        "chat": out_dir / "chat.jsonl",
+        "summary": out_dir / "filter.summary.json",
+    }
+
+
+def run_filter(
+    out_dir: str | os.PathLike, config: FilterConfig | None = None, input_path: str | os.PathLike | None = None
+) -> dict[str, Any]:
+    """Filter the I->R responses (by default `out_dir/i_to_r.jsonl`) and write the files above; returns the
+    summary. Deterministic: the same input and config write the same files."""
+    config = config or FilterConfig()
+    started = time.monotonic()
+    source = Path(input_path) if input_path else stage_paths(out_dir, "I->R")[0]
+    rows, input_print = read_stage_rows(source, ("instruction", "response"))
+    settings = {
+        "input": input_print,
+        "keep_tests": config.keep_tests,
+        "near_duplicate_threshold": config.near_duplicate_threshold,
+        "system_prompt": config.system_prompt,
+        "eval_prompts": fingerprint({"prompts": list(config.eval_prompts)}) if config.eval_prompts else None,
+        "ngram": config.ngram,
+        "sandbox": [config.timeout, config.memory_mb, config.instructions],
+    }
+    run_print = fingerprint(settings)
+    kept, rejected = filter_rows(rows, config)
+    for row in (*kept, *rejected):
+        row["fingerprint"] = run_print
+    chat = [
+        {"id": row["id"], "messages": to_messages(_chat_row(row), row["id"], config.system_prompt)} for row in kept
+    ]
+    paths = filter_paths(out_dir)
+    _write_jsonl(paths["kept"], kept)
+    _write_jsonl(paths["rejected"], rejected)
+    _write_jsonl(paths["chat"], chat)
+    reasons = Counter(row["reason"] for row in rejected)
+    summary = {
+        "mode": "filter",
+        "fingerprint": run_print,
+        # input = kept + rejected
+        "input": len(rows),
+        "kept": len(kept),
+        "rejected": dict(sorted(reasons.items())),
+        "chat_rows": len(chat),
+        "source": str(source),
+        "settings": settings,
+        "elapsed_s": round(time.monotonic() - started, 3),
+    }
+    write_json(paths["summary"], summary)
+    log.info(
+        "filter: %d responses, %d kept, rejected %s -> %s", len(rows), len(kept), summary["rejected"], paths["chat"]
+    )
+    return summary
+
+
+def filter_rows(rows: list[dict[str, Any]], config: FilterConfig) -> tuple[list[dict], list[dict]]:
+    """(kept rows with the sanitised `response`, rejected rows with `reason` and `detail`), both in input order."""
+    outcomes: list[tuple[str, str] | ResponseParts] = [split_response(row["response"]) for row in rows]
+    runnable = sorted({o.program() for o in outcomes if isinstance(o, ResponseParts)})
+    results = {}
+    if runnable:
+        jobs = (
+            LuaJob(p, timeout=config.timeout, memory_mb=config.memory_mb, instructions=config.instructions, files={})
+            for p in runnable
+        )
+        for program, result in tqdm(
+            zip(runnable, iter_run_many(jobs), strict=True), total=len(runnable), desc="execution filter", unit="run"
+        ):
+            results[program] = result
+    exact = ExactDuplicates()
+    near = NearDuplicates(config.near_duplicate_threshold) if config.near_duplicate_threshold < 1 else None
+    decontaminator = Decontaminator(config.eval_prompts, n=config.ngram) if config.eval_prompts else None
+    kept, rejected = [], []
+    for row, outcome in zip(rows, outcomes, strict=True):
+        verdict = _verdict(row, outcome, results, exact, near, decontaminator)
+        base = {k: v for k, v in row.items() if k not in ("fingerprint",)}
+        if verdict is None:
+            assert isinstance(outcome, ResponseParts)
+            kept.append({**base, "response": sanitized_response(outcome, config.keep_tests)})
+        else:
+            rejected.append({**base, "reason": verdict[0], "detail": verdict[1][:_DETAIL_CHARS]})
+    return kept, rejected
+
+
+def _verdict(row, outcome, results, exact, near, decontaminator) -> tuple[str, str] | None:
+    if not isinstance(outcome, ResponseParts):
+        return outcome
+    result = results[outcome.program()]
+    if not result.ok:
+        return f"failed_{result.reason or 'error'}", result.error or "stopped"
+    placeholder = next((m.group(0) for c in outcome.code for m in [_INCOMPLETE.search(c)] if m), None)
+    if placeholder:
+        return "incomplete", f"the code still says {placeholder!r}"
+    instruction = row["instruction"]
+    if decontaminator is not None:
+        match = decontaminator.match(f"{instruction}\n{row['response']}")
+        if match is not None:
+            return "contaminated", f"shares {match[1]!r} with the eval prompt {match[0][:200]!r}"
+    # Last: only a row that is kept may make a later one a duplicate.
+    first = exact.check(row["id"], instruction)
+    if first is not None:
+        return "duplicate_instruction", f"the same instruction as {first}"
+    if near is not None:
+        similar = near.check(row["id"], instruction)
+        if similar is not None:
+            return "near_duplicate_instruction", f"{similar[1]:.2f} similar to the instruction of {similar[0]}"
+    return None
+
+
+def _chat_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "messages": [
+            {"role": "user", "content": row["instruction"]},
+            {"role": "assistant", "content": row["response"]},
+        ]
+    }
+
+
+def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    with atomic_open(path) as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
