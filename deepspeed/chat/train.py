@@ -16,8 +16,9 @@ from trl import SFTConfig, SFTTrainer
 from luacoder.train.chat_data import ChatDataArguments, load_chat_dataset
 from luacoder.train.config import ModelArguments, parse_config
 from luacoder.train.model_setup import ensure_chat_format, load_model, load_tokenizer
+from luacoder.train.packed_rows import keep_packed_rows_apart
 from luacoder.train.packing import PackingIsolationCheck, refuse_leaking_packing
-from luacoder.train.run import CheckpointMetadata, resume_checkpoint, setup_logging
+from luacoder.train.run import CheckpointMetadata, close_distributed, resume_checkpoint, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,11 @@ trainer = SFTTrainer(
     # Packing must keep conversations apart: checked on the model itself when training starts.
     callbacks=[metadata, *([PackingIsolationCheck(len(tokenizer))] if training_args.packing else [])],
 )
+# TRL joins a batch's packed rows into one flat row, made for flash attention; with SDPA or eager attention that
+# costs (batch x length)^2, so the rows stay rows.
+keep_packed_rows_apart(trainer)
 trainer.train(resume_from_checkpoint=resume_checkpoint(training_args.output_dir, model_args.start_over))
 
 # 5. The final model with its tokenizer and chat template, loadable without DeepSpeed.
 metadata.save_final(trainer)
+close_distributed()
