@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,10 @@ def setup_logging(training_args) -> None:
         logging.getLogger(name).setLevel(level)
     transformers.utils.logging.set_verbosity(logging.WARNING)
     datasets.utils.logging.set_verbosity(logging.WARNING)
+    # DeepSpeed 0.19's ZeRO-3 calls the collectives torch 2.13 deprecated: two warnings a step, per process.
+    warnings.filterwarnings(
+        "ignore", r"`torch\.distributed\.(all_gather_into_tensor|reduce_scatter_tensor)`", FutureWarning
+    )
     if training_args.process_index != 0:
         datasets.disable_progress_bars()
 
