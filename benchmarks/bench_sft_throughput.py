@@ -5,11 +5,11 @@ its defaults, on the same tiny model and the same conversations, one after the o
 
 Sides, each training one epoch in one process without DeepSpeed, from the same randomly initialised tiny
 StarCoder2 model:
-- chat stage: deepspeed/chat/config_cpu.yaml as the stage parses it (bfd packing, assistant-only loss, max_length,
-  batch size). TRL collates packed rows padding-free: a batch becomes one flat row, attention masked per
-  conversation over the whole row;
-- rows kept apart: the same settings, with luacoder.train.packed_rows's collator (as deepspeed/main uses it): each
-  packed row a row of its own, attention masked per conversation within it;
+- flat packed row: deepspeed/chat/config_cpu.yaml as the stage parses it (bfd packing, assistant-only loss,
+  max_length, batch size) with TRL's own collator: packed rows padding-free, a batch becomes one flat row, attention
+  masked per conversation over the whole row;
+- chat stage: the same settings with luacoder.train.packed_rows's collator, as deepspeed/chat and deepspeed/main
+  use it without flash attention: each packed row a row of its own, attention masked per conversation within it;
 - TRL defaults: `SFTConfig()` with the same batch size: one row per conversation, each batch padded to its longest.
 All sides run in fp32 without activation checkpointing (SFTConfig defaults to bf16 and checkpointing, which only
 slow a tiny model on the CPU), on one thread. Throughput is the epoch's data tokens (the same on every side) per
@@ -126,7 +126,7 @@ def main() -> None:
             output_dir=str(tmp / "trl"), use_cpu=True, per_device_train_batch_size=batch, seed=stage.seed, **CPU_RUN
         )
         # side: (config, packed rows kept apart)
-        sides = {"chat stage": (stage, False), "rows kept apart": (stage, True), "TRL defaults": (defaults, False)}
+        sides = {"flat packed row": (stage, False), "chat stage": (stage, True), "TRL defaults": (defaults, False)}
 
         if args.chat_file:
             conversations = load_chat_dataset(str(args.chat_file), data_args.system_prompt)
@@ -158,7 +158,7 @@ def main() -> None:
             f" {speed[side] / speed['TRL defaults']:>6.2f}x {epoch.wall_seconds:>7.1f}"
         )
     print()
-    for side in ("chat stage", "rows kept apart"):
+    for side in ("flat packed row", "chat stage"):
         print(f"throughput ratio, {side} / TRL defaults: {speed[side] / speed['TRL defaults']:.2f}x")
     load_after = os.getloadavg()[0]
     print(f"load average {load_before:.1f} before, {load_after:.1f} after, on {os.cpu_count()} cores")
