@@ -6,6 +6,9 @@
 #         and the luacoder library (editable). Default: --env all --venv .venv
 #   ./set-up.sh test [pytest arguments...]
 #         set up `all` + dev tools, then run the test suite
+#   ./set-up.sh demo [luacoder demo arguments...]
+#         set up `all` (locked), then run the whole pipeline on the bundled Lua 5.4 docs with a tiny model
+#         on the CPU (outputs/demo); `./set-up.sh demo --help` lists its options
 #
 # Environment variables:
 #   PYTHON         the interpreter that creates the venv (default: python3)
@@ -24,16 +27,16 @@ VENV=".venv"
 ENV_NAME="all"
 LOCKED=0
 COMMAND="setup"
-PYTEST_ARGS=()
+PASS_ARGS=()
 
 say() { printf '\033[1m[set-up]\033[0m %s\n' "$*"; }
 die() { printf '\033[31m[set-up] error:\033[0m %s\n' "$*" >&2; exit 1; }
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 
-if [[ $# -gt 0 && "$1" == "test" ]]; then
-  COMMAND="test"; ENV_NAME="all"; LOCKED=1; shift
-  PYTEST_ARGS=("$@"); set --
+if [[ $# -gt 0 && ( "$1" == "test" || "$1" == "demo" ) ]]; then
+  COMMAND="$1"; ENV_NAME="all"; LOCKED=1; shift
+  PASS_ARGS=("$@"); set --
 fi
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -111,7 +114,7 @@ say "ready: activate with 'source $VENV/bin/activate'"
 if [[ "$COMMAND" == "test" ]]; then
   say "running the test suite"
   set +e
-  "$PY" -m pytest "${PYTEST_ARGS[@]}"
+  "$PY" -m pytest "${PASS_ARGS[@]}"
   rc=$?
   set -e
   if [[ $rc == 5 ]]; then
@@ -120,4 +123,10 @@ if [[ "$COMMAND" == "test" ]]; then
     die "the test suite failed (pytest exit code $rc)"
   fi
   say "all tests passed"
+fi
+
+# --- the demo -------------------------------------------------------------------------------------------------
+if [[ "$COMMAND" == "demo" ]]; then
+  say "running the demo: docs -> datasets -> tiny model -> pretrain -> chat -> eval (outputs/demo)"
+  exec "$VENV/bin/luacoder" demo "${PASS_ARGS[@]}"
 fi

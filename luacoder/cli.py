@@ -11,7 +11,10 @@ import sys
 COMMAND_MODULES = [
     "luacoder.train.commands",
     "luacoder.lua.commands",
+    "luacoder.selfinstruct.commands",
     "luacoder.apidocs.commands",
+    "luacoder.data.commands",
+    "luacoder.demo",
 ]
 
 

@@ -1,0 +1,43 @@
+"""`luacoder demo`: its steps, in order, and which of them a rerun reuses (the whole run is the README's demo)."""
+
+from __future__ import annotations
+
+import json
+
+from luacoder.demo import _Demo
+
+
+def test_the_steps_follow_the_pipeline_and_eval_covers_the_untrained_model_first(tmp_path):
+    names = [step.name for step in _Demo(tmp_path, nproc=2).steps(with_rl=True)]
+    assert names == [
+        "data notebooks",
+        "tokenizer and tiny model",
+        "pretrain",
+        "chat",
+        "grpo",
+        "eval tiny-starcoder2",
+        "eval chat",
+        "eval grpo",
+        "sample answers",
+    ]
+    assert "grpo" not in " ".join(step.name for step in _Demo(tmp_path, nproc=2).steps(with_rl=False))
+
+
+def test_a_rerun_reuses_finished_stages_but_not_half_written_ones(tmp_path):
+    demo = _Demo(tmp_path, nproc=2)
+    done = {step.name: step.done for step in demo.steps(with_rl=True)}
+    assert not any(check() for check in done.values())
+
+    for part in ("api.json", "pretrain/train.jsonl", "chat/train.jsonl", "eval/prompts.csv"):
+        (tmp_path / "data" / part).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data" / part).write_text("x")
+    (tmp_path / "tiny-starcoder2").mkdir()
+    (tmp_path / "tiny-starcoder2" / "model.safetensors").write_bytes(b"x")
+    # A stage killed after its checkpoints but before its final save has weights and no metadata: not finished.
+    for stage in ("pretrain", "chat"):
+        (tmp_path / stage).mkdir()
+        (tmp_path / stage / "model.safetensors").write_bytes(b"x")
+    (tmp_path / "pretrain" / "luacoder_meta.json").write_text(json.dumps({"stage": "pretrain"}))
+
+    finished = [name for name, check in done.items() if check()]
+    assert finished == ["data notebooks", "tokenizer and tiny model", "pretrain"]
