@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/run_all.py [--only packing,eval_batching] [--skip eval_cache]
 
 Each benchmark runs as its own process with its defaults (its full output is echoed as it goes); the table at the
-end keeps, per benchmark, the lines that state a ratio or a rate, with the date, the machine and its load, so the
-numbers can be quoted with where they were measured. A benchmark that fails is reported, and the others still run.
+end keeps, per benchmark, the last lines it printed (its ratios and rates; progress bars dropped), with the date,
+the machine and its load, so the numbers can be quoted with where they were measured. A benchmark that fails is
+reported, and the others still run.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-# Lines worth quoting: ratios ("1.77x", "ratio"), rates ("tokens/s", "entries/s", "rows/s"), targets and recall.
-RESULT_LINE = re.compile(r"\d\.?\d*x\b|ratio|/s\b|target|found:", re.IGNORECASE)
+# Progress bars and model-saving chatter are not results; what is left, a benchmark's last lines, is its summary.
+NOISE = re.compile(r"\d+%\||it/s\]|s/it\]|\[WARNING\]|^\s*$")
+SUMMARY_LINES = 8
 
 
 def main() -> int:
@@ -55,8 +57,8 @@ def main() -> int:
             lines.append(line.rstrip())
         code = process.wait()
         seconds = time.perf_counter() - started
-        found = [line.strip() for line in lines if RESULT_LINE.search(line)]
-        results.append((name, code, seconds, found or ["(no ratio or rate printed)"]))
+        found = [line.rstrip() for line in lines if not NOISE.search(line)][-SUMMARY_LINES:]
+        results.append((name, code, seconds, found or ["(printed nothing)"]))
 
     machine = f"{platform.node()}, {os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}"
     print(f"\n=== summary: {datetime.date.today()}, {machine}")
