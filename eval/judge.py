@@ -60,15 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         name_a, rows_a = read_samples(args.samples_a, args.checkpoint_a)
         name_b, rows_b = read_samples(args.samples_b, args.checkpoint_b)
         pairs, only_a, only_b = pair_samples(rows_a, rows_b)
-        server = ServerSettings(
-            model=args.model,
-            base_url=args.base_url,
-            api_style=args.api_style,
-            timeout=args.timeout,
-            max_retries=args.max_retries,
-            backoff=args.backoff,
-            concurrency=args.concurrency,
-        )
+        server = ServerSettings.from_args(args)
         summary = run_judge(
             pairs,
             args.output_dir,

@@ -14,12 +14,11 @@ written `[name]`. Anything else is an error that names the file, the module and 
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-from luacoder.apidocs.schema import VARARG, ApiEntry, ApiError, ApiSet, Param, Return, Source
+from luacoder.apidocs.schema import VARARG, ApiEntry, ApiError, ApiSet, Param, Return, Source, load_json
 from luacoder.files import write_json
 
 GLOBAL_MODULES = ("_G", "", "global", "globals")
@@ -48,7 +47,7 @@ def read_json_docs(path: str | os.PathLike, name: str | None = None) -> ApiSet:
 
 def read_json_file(path: str | os.PathLike, root: str | os.PathLike | None = None) -> ApiSet:
     path = Path(path)
-    data = _load_json(path)
+    data = load_json(path)
     if isinstance(data, dict) and "entries" in data:
         return ApiSet.from_dict(data, where=str(path))
     if not isinstance(data, dict):
@@ -65,17 +64,6 @@ def read_json_file(path: str | os.PathLike, root: str | os.PathLike | None = Non
     api = ApiSet(name=path.stem, entries=entries)
     api.validate()
     return api
-
-
-def _load_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ApiError(f"{path}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise ApiError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise ApiError(f"{path}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}") from None
 
 
 def _legacy_items(items: Any, where: str) -> list[dict]:

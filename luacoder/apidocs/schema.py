@@ -208,16 +208,20 @@ def _where(entry: ApiEntry) -> str:
 
 def load_api(path: str | os.PathLike) -> ApiSet:
     """Read and validate an api.json file."""
+    return ApiSet.from_dict(load_json(path), where=str(path))
+
+
+def load_json(path: str | os.PathLike) -> Any:
+    """A JSON docs file's data; an unreadable or malformed file is an ApiError naming it (and line, column)."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ApiError(f"{path}: no such file") from None
     except UnicodeDecodeError as exc:
         raise ApiError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise ApiError(f"{path}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}") from None
-    return ApiSet.from_dict(data, where=str(path))
 
 
 def save_api(api: ApiSet, path: str | os.PathLike) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import openai
@@ -47,6 +47,11 @@ class ServerSettings:
     max_retries: int = 3  # further attempts after a failure that may pass
     backoff: float = 1.0  # seconds before the first retry; doubles each time
     concurrency: int = 8  # requests in flight at once
+
+    @classmethod
+    def from_args(cls, args) -> ServerSettings:
+        """The settings named by a command line's options (`--model`, `--base_url`, ...); others keep defaults."""
+        return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
 
     def __post_init__(self) -> None:
         if not self.model:

@@ -113,15 +113,7 @@ def _generate(args: argparse.Namespace) -> dict:
     mode = normalize_mode(args.mode)
     if not args.model:
         raise ValueError("--model is required: the name the server serves the model under")
-    server = ServerSettings(
-        model=args.model,
-        base_url=args.base_url,
-        api_style=args.api_style,
-        timeout=args.timeout,
-        max_retries=args.max_retries,
-        backoff=args.backoff,
-        concurrency=args.concurrency,
-    )
+    server = ServerSettings.from_args(args)
     config = GenerationConfig(
         num_fewshots=args.num_fewshots,
         samples=args.samples,
