@@ -11,6 +11,7 @@ import sys
 COMMAND_MODULES = [
     "luacoder.train.commands",
     "luacoder.lua.commands",
+    "luacoder.grading.commands",
     "luacoder.selfinstruct.commands",
     "luacoder.apidocs.commands",
     "luacoder.data.commands",

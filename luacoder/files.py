@@ -6,9 +6,11 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
+
+import xxhash
 
 
 def _read_umask() -> int:
@@ -52,6 +54,11 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
         handle.write("\n")
 
 
+def stable_hash(data: Any) -> str:
+    """A hex digest of JSON-serialisable data, independent of dict order."""
+    return xxhash.xxh3_128_hexdigest(json.dumps(data, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+
+
 class RowError(ValueError):
     """A data file has a row that cannot be used; the message names the file and line."""
 
@@ -83,3 +90,34 @@ def read_jsonl(path: str | os.PathLike, required: tuple[str, ...] = ()) -> list[
     if not rows:
         raise RowError(f"{path}: no rows")
     return rows
+
+
+class JsonlLog:
+    """An append-only JSON-lines file that survives being killed mid-write."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def load(self) -> list[dict[str, Any]]:
+        if not self.path.is_file():
+            return []
+        raw = self.path.read_bytes()
+        rows, complete = [], True
+        for line in raw.split(b"\n"):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                complete = False  # a torn line: everything else is still good
+        if not complete or (raw and not raw.endswith(b"\n")):
+            with atomic_open(self.path) as handle:
+                handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        return rows
+
+    def append(self, rows: Iterable[dict[str, Any]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+            handle.flush()
+            os.fsync(handle.fileno())

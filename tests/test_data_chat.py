@@ -17,9 +17,9 @@ from luacoder.data.chat import build_chat
 from luacoder.data.chat_rows import ChatRowError, convert_row
 from luacoder.data.config import load_data_config
 from luacoder.data.decontam import Decontaminator
+from luacoder.evaluation.prompts import read_eval_prompts
 from luacoder.files import read_jsonl
 from luacoder.grading.api_index import ApiIndex
-from luacoder.grading.prompts import read_eval_prompts
 from luacoder.lua.markdown_code import extract_lua_code
 
 GOOD = {"messages": [{"role": "user", "content": "Say hi in Lua"}, {"role": "assistant", "content": "print('hi')"}]}

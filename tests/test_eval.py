@@ -22,12 +22,12 @@ import pytest
 from conftest import BUNDLED_DOCS, REPO
 
 from luacoder.apidocs.schema import ApiEntry, Param
-from luacoder.files import RowError
+from luacoder.evaluation import checkpoints as checkpoints_module
+from luacoder.evaluation.cache import AnswerCache
+from luacoder.evaluation.checkpoints import CheckpointError, HashMemo, content_hash, find_checkpoints
+from luacoder.evaluation.prompts import read_eval_prompts
+from luacoder.files import JsonlLog, RowError
 from luacoder.grading import ApiIndex
-from luacoder.grading import checkpoints as checkpoints_module
-from luacoder.grading.checkpoints import CheckpointError, HashMemo, content_hash, find_checkpoints
-from luacoder.grading.eval_cache import AnswerCache, JsonlLog
-from luacoder.grading.prompts import read_eval_prompts
 
 EVAL_SCRIPT = REPO / "eval" / "eval.py"
 
@@ -406,7 +406,7 @@ def test_a_rerun_is_served_from_the_cache(eval_run, monkeypatch):
     def no_model(*args, **kwargs):
         raise AssertionError("a cached rerun loads no model")
 
-    monkeypatch.setattr("luacoder.grading.backends.load_backend", no_model)
+    monkeypatch.setattr("luacoder.evaluation.backends.load_backend", no_model)
     assert run_in_process(root, monkeypatch) == 0
     results, _ = read_outputs(root / "out")
     scored = results[results["status"] == "scored"]

@@ -10,9 +10,9 @@ import nbformat
 import pytest
 from conftest import BUNDLED_DOCS, REPO
 
+from luacoder.evaluation.prompts import read_eval_prompts
 from luacoder.files import read_jsonl
 from luacoder.grading.api_index import ApiIndex
-from luacoder.grading.prompts import read_eval_prompts
 
 DATA_NOTEBOOKS = ["json.ipynb", "lua.ipynb", "dialogue.ipynb"]  # in the order they run
 SKIP = {"outputs", "node_modules", "__pycache__"}  # and every hidden folder (.venv, .git, .ipynb_checkpoints)

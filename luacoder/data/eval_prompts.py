@@ -5,7 +5,7 @@
     "Write Lua code that uses both string.upper and string.rep.",string.upper string.rep
 
 `expected_apis` is a space-separated list of qualified entry names from api.json (empty when a prompt expects no
-particular entry); `luacoder.grading.prompts.read_eval_prompts` reads the file back and checks every name. The
+particular entry); `luacoder.evaluation.prompts.read_eval_prompts` reads the file back and checks every name. The
 wordings here are used for nothing else: the chat dataset's questions come from other templates, and
 decontamination then removes any training row that still shares an n-gram with a prompt.
 """
@@ -18,10 +18,10 @@ import random
 
 from luacoder.apidocs.schema import ApiSet
 from luacoder.data.phrasing import task_phrase
-from luacoder.files import atomic_open
 
-# The eval reads the file with luacoder.grading.prompts.read_eval_prompts; the rows are its EvalPrompt.
-from luacoder.grading.prompts import EvalPrompt, read_eval_prompts  # noqa: F401  (re-exported)
+# The eval reads the file with luacoder.evaluation.prompts.read_eval_prompts; the rows are its EvalPrompt.
+from luacoder.evaluation.prompts import EvalPrompt, read_eval_prompts  # noqa: F401  (re-exported)
+from luacoder.files import atomic_open
 
 EVAL_TASK = [
     "Write a Lua snippet that shows how to {task}.",

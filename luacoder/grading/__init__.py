@@ -6,8 +6,8 @@
 
 `api_index` says which calls a documented API answers to; `answer` grades one answer; `rewards` turns a grade into
 scores in [0, 1] (or None, see there); `scores` aggregates a checkpoint's grades and picks the checkpoint to ship.
-`execution` runs answers in the Lua sandbox. The rest serves eval.py: `checkpoints` (finding and fingerprinting
-them), `eval_cache`, `prompts`, `backends` (generation) and `report`.
+`execution` runs answers in the Lua sandbox. The eval harness that uses the grader (generation backends, the
+answer cache, checkpoint discovery, prompts, the report) is `luacoder.evaluation`.
 """
 
 from luacoder.grading.answer import AnswerGrade, CallGrade, answer_code, canonical_apis, grade_answer, grade_code

@@ -155,7 +155,7 @@ class ApiIndex:
         return CallMatch("other")
 
     def status(self, call: Call, api_receivers: Iterable[str] = ()) -> str:
-        """ "local", "known" (a documented function or method) or "unknown": what `luacoder lua calls` shows."""
+        """ "local", "known" (a documented function or method) or "unknown": what `luacoder grade` shows."""
         kind = self.classify(call, api_receivers).kind
         return "local" if kind == "local" else "known" if kind == "matched" else "unknown"
 

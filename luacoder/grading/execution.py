@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from typing import Any
 
 from tqdm import tqdm
 
+from luacoder.files import JsonlLog, stable_hash
 from luacoder.grading.answer import AnswerGrade, apply_run
-from luacoder.grading.eval_cache import ExecutionCache
 from luacoder.lua.sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, LuaJob, iter_run_many
 
 # Code that opens files gets an empty in-memory file system rather than an error: writing then reading works.
 ALLOW = ("files",)
+
+
+class ExecutionCache:
+    """Sandbox outcomes ({"ok", "reason"}) by code and limits."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.log = JsonlLog(path)
+        self.results = {row["key"]: {"ok": row["ok"], "reason": row["reason"]} for row in self.log.load()}
+
+    @staticmethod
+    def key(code: str, limits: dict[str, Any]) -> str:
+        return stable_hash({"code": code, "limits": limits})
+
+    def add(self, rows: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        self.log.append({"key": key, **result} for key, result in rows)
+        for key, result in rows:
+            self.results[key] = result
 
 
 def execute_grades(

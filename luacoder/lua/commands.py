@@ -16,7 +16,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = lua_sub.add_parser("calls", help="print every function call as JSON, one object per line")
     p.add_argument("file", type=Path, help="a .lua file, or a Markdown file (.md, .markdown) with Lua code blocks")
-    p.add_argument("--api", type=Path, help="api.json (or JSON docs): grade each call against it (luacoder.grading)")
     p.set_defaults(func=calls_command)
 
     p = lua_sub.add_parser("run", help="run a Lua file (or the Lua blocks of a Markdown file) in the sandbox")
@@ -61,26 +60,17 @@ def _read(path: Path) -> tuple[list[tuple[str, int]], str | None]:
     return [(text, 1)], None
 
 
-def calls_command(args: argparse.Namespace) -> int:
-    from luacoder.grading.answer import api_value_names
-    from luacoder.grading.api_index import ApiIndex
+def calls_command(args: argparse.Namespace, grader=None) -> int:
+    """Print the calls of the file. `grader(code, calls)`, given by `luacoder grade` (luacoder.grading.commands),
+    returns the fields each call's row gains: the grader sits above this layer, so it is passed in."""
     from luacoder.lua.calls import extract_calls
 
     blocks, error = _read(args.file)
     if error:
         return _usage_error(error)
-    index = None
-    if args.api is not None:
-        from luacoder.apidocs.json_docs import read_json_docs
-        from luacoder.apidocs.schema import ApiError
-
-        try:
-            index = ApiIndex(read_json_docs(args.api))
-        except ApiError as exc:
-            return _usage_error(str(exc))
     for code, first in blocks:
         report = extract_calls(code)
-        receivers = api_value_names(code, report.calls, index) if index is not None else set()
+        grade_fields = grader(code, report.calls) if grader is not None else None
         for issue in report.errors:
             print(
                 f"{args.file}:{issue.line + first - 1}:{issue.column}: syntax error: {issue.message}", file=sys.stderr
@@ -96,14 +86,8 @@ def calls_command(args: argparse.Namespace) -> int:
                 "method": call.is_method,
                 "local": call.local,
             }
-            if index is not None:
-                match = index.classify(call, receivers)
-                row["status"] = index.status(call, receivers)
-                row["grade"] = match.kind  # local, matched, hallucinated or other (not an API call)
-                if match.kind == "matched":
-                    row["entries"], row["arity_ok"] = list(match.entries), match.arity_ok
-                elif match.reason:
-                    row["reason"] = match.reason
+            if grade_fields is not None:
+                row.update(grade_fields(call))
             if not report.syntax_ok:
                 row["syntax_ok"] = False
             print(json.dumps(row))

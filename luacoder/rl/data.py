@@ -19,10 +19,10 @@ from typing import Any
 from datasets import Dataset
 
 from luacoder.data.chat_rows import ChatRowError, to_messages
+from luacoder.evaluation.prompts import read_eval_prompts
 from luacoder.files import RowError, read_jsonl
 from luacoder.grading.answer import grade_answer
 from luacoder.grading.api_index import ApiIndex
-from luacoder.grading.prompts import read_eval_prompts
 from luacoder.train.chat_template import DIALOGUE_TOKENS, ROLES
 from luacoder.train.config import ConfigError
 from luacoder.train.generation import chat_messages

@@ -17,10 +17,10 @@ from typing import Any
 
 import pandas as pd
 
+from luacoder.evaluation.checkpoints import CheckpointRef
 from luacoder.files import atomic_open, write_json, write_text
 from luacoder.grading.answer import AnswerGrade
 from luacoder.grading.api_index import ApiIndex
-from luacoder.grading.checkpoints import CheckpointRef
 from luacoder.grading.scores import BEST_RULE, NA, CheckpointScores, show
 
 TOP_HALLUCINATIONS = 15

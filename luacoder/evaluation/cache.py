@@ -5,64 +5,26 @@
   prompts and every setting that changes generation (`answers_key`), so a changed checkpoint, prompt or setting
   is generated anew and an unchanged one never is. Grading is not cached: it is cheap and redone on every run, so a
   changed api.json or grader shows at once.
-- `executions.jsonl`: sandbox results by (code, limits), shared by all checkpoints.
-- `file_hashes.json`: checkpoint file hashes by size and mtime (`luacoder.grading.checkpoints.HashMemo`).
+- `executions.jsonl`: sandbox results by (code, limits), shared by all checkpoints
+  (`luacoder.grading.execution.ExecutionCache`).
+- `file_hashes.json`: checkpoint file hashes by size and mtime (`luacoder.evaluation.checkpoints.HashMemo`).
 
 A line cut short by a kill is dropped (and the file repaired) before anything is appended.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import xxhash
-
-from luacoder.files import atomic_open, write_json
-
-
-def stable_hash(data: Any) -> str:
-    """A hex digest of JSON-serialisable data, independent of dict order."""
-    return xxhash.xxh3_128_hexdigest(json.dumps(data, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+from luacoder.files import JsonlLog, stable_hash, write_json
 
 
 def answers_key(content_hash: str, prompts: Sequence[str], settings: dict[str, Any]) -> str:
     return stable_hash({"checkpoint": content_hash, "prompts": list(prompts), "settings": settings})[:24]
-
-
-class JsonlLog:
-    """An append-only JSON-lines file that survives being killed mid-write."""
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-
-    def load(self) -> list[dict[str, Any]]:
-        if not self.path.is_file():
-            return []
-        raw = self.path.read_bytes()
-        rows, complete = [], True
-        for line in raw.split(b"\n"):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except ValueError:
-                complete = False  # a torn line: everything else is still good
-        if not complete or (raw and not raw.endswith(b"\n")):
-            with atomic_open(self.path) as handle:
-                handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-        return rows
-
-    def append(self, rows: Iterable[dict[str, Any]]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-            handle.flush()
-            os.fsync(handle.fileno())
 
 
 @dataclass
@@ -99,20 +61,3 @@ class AnswerCache:
             self.answers[i] = CachedAnswer(answer, tokens)
         self.generated_tokens += sum(batch["new_tokens"])
         self.generation_seconds += batch["seconds"]
-
-
-class ExecutionCache:
-    """Sandbox outcomes ({"ok", "reason"}) by code and limits."""
-
-    def __init__(self, path: str | os.PathLike):
-        self.log = JsonlLog(path)
-        self.results = {row["key"]: {"ok": row["ok"], "reason": row["reason"]} for row in self.log.load()}
-
-    @staticmethod
-    def key(code: str, limits: dict[str, Any]) -> str:
-        return stable_hash({"code": code, "limits": limits})
-
-    def add(self, rows: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        self.log.append({"key": key, **result} for key, result in rows)
-        for key, result in rows:
-            self.results[key] = result

@@ -1,0 +1,44 @@
+"""`luacoder grade FILE --api api.json`: every call of a Lua (or Markdown) file, graded against a documented API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("grade", help="print every function call of a file as JSON with its grade against an API")
+    p.add_argument("file", type=Path, help="a .lua file, or a Markdown file (.md, .markdown) with Lua code blocks")
+    p.add_argument("--api", type=Path, required=True, help="api.json (or JSON docs): grade each call against it")
+    p.set_defaults(func=grade_command)
+
+
+def grade_command(args: argparse.Namespace) -> int:
+    from luacoder.apidocs.json_docs import read_json_docs
+    from luacoder.apidocs.schema import ApiError
+    from luacoder.grading.answer import api_value_names
+    from luacoder.grading.api_index import ApiIndex
+    from luacoder.lua.commands import USAGE_ERROR, calls_command
+
+    try:
+        index = ApiIndex(read_json_docs(args.api))
+    except ApiError as exc:
+        print(f"luacoder grade: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+
+    def grader(code, calls):
+        receivers = api_value_names(code, calls, index)
+
+        def fields(call) -> dict:
+            match = index.classify(call, receivers)
+            row = {"status": index.status(call, receivers), "grade": match.kind}  # local, matched, hallucinated, other
+            if match.kind == "matched":
+                row["entries"], row["arity_ok"] = list(match.entries), match.arity_ok
+            elif match.reason:
+                row["reason"] = match.reason
+            return row
+
+        return fields
+
+    return calls_command(args, grader)
