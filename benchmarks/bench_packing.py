@@ -29,9 +29,9 @@ from trl.data_utils import pack_dataset
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from luacoder.apidocs.markdown import read_markdown_docs
+from luacoder.config import load_yaml
 from luacoder.files import read_jsonl
 from luacoder.train.chat_data import load_chat_dataset
-from luacoder.train.config import load_yaml
 from luacoder.train.doc_rows import chat_rows, code_rows
 from luacoder.train.pretrain_data import FimIds, PretrainDataArguments, apply_fim, build_pretrain_rows
 from luacoder.train.tokenizer import docs_texts, train_tokenizer

@@ -27,9 +27,11 @@ from transformers import set_seed
 
 from luacoder.apidocs.json_docs import read_json_docs
 from luacoder.apidocs.schema import ApiError
+from luacoder.checkpoints import saved_config
+from luacoder.config import ConfigError, parse_config
 from luacoder.evaluation.backends import BACKENDS, BackendError, Decoding, check_backend, load_backend
 from luacoder.evaluation.cache import AnswerCache, answers_key
-from luacoder.evaluation.checkpoints import CheckpointError, HashMemo, content_hash, find_checkpoints, saved_config
+from luacoder.evaluation.checkpoints import CheckpointError, HashMemo, content_hash, find_checkpoints
 from luacoder.evaluation.prompts import read_eval_prompts
 from luacoder.evaluation.report import (
     CheckpointResult,
@@ -46,8 +48,7 @@ from luacoder.grading.answer import REPORT_TYPES, grade_answer
 from luacoder.grading.api_index import ApiIndex
 from luacoder.grading.execution import ExecutionCache, execute_grades
 from luacoder.grading.scores import aggregate, best_index
-from luacoder.train.config import ConfigError, parse_config
-from luacoder.train.generation import DTYPES
+from luacoder.train.model_setup import DTYPES
 
 logger = logging.getLogger("eval")
 

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from luacoder.checkpoints import META_FILE
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = REPO / "outputs" / "demo"
 NOTEBOOKS = ("json.ipynb", "lua.ipynb", "dialogue.ipynb")
@@ -287,4 +289,4 @@ def _results_table(path: Path) -> str:
 
 def _final_model(folder: Path) -> bool:
     """A stage is finished when its output_dir holds the final model and its metadata (written last)."""
-    return (folder / "model.safetensors").is_file() and (folder / "luacoder_meta.json").is_file()
+    return (folder / "model.safetensors").is_file() and (folder / META_FILE).is_file()

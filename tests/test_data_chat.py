@@ -14,9 +14,10 @@ from conftest import BUNDLED_DOCS
 from luacoder.apidocs.markdown import read_markdown_docs
 from luacoder.data.api_check import ApiChecker
 from luacoder.data.chat import build_chat
-from luacoder.data.chat_rows import ChatRowError, convert_row
+from luacoder.data.chat_rows import convert_row
 from luacoder.data.config import load_data_config
 from luacoder.data.decontam import Decontaminator
+from luacoder.dialogue import ChatRowError
 from luacoder.evaluation.prompts import read_eval_prompts
 from luacoder.files import read_jsonl
 from luacoder.grading.api_index import ApiIndex

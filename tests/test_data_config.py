@@ -7,8 +7,8 @@ import sys
 import pytest
 from conftest import REPO
 
+from luacoder.config import ConfigError
 from luacoder.data.config import DataConfig, ImportConfig, load_data_config
-from luacoder.train.config import ConfigError
 
 CONFIG = REPO / "data" / "config.yaml"
 

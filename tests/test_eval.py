@@ -22,6 +22,7 @@ import pytest
 from conftest import BUNDLED_DOCS, REPO
 
 from luacoder.apidocs.schema import ApiEntry, Param
+from luacoder.checkpoints import saved_config
 from luacoder.evaluation import checkpoints as checkpoints_module
 from luacoder.evaluation.cache import AnswerCache
 from luacoder.evaluation.checkpoints import CheckpointError, HashMemo, content_hash, find_checkpoints
@@ -116,7 +117,7 @@ def test_checkpoints_by_step_then_the_final_model(tmp_path):
     ]
     assert [r.error is None for r in refs] == [True, True, True, False, True]
     assert "trainer_state.json" in refs[3].error
-    assert checkpoints_module.saved_config(tmp_path) == {"system_prompt": "Be brief."}
+    assert saved_config(tmp_path) == {"system_prompt": "Be brief."}
 
 
 def test_in_a_luacoder_run_a_checkpoint_is_complete_once_its_metadata_is_written(tmp_path):
@@ -221,7 +222,7 @@ def scripted_checkpoint(tokenizer, folder: Path, answer: str, step: int | None) 
     import torch
     from tokenizers import AddedToken
 
-    from luacoder.train.chat_template import END
+    from luacoder.dialogue import END
     from luacoder.train.tiny_model import build_model, tiny_config
 
     tokenizer = copy.deepcopy(tokenizer)

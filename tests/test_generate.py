@@ -18,16 +18,16 @@ import torch
 from conftest import REPO
 from transformers import AutoModelForCausalLM, LogitsProcessor, LogitsProcessorList
 
+from luacoder.dialogue import END
 from luacoder.files import RowError
-from luacoder.train.chat_template import END
 from luacoder.train.generation import (
     chat_messages,
     format_chat,
     generate_answers,
-    load_chat_model,
     read_prompts,
     stop_token_ids,
 )
+from luacoder.train.model_setup import load_chat_model
 
 SCRIPT_DIR = REPO / "deepspeed" / "chat"
 PROMPTS = [

@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 from stage_helpers import CPU_ZERO3, losses, torchrun, write_jsonl
 
 from luacoder.apidocs.markdown import read_markdown_docs
-from luacoder.train.run import META_FILE, complete_checkpoints, resume_checkpoint
+from luacoder.checkpoints import META_FILE, complete_checkpoints, resume_checkpoint
 
 
 def _checkpoint(output_dir, step: int, complete: bool = True):

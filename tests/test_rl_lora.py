@@ -16,6 +16,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 from trl import SFTConfig, SFTTrainer
 
+from luacoder.config import ConfigError
+from luacoder.dialogue import DIALOGUE_TOKENS
 from luacoder.rl.lora import (
     LoraArguments,
     OptionalLoraArguments,
@@ -25,8 +27,6 @@ from luacoder.rl.lora import (
     merge_adapter,
     quantization_config,
 )
-from luacoder.train.chat_template import DIALOGUE_TOKENS
-from luacoder.train.config import ConfigError
 from luacoder.train.model_setup import ensure_chat_format
 from luacoder.train.tiny_model import save_tiny_model
 

@@ -10,8 +10,8 @@ from conftest import BUNDLED_DOCS
 from trl.data_utils import is_conversational
 
 from luacoder.apidocs.markdown import read_markdown_docs
-from luacoder.data.chat_rows import ChatRowError
 from luacoder.data.preferences import CORRUPTIONS, build_preferences, corrupt_code, save_preference_splits
+from luacoder.dialogue import ChatRowError
 from luacoder.grading import ApiIndex, grade_answer
 from luacoder.rl.data import load_preference_dataset
 

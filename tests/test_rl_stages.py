@@ -22,7 +22,7 @@ from transformers import (
 from luacoder.apidocs import save_api
 from luacoder.apidocs.markdown import read_markdown_docs
 from luacoder.data.preferences import build_preferences, save_preference_splits
-from luacoder.train.chat_template import CHAT_TEMPLATE, DIALOGUE_TOKENS, EOS
+from luacoder.dialogue import CHAT_TEMPLATE, DIALOGUE_TOKENS, EOS
 from luacoder.train.tiny_model import save_tiny_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]

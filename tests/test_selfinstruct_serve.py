@@ -174,7 +174,8 @@ def test_a_killed_run_against_transformers_serve_continues_where_it_stopped(serv
 
 
 def test_judge_two_tiny_checkpoints_with_transformers_serve(served, tiny_model_dir, tmp_path):
-    from luacoder.train.generation import chat_messages, generate_answers, load_chat_model
+    from luacoder.train.generation import chat_messages, generate_answers
+    from luacoder.train.model_setup import load_chat_model
 
     prompts = ["How do I reverse a table?", "Format a number with two decimals.", "Read a file line by line."]
     samples = {}

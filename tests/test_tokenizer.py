@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from luacoder.train.chat_template import DIALOGUE_TOKENS, FIM_TOKENS
+from luacoder.dialogue import DIALOGUE_TOKENS, FIM_TOKENS
 
 MESSAGES = [
     {"role": "system", "content": "You write Lua 5.4."},

@@ -9,9 +9,10 @@ from conftest import REPO
 from transformers import TrainingArguments
 from trl import SFTConfig
 
+from luacoder.config import ConfigError, coerce, parse_config
 from luacoder.train.chat_data import ChatDataArguments
-from luacoder.train.config import ConfigError, ModelArguments, coerce, parse_config
 from luacoder.train.main_data import MainDataArguments
+from luacoder.train.model_setup import ModelArguments
 from luacoder.train.pretrain_data import PretrainDataArguments
 
 

@@ -14,13 +14,14 @@ from transformers import set_seed
 from trl import GRPOConfig, GRPOTrainer
 
 from luacoder.apidocs import load_api
+from luacoder.checkpoints import resume_checkpoint
+from luacoder.config import ConfigError, parse_config
 from luacoder.grading.api_index import ApiIndex
 from luacoder.rl.data import PromptDataArguments, check_chat_tokenizer, load_prompt_dataset
 from luacoder.rl.lora import OptionalLoraArguments, load_base_model, lora_config, resolve_local_model
 from luacoder.rl.rewards import RewardArguments, reward_functions
-from luacoder.train.config import ConfigError, ModelArguments, parse_config
-from luacoder.train.model_setup import ensure_chat_format, load_tokenizer
-from luacoder.train.run import CheckpointMetadata, close_distributed, resume_checkpoint, setup_logging
+from luacoder.train.model_setup import ModelArguments, ensure_chat_format, load_tokenizer
+from luacoder.train.run import CheckpointMetadata, close_distributed, setup_logging
 
 logger = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 
 from luacoder.rl.lora import merge_adapter
+from luacoder.train.model_setup import DTYPES
 
 logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
 logger = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--adapter", required=True, help="adapter folder (output_dir or a checkpoint-N of sft_lora.py)")
 parser.add_argument("--output_dir", required=True, help="folder for the merged model and tokenizer")
 parser.add_argument("--base_model", help="hub id or folder of the base; default: the one the adapter records")
-parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+parser.add_argument("--dtype", default="auto", choices=DTYPES)
 parser.add_argument("--trust_remote_code", action="store_true", help="run code shipped with a hub base model")
 parser.add_argument("--push_to_hub", action="store_true", help="also upload the merged model (off by default)")
 parser.add_argument("--hub_model_id", help="repository to push to, with --push_to_hub")

@@ -13,11 +13,12 @@ import logging
 from transformers import AutoModelForSequenceClassification, set_seed
 from trl import RewardConfig, RewardTrainer
 
+from luacoder.checkpoints import resume_checkpoint
+from luacoder.config import parse_config
 from luacoder.rl.data import PreferenceDataArguments, check_chat_tokenizer, load_preference_dataset
 from luacoder.rl.lora import OptionalLoraArguments, lora_config, resolve_local_model
-from luacoder.train.config import ModelArguments, parse_config
-from luacoder.train.model_setup import load_model, load_tokenizer
-from luacoder.train.run import CheckpointMetadata, close_distributed, resume_checkpoint, setup_logging
+from luacoder.train.model_setup import ModelArguments, load_model, load_tokenizer
+from luacoder.train.run import CheckpointMetadata, close_distributed, setup_logging
 
 logger = logging.getLogger(__name__)
 

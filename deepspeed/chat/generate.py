@@ -18,14 +18,8 @@ import sys
 from transformers import set_seed
 
 from luacoder.files import atomic_open
-from luacoder.train.generation import (
-    DTYPES,
-    answer_rows,
-    chat_messages,
-    generate_answers,
-    load_chat_model,
-    read_prompts,
-)
+from luacoder.train.generation import answer_rows, chat_messages, generate_answers, read_prompts
+from luacoder.train.model_setup import DTYPES, load_chat_model
 
 logger = logging.getLogger("generate")
 

@@ -13,12 +13,13 @@ import logging
 from transformers import set_seed
 from trl import SFTConfig, SFTTrainer
 
+from luacoder.checkpoints import resume_checkpoint
+from luacoder.config import parse_config
 from luacoder.train.chat_data import ChatDataArguments, load_chat_dataset
-from luacoder.train.config import ModelArguments, parse_config
-from luacoder.train.model_setup import ensure_chat_format, load_model, load_tokenizer
+from luacoder.train.model_setup import ModelArguments, ensure_chat_format, load_model, load_tokenizer
 from luacoder.train.packed_rows import keep_packed_rows_apart
 from luacoder.train.packing import PackingIsolationCheck, refuse_leaking_packing
-from luacoder.train.run import CheckpointMetadata, close_distributed, resume_checkpoint, setup_logging
+from luacoder.train.run import CheckpointMetadata, close_distributed, setup_logging
 
 logger = logging.getLogger(__name__)
 

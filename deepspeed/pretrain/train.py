@@ -11,12 +11,13 @@ import logging
 from datasets import Dataset
 from transformers import Trainer, TrainingArguments, default_data_collator, set_seed
 
+from luacoder.checkpoints import resume_checkpoint
+from luacoder.config import parse_config
+from luacoder.dialogue import FIM_TOKENS
 from luacoder.files import read_jsonl
-from luacoder.train.chat_template import FIM_TOKENS
-from luacoder.train.config import ModelArguments, parse_config
-from luacoder.train.model_setup import ensure_tokens, load_model, load_tokenizer
+from luacoder.train.model_setup import ModelArguments, ensure_tokens, load_model, load_tokenizer
 from luacoder.train.pretrain_data import PretrainDataArguments, build_pretrain_rows
-from luacoder.train.run import CheckpointMetadata, close_distributed, resume_checkpoint, setup_logging
+from luacoder.train.run import CheckpointMetadata, close_distributed, setup_logging
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# luacoder.train.config imports only PyYAML: the data environment (no torch) can use it.
-from luacoder.train.config import ConfigError, coerce, load_yaml
+# luacoder.config imports only PyYAML: the data environment (no torch) can use it.
+from luacoder.config import ConfigError, coerce, load_yaml
 
 DEFAULT_OUTPUT_DIR = "../outputs/data"
 # Without a config file the defaults (data/config.yaml's values) resolve where that file would: in the checkout's

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from luacoder.data.chat_rows import ChatRowError, convert_row
+from luacoder.data.chat_rows import convert_row
 from luacoder.data.config import DataConfig, ImportConfig
 from luacoder.data.lua_files import DataError
+from luacoder.dialogue import ChatRowError
 
 
 @dataclass

@@ -65,13 +65,12 @@ class HfBackend:
         trust_remote_code: bool = False,
         device: str | None = None,
     ):
-        from luacoder.train.generation import load_chat_model
+        from luacoder.train.model_setup import load_chat_model
 
         self.report_type, self.system_prompt = report_type, system_prompt
-        if report_type == "markdown":
-            self.model, self.tokenizer = load_chat_model(str(path), dtype, trust_remote_code, device)
-        else:
-            self.model, self.tokenizer = _load_plain(path, dtype, trust_remote_code, device)
+        self.model, self.tokenizer = load_chat_model(
+            str(path), dtype, trust_remote_code, device, chat=report_type == "markdown"
+        )
 
     def prompt_text(self, prompt: str) -> str:
         return _prompt_text(self.tokenizer, prompt, self.report_type, self.system_prompt)
@@ -167,23 +166,6 @@ def _prompt_text(tokenizer, prompt: str, report_type: str, system_prompt: str | 
     from luacoder.train.generation import chat_messages, format_chat
 
     return format_chat(tokenizer, chat_messages(prompt, system_prompt)) if report_type == "markdown" else prompt
-
-
-def _load_plain(path: str | Path, dtype: str, trust_remote_code: bool, device: str | None):
-    """A model and tokenizer for raw completion: no chat template needed."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    if not (Path(path) / "config.json").is_file():
-        raise FileNotFoundError(f"{path}: not a model folder (no config.json in it)")
-    tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
-    model = AutoModelForCausalLM.from_pretrained(
-        str(path), dtype=dtype if dtype == "auto" else getattr(torch, dtype), trust_remote_code=trust_remote_code
-    )
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return model.to(device).eval(), tokenizer
 
 
 def _free_memory() -> None:

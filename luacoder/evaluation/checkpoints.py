@@ -2,7 +2,7 @@
 
 `find_checkpoints(base_folder)` lists `checkpoint-N` folders by step, then the final model when the run saved one
 in the folder itself (or the folder alone, when it is a single model). A checkpoint that is not complete by
-`luacoder.train.run.complete_checkpoints` (still being saved, or the save died) is listed with its error, so that the
+`luacoder.checkpoints.complete_checkpoints` (still being saved, or the save died) is listed with its error, so that the
 report says why it was not scored. A run whose checkpoints carry no luacoder_meta.json at all was not made by
 LuaCoder's stages: there the Trainer's own last file, trainer_state.json, marks a checkpoint complete.
 
@@ -23,10 +23,9 @@ from pathlib import Path
 
 import xxhash
 
+from luacoder.checkpoints import META_FILE, checkpoint_folders, checkpoint_step, complete_checkpoints, saved_step
 from luacoder.files import write_json
-from luacoder.train.run import META_FILE, complete_checkpoints
 
-_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 TRAINING_STATE_FILES = {
     "trainer_state.json",
     "training_args.bin",
@@ -58,7 +57,7 @@ def find_checkpoints(base_folder: str | os.PathLike) -> list[CheckpointRef]:
     base = Path(base_folder)
     if not base.is_dir():
         raise CheckpointError(f"{base}: no such folder")
-    found = sorted((int(m.group(1)), p) for p in base.iterdir() if (m := _CHECKPOINT.match(p.name)) and p.is_dir())
+    found = checkpoint_folders(base)
     luacoder_run = any((path / META_FILE).is_file() for _, path in found)
     complete = set(complete_checkpoints(base))
     refs = []
@@ -70,31 +69,13 @@ def find_checkpoints(base_folder: str | os.PathLike) -> list[CheckpointRef]:
             ref.error = "incomplete: no trainer_state.json (still being saved, or the save died)"
         refs.append(ref)
     if (base / "config.json").is_file():
-        step = _saved_step(base)
-        if not refs and step is None and (m := _CHECKPOINT.match(base.name)):
-            step = int(m.group(1))
+        step = saved_step(base)
+        if not refs and step is None:
+            step = checkpoint_step(base.name)
         refs.append(CheckpointRef("final" if refs else base.name, base, step))
     if not refs:
         raise CheckpointError(f"{base}: no checkpoint-N folders and no model (config.json) in this folder")
     return refs
-
-
-def _saved_step(folder: Path) -> int | None:
-    """The training step of a final model, from the metadata LuaCoder writes beside it."""
-    try:
-        step = json.loads((folder / META_FILE).read_text(encoding="utf-8")).get("step")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return step if isinstance(step, int) else None
-
-
-def saved_config(folder: str | os.PathLike) -> dict:
-    """The resolved training config LuaCoder saved with a checkpoint (luacoder_meta.json), or {}."""
-    try:
-        config = json.loads((Path(folder) / META_FILE).read_text(encoding="utf-8")).get("config")
-    except (OSError, ValueError, AttributeError):
-        return {}
-    return config if isinstance(config, dict) else {}
 
 
 def model_files(folder: str | os.PathLike) -> list[Path]:

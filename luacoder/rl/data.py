@@ -18,13 +18,12 @@ from typing import Any
 
 from datasets import Dataset
 
-from luacoder.data.chat_rows import ChatRowError, to_messages
+from luacoder.config import ConfigError
+from luacoder.dialogue import DIALOGUE_TOKENS, ROLES, ChatRowError, to_messages
 from luacoder.evaluation.prompts import read_eval_prompts
 from luacoder.files import RowError, read_jsonl
 from luacoder.grading.answer import grade_answer
 from luacoder.grading.api_index import ApiIndex
-from luacoder.train.chat_template import DIALOGUE_TOKENS, ROLES
-from luacoder.train.config import ConfigError
 from luacoder.train.generation import chat_messages
 
 PREFERENCE_FIELDS = ("prompt", "chosen", "rejected")

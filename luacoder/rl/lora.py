@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from transformers.integrations import is_deepspeed_zero3_enabled
 
-from luacoder.train.config import ConfigError, ModelArguments
-from luacoder.train.model_setup import ensure_chat_format, load_model
-from luacoder.train.run import META_FILE
+from luacoder.checkpoints import META_FILE
+from luacoder.config import ConfigError
+from luacoder.train.model_setup import ModelArguments, ensure_chat_format, from_pretrained, load_model
 
 logger = logging.getLogger(__name__)
 
@@ -182,9 +182,7 @@ def load_adapter_model(
 
     base_model = base_model or adapter_base(adapter_dir)
     tokenizer = AutoTokenizer.from_pretrained(adapter_dir, trust_remote_code=trust_remote_code)
-    model = AutoModelForCausalLM.from_pretrained(
-        base_model, dtype=dtype if dtype == "auto" else getattr(torch, dtype), trust_remote_code=trust_remote_code
-    )
+    model = from_pretrained(base_model, dtype, trust_remote_code)
     ensure_chat_format(tokenizer, model)
     return PeftModel.from_pretrained(model, adapter_dir).eval(), tokenizer
 

@@ -34,9 +34,9 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from luacoder.data.chat_rows import to_messages
 from luacoder.data.decontam import Decontaminator
 from luacoder.data.dedup import ExactDuplicates, NearDuplicates
+from luacoder.dialogue import to_messages
 from luacoder.files import RowError, atomic_open, read_jsonl, write_json
 from luacoder.lua.calls import extract_calls
 from luacoder.lua.markdown_code import extract_lua_code

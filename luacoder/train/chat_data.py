@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from datasets import Dataset
 
-from luacoder.data.chat_rows import to_messages
+from luacoder.dialogue import to_messages
 from luacoder.files import read_jsonl
 
 

@@ -17,14 +17,13 @@ from typing import Any
 
 import torch
 from tqdm import tqdm
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
+from luacoder.dialogue import END
 from luacoder.files import RowError, read_jsonl
-from luacoder.train.chat_template import END
 
 Message = dict[str, str]
 PROMPT_FIELD = "prompt"
-DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 def read_prompts(path: str | os.PathLike, field: str = PROMPT_FIELD) -> list[str]:
@@ -59,51 +58,6 @@ def _checked_prompt(value: Any, where: str) -> str:
     if not value.strip():
         raise RowError(f"{where}: empty prompt")
     return value
-
-
-def load_chat_model(
-    model_id: str, dtype: str = "auto", trust_remote_code: bool = False, device: str | None = None
-) -> tuple[Any, PreTrainedTokenizerBase]:
-    """The model (in eval mode, on `device`: the GPU when there is one) and the tokenizer of a checkpoint folder or
-    hub id. The tokenizer must carry a chat template: prompts are formatted with it, exactly as training did."""
-    if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
-    path = Path(model_id).expanduser()
-    if path.exists():
-        if not path.is_dir() or not (path / "config.json").is_file():
-            raise FileNotFoundError(f"{model_id}: not a model folder (no config.json in it)")
-        model_id = str(path)
-    elif _looks_local(model_id):
-        raise FileNotFoundError(f"{model_id}: no such model folder")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(model_id, trust_remote_code=trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(
-            model_id, dtype=dtype if dtype == "auto" else getattr(torch, dtype), trust_remote_code=trust_remote_code
-        )
-    except OSError as exc:
-        if path.exists():
-            raise
-        raise FileNotFoundError(
-            f"{model_id}: not a local model folder, and loading it from the hub failed: {exc}"
-        ) from exc
-    if not tokenizer.chat_template:
-        raise ValueError(f"{model_id}: the tokenizer has no chat template; use a LuaCoder chat checkpoint")
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return model.to(device).eval(), tokenizer
-
-
-def _looks_local(model_id: str) -> bool:
-    """A hub id is `name` or `owner/name`; anything else, or a path whose parent folder exists, was meant as a
-    local folder, and trying the hub with it would only bury the real problem under a network error."""
-    path = Path(model_id).expanduser()
-    return (
-        path.is_absolute()
-        or model_id.startswith((".", "~"))
-        or model_id.count("/") > 1
-        or (model_id.count("/") == 1 and path.parent.is_dir())
-    )
 
 
 def stop_token_ids(model, tokenizer: PreTrainedTokenizerBase) -> list[int]:

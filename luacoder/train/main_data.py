@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from datasets import Dataset
 
-from luacoder.data.chat_rows import to_messages
+from luacoder.dialogue import to_messages
 from luacoder.files import RowError, read_jsonl
 
 

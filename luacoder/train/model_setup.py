@@ -1,4 +1,5 @@
-"""Model and tokenizer set-up shared by the stages: loading, special tokens, embedding resize under ZeRO-3.
+"""Model and tokenizer set-up: THE model loader (stages, generation, eval, adapters: `from_pretrained`), special
+tokens, embedding resize under ZeRO-3.
 
 Order matters under DeepSpeed ZeRO-3: the stage parses its TrainingArguments (which registers the DeepSpeed config)
 before calling `load_model`, so that `from_pretrained` partitions the weights as it loads them.
@@ -7,16 +8,45 @@ before calling `load_model`, so that `from_pretrained` partitions the weights as
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 from transformers.integrations import is_deepspeed_zero3_enabled
 
-from luacoder.train.chat_template import CHAT_TEMPLATE, DIALOGUE_TOKENS
-from luacoder.train.config import ModelArguments
+from luacoder.config import ConfigError
+from luacoder.dialogue import CHAT_TEMPLATE, DIALOGUE_TOKENS
 from luacoder.train.generation import stop_token_ids
 
 logger = logging.getLogger(__name__)
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+@dataclass
+class ModelArguments:
+    """Which model to start from: a hub id or local folder, or a config plus a tokenizer to train from scratch."""
+
+    model_name_or_path: str | None = field(default=None, metadata={"help": "hub id or local folder of the model"})
+    model_config: str | None = field(
+        default=None, metadata={"help": "from scratch: a config.json (or its folder); needs tokenizer_name_or_path"}
+    )
+    tokenizer_name_or_path: str | None = field(default=None, metadata={"help": "default: model_name_or_path"})
+    trust_remote_code: bool = field(default=False, metadata={"help": "run code shipped with a hub model"})
+    dtype: str = field(default="auto", metadata={"help": "auto, float32, bfloat16 or float16"})
+    attn_implementation: str | None = field(default=None, metadata={"help": "sdpa, eager, flash_attention_2, ..."})
+    start_over: bool = field(
+        default=False, metadata={"help": "ignore checkpoints in output_dir instead of resuming from the last one"}
+    )
+
+    def __post_init__(self) -> None:
+        if (self.model_name_or_path is None) == (self.model_config is None):
+            raise ConfigError(
+                "set exactly one of model_name_or_path (a pretrained model) or model_config (from scratch)"
+            )
+        if self.model_config is not None and self.tokenizer_name_or_path is None:
+            raise ConfigError("model_config (training from scratch) needs tokenizer_name_or_path")
 
 
 def load_tokenizer(args: ModelArguments) -> PreTrainedTokenizerBase:
@@ -38,10 +68,61 @@ def load_model(args: ModelArguments, model_class=AutoModelForCausalLM, **load_kw
     if args.attn_implementation:
         kwargs["attn_implementation"] = args.attn_implementation
     if args.model_name_or_path is not None:
-        dtype = args.dtype if args.dtype == "auto" else getattr(torch, args.dtype)
-        return model_class.from_pretrained(args.model_name_or_path, dtype=dtype, **kwargs, **load_kwargs)
+        return from_pretrained(args.model_name_or_path, args.dtype, model_class=model_class, **kwargs, **load_kwargs)
     config = AutoConfig.from_pretrained(args.model_config, trust_remote_code=args.trust_remote_code)
     return AutoModelForCausalLM.from_config(config, **kwargs)
+
+
+def from_pretrained(
+    name: str, dtype: str = "auto", trust_remote_code: bool = False, model_class=AutoModelForCausalLM, **kwargs
+):
+    """The one `from_pretrained` of LuaCoder's models. `dtype` is the string transformers takes ("auto" reads the
+    checkpoint's own)."""
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+    return model_class.from_pretrained(name, dtype=dtype, trust_remote_code=trust_remote_code, **kwargs)
+
+
+def load_chat_model(
+    model_id: str, dtype: str = "auto", trust_remote_code: bool = False, device: str | None = None, chat: bool = True
+) -> tuple[Any, PreTrainedTokenizerBase]:
+    """The model (in eval mode, on `device`: the GPU when there is one) and the tokenizer of a checkpoint folder or
+    hub id, to generate with. With `chat` the tokenizer must carry a chat template: prompts are formatted with it,
+    exactly as training did; without (raw code completion) it need not."""
+    path = Path(model_id).expanduser()
+    if path.exists():
+        if not path.is_dir() or not (path / "config.json").is_file():
+            raise FileNotFoundError(f"{model_id}: not a model folder (no config.json in it)")
+        model_id = str(path)
+    elif _looks_local(model_id):
+        raise FileNotFoundError(f"{model_id}: no such model folder")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_id, trust_remote_code=trust_remote_code)
+        model = from_pretrained(model_id, dtype, trust_remote_code)
+    except OSError as exc:
+        if path.exists():
+            raise
+        raise FileNotFoundError(
+            f"{model_id}: not a local model folder, and loading it from the hub failed: {exc}"
+        ) from exc
+    if chat and not tokenizer.chat_template:
+        raise ValueError(f"{model_id}: the tokenizer has no chat template; use a LuaCoder chat checkpoint")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return model.to(device).eval(), tokenizer
+
+
+def _looks_local(model_id: str) -> bool:
+    """A hub id is `name` or `owner/name`; anything else, or a path whose parent folder exists, was meant as a
+    local folder, and trying the hub with it would only bury the real problem under a network error."""
+    path = Path(model_id).expanduser()
+    return (
+        path.is_absolute()
+        or model_id.startswith((".", "~"))
+        or model_id.count("/") > 1
+        or (model_id.count("/") == 1 and path.parent.is_dir())
+    )
 
 
 def _init_deepspeed_comm() -> None:

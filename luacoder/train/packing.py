@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from transformers import TrainerCallback
 
-from luacoder.train.config import ConfigError
+from luacoder.config import ConfigError
 
 
 def packing_isolates_samples(model, vocab_size: int) -> bool:

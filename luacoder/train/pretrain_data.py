@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from luacoder.train.chat_template import FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
+from luacoder.dialogue import FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
 
 IGNORE_INDEX = -100
 

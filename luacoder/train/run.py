@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import sys
 import warnings
 from pathlib import Path
@@ -14,11 +13,10 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
+from luacoder.checkpoints import META_FILE
 from luacoder.files import write_json
 
 logger = logging.getLogger("luacoder")
-META_FILE = "luacoder_meta.json"
-_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
 def setup_logging(training_args) -> None:
@@ -40,30 +38,6 @@ def setup_logging(training_args) -> None:
     )
     if training_args.process_index != 0:
         datasets.disable_progress_bars()
-
-
-def complete_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
-    """`checkpoint-N` folders every rank finished writing, by step.
-
-    The metadata file is written last, once all ranks are done (`CheckpointMetadata.on_save`): trainer_state.json
-    alone is not enough, rank 0 writes it while other ranks may still be writing their RNG states.
-    """
-    folder = Path(output_dir)
-    if not folder.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _CHECKPOINT.match(p.name)) and p.is_dir()]
-    return [p for _, p in sorted(found) if (p / "trainer_state.json").is_file() and (p / META_FILE).is_file()]
-
-
-def resume_checkpoint(output_dir: str | os.PathLike, start_over: bool) -> str | None:
-    """The checkpoint a rerun of the same command continues from, unless the user asked to start over."""
-    checkpoints = complete_checkpoints(output_dir)
-    if start_over or not checkpoints:
-        if start_over and checkpoints:
-            logger.warning("start_over: ignoring %d checkpoint(s) in %s", len(checkpoints), output_dir)
-        return None
-    logger.info("resuming from %s (set start_over=true to begin again)", checkpoints[-1])
-    return str(checkpoints[-1])
 
 
 def close_distributed() -> None:
@@ -95,7 +69,7 @@ class CheckpointMetadata(TrainerCallback):
     @classmethod
     def for_stage(cls, stage: str, model_args, data_args, training_args) -> CheckpointMetadata:
         """Metadata of a stage run: its parent model, its data files' fingerprint and every resolved setting."""
-        from luacoder.train.config import to_yaml_dict
+        from luacoder.config import to_yaml_dict
 
         return cls(
             stage=stage,

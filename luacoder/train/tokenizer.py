@@ -13,7 +13,7 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
-from luacoder.train.chat_template import CHAT_TEMPLATE, DIALOGUE_TOKENS, EOS, FIM_TOKENS
+from luacoder.dialogue import CHAT_TEMPLATE, DIALOGUE_TOKENS, EOS, FIM_TOKENS
 
 SPECIAL_TOKENS = [EOS, *DIALOGUE_TOKENS, *FIM_TOKENS]
 

@@ -1,4 +1,5 @@
-"""Stage configs: a YAML file first, then `--key=value` overrides; typed dataclasses; unknown keys are errors.
+"""The one typed config loader (stages, data, eval): a YAML file first, then `--key=value` overrides; typed
+dataclasses; unknown keys are errors.
 
     torchrun --nproc_per_node=8 train.py config.yaml --deepspeed=../ds_configs/zero3_bf16.json --learning_rate=1e-5
 
@@ -15,7 +16,6 @@ import os
 import sys
 import types
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,31 +24,6 @@ import yaml
 
 class ConfigError(ValueError):
     """A config file or override is wrong; the message names the key and the file."""
-
-
-@dataclass
-class ModelArguments:
-    """Which model to start from: a hub id or local folder, or a config plus a tokenizer to train from scratch."""
-
-    model_name_or_path: str | None = field(default=None, metadata={"help": "hub id or local folder of the model"})
-    model_config: str | None = field(
-        default=None, metadata={"help": "from scratch: a config.json (or its folder); needs tokenizer_name_or_path"}
-    )
-    tokenizer_name_or_path: str | None = field(default=None, metadata={"help": "default: model_name_or_path"})
-    trust_remote_code: bool = field(default=False, metadata={"help": "run code shipped with a hub model"})
-    dtype: str = field(default="auto", metadata={"help": "auto, float32, bfloat16 or float16"})
-    attn_implementation: str | None = field(default=None, metadata={"help": "sdpa, eager, flash_attention_2, ..."})
-    start_over: bool = field(
-        default=False, metadata={"help": "ignore checkpoints in output_dir instead of resuming from the last one"}
-    )
-
-    def __post_init__(self) -> None:
-        if (self.model_name_or_path is None) == (self.model_config is None):
-            raise ConfigError(
-                "set exactly one of model_name_or_path (a pretrained model) or model_config (from scratch)"
-            )
-        if self.model_config is not None and self.tokenizer_name_or_path is None:
-            raise ConfigError("model_config (training from scratch) needs tokenizer_name_or_path")
 
 
 def parse_config(dataclass_types: list[type], argv: list[str] | None = None) -> tuple:
