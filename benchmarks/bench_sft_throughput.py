@@ -8,7 +8,7 @@ StarCoder2 model:
 - flat packed row: deepspeed/chat/config_cpu.yaml as the stage parses it (bfd packing, assistant-only loss,
   max_length, batch size) with TRL's own collator: packed rows padding-free, a batch becomes one flat row, attention
   masked per conversation over the whole row;
-- chat stage: the same settings with luacoder.train.packed_rows's collator, as deepspeed/chat and deepspeed/main
+- chat stage: the same settings with luacoder.train.packing's PackedRowsCollator, as deepspeed/chat and deepspeed/main
   use it without flash attention: each packed row a row of its own, attention masked per conversation within it;
 - TRL defaults: `SFTConfig()` with the same batch size: one row per conversation, each batch padded to its longest.
 All sides run in fp32 without activation checkpointing (SFTConfig defaults to bf16 and checkpointing, which only
@@ -38,7 +38,7 @@ from luacoder.config import parse_config
 from luacoder.train.chat_data import ChatDataArguments, load_chat_dataset
 from luacoder.train.doc_rows import chat_rows
 from luacoder.train.model_setup import ModelArguments, ensure_chat_format, load_model, load_tokenizer
-from luacoder.train.packed_rows import keep_packed_rows_apart
+from luacoder.train.packing import keep_packed_rows_apart
 from luacoder.train.tiny_model import save_tiny_model
 from luacoder.train.tokenizer import docs_texts, train_tokenizer
 

@@ -22,7 +22,7 @@ from luacoder.apidocs.markdown import read_markdown_docs
 from luacoder.files import RowError
 from luacoder.train import doc_rows
 from luacoder.train.main_data import load_rows
-from luacoder.train.packed_rows import PackedRowsCollator, keep_packed_rows_apart
+from luacoder.train.packing import PackedRowsCollator, keep_packed_rows_apart
 
 STAGE = REPO / "deepspeed" / "main"
 
@@ -113,6 +113,42 @@ def test_flash_attention_and_unpacked_trainers_keep_their_collator():
 
     assert not keep_packed_rows_apart(trainer(True, "flash_attention_2"))
     assert not keep_packed_rows_apart(trainer(False, "sdpa"))
+
+
+def test_every_sft_stage_builds_its_trainer_with_the_one_builder():
+    """A stage script that builds its SFTTrainer itself drifts from the others (RL/sft_lora did: packed with SDPA, it
+    never kept packed rows apart); each must call luacoder.train.sft.sft_trainer."""
+    sft_stages = [p for p in sorted((REPO / "deepspeed").glob("*/*.py")) if "SFTConfig" in p.read_text()]
+    assert {p.relative_to(REPO).as_posix() for p in sft_stages} >= {
+        "deepspeed/chat/train.py",
+        "deepspeed/main/train.py",
+        "deepspeed/RL/sft_lora.py",
+    }
+    for script in sft_stages:
+        source = script.read_text()
+        assert "SFTTrainer(" not in source and "sft_trainer(" in source, script.relative_to(REPO)
+
+
+def test_the_sft_builder_keeps_packed_rows_apart_under_lora(tiny_model_dir, tokenizer, tmp_path, chat_rows):
+    from peft import LoraConfig
+
+    from luacoder.train.sft import sft_trainer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir("starcoder2"), attn_implementation="sdpa")
+    args = SFTConfig(
+        output_dir=str(tmp_path),
+        packing=True,
+        packing_strategy="bfd",
+        assistant_only_loss=True,
+        max_length=160,
+        use_cpu=True,
+        bf16=False,
+        report_to="none",
+    )
+    lora = LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM")
+    trainer = sft_trainer(model, tokenizer, args, Dataset.from_list(chat_rows[:10]), peft_config=lora)
+    assert isinstance(trainer.data_collator, PackedRowsCollator)
+    assert any(type(c).__name__ == "PackingIsolationCheck" for c in trainer.callback_handler.callbacks)
 
 
 def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -12,15 +12,16 @@ a plain model.
 import logging
 
 from transformers import set_seed
-from trl import SFTConfig, SFTTrainer
+from trl import SFTConfig
 
 from luacoder.checkpoints import resume_checkpoint
 from luacoder.config import parse_config
 from luacoder.rl.lora import LoraArguments, load_base_model, lora_config, resolve_local_model
 from luacoder.train.chat_data import ChatDataArguments, load_chat_dataset
 from luacoder.train.model_setup import ModelArguments, ensure_chat_format, load_tokenizer
-from luacoder.train.packing import PackingIsolationCheck, refuse_leaking_packing
+from luacoder.train.packing import refuse_leaking_packing
 from luacoder.train.run import CheckpointMetadata, close_distributed, setup_logging
+from luacoder.train.sft import sft_trainer
 
 logger = logging.getLogger(__name__)
 
@@ -48,14 +49,8 @@ logger.info("%d training conversations, %s held out", len(train_dataset), len(ev
 
 # 4. Train the adapter, resuming from the last complete checkpoint of the same output_dir.
 metadata = CheckpointMetadata.for_stage("sft_lora", model_args, data_args, training_args)
-trainer = SFTTrainer(
-    model=model,
-    args=training_args,
-    train_dataset=train_dataset,
-    eval_dataset=eval_dataset,
-    processing_class=tokenizer,
-    peft_config=peft_config,
-    callbacks=[metadata, *([PackingIsolationCheck(len(tokenizer))] if training_args.packing else [])],
+trainer = sft_trainer(
+    model, tokenizer, training_args, train_dataset, eval_dataset, callbacks=[metadata], peft_config=peft_config
 )
 trainer.model.print_trainable_parameters()
 trainer.train(resume_from_checkpoint=resume_checkpoint(training_args.output_dir, model_args.start_over))

@@ -13,15 +13,15 @@ again). Lua code with fill-in-the-middle: ../pretrain; the chat dataset with its
 import logging
 
 from transformers import set_seed
-from trl import SFTConfig, SFTTrainer
+from trl import SFTConfig
 
 from luacoder.checkpoints import resume_checkpoint
 from luacoder.config import ConfigError, parse_config
 from luacoder.train.main_data import MainDataArguments, load_rows
 from luacoder.train.model_setup import ModelArguments, ensure_chat_format, load_model, load_tokenizer
-from luacoder.train.packed_rows import keep_packed_rows_apart
-from luacoder.train.packing import PackingIsolationCheck, refuse_leaking_packing
+from luacoder.train.packing import refuse_leaking_packing
 from luacoder.train.run import CheckpointMetadata, close_distributed, setup_logging
+from luacoder.train.sft import sft_trainer
 
 logger = logging.getLogger(__name__)
 
@@ -59,17 +59,7 @@ if conversations:
 
 # 4. Train, resuming from the last complete checkpoint of the same output_dir.
 metadata = CheckpointMetadata.for_stage("main", model_args, data_args, training_args)
-trainer = SFTTrainer(
-    model=model,
-    args=training_args,
-    train_dataset=train_dataset,
-    eval_dataset=eval_dataset,
-    processing_class=tokenizer,
-    callbacks=[metadata, *([PackingIsolationCheck(len(tokenizer))] if training_args.packing else [])],
-)
-# TRL joins a batch's packed rows into one flat row, made for flash attention; with SDPA or eager attention that
-# costs (batch x length)^2, so the rows stay rows.
-keep_packed_rows_apart(trainer)
+trainer = sft_trainer(model, tokenizer, training_args, train_dataset, eval_dataset, callbacks=[metadata])
 trainer.train(resume_from_checkpoint=resume_checkpoint(training_args.output_dir, model_args.start_over))
 
 # 5. The final model with its tokenizer, loadable without DeepSpeed.
