@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -29,9 +28,10 @@ from luacoder.apidocs.json_docs import read_json_docs
 from luacoder.apidocs.schema import ApiError
 from luacoder.checkpoints import saved_config
 from luacoder.config import ConfigError, parse_config
-from luacoder.evaluation.backends import BACKENDS, BackendError, Decoding, check_backend, load_backend
+from luacoder.evaluation.backends import BackendError, Decoding, check_backend, load_backend
 from luacoder.evaluation.cache import AnswerCache, answers_key
 from luacoder.evaluation.checkpoints import CheckpointError, HashMemo, content_hash, find_checkpoints
+from luacoder.evaluation.config import EvalConfig
 from luacoder.evaluation.prompts import read_eval_prompts
 from luacoder.evaluation.report import (
     CheckpointResult,
@@ -44,55 +44,12 @@ from luacoder.evaluation.report import (
     write_samples,
 )
 from luacoder.files import RowError
-from luacoder.grading.answer import REPORT_TYPES, grade_answer
+from luacoder.grading.answer import grade_answer
 from luacoder.grading.api_index import ApiIndex
 from luacoder.grading.execution import ExecutionCache, execute_grades
 from luacoder.grading.scores import aggregate, best_index
-from luacoder.train.model_setup import DTYPES
 
 logger = logging.getLogger("eval")
-
-
-@dataclass
-class EvalConfig:
-    base_folder: str | None = field(default=None, metadata={"help": "a training output_dir, or one model folder"})
-    api_path: str | None = field(default=None, metadata={"help": "api.json, a folder of JSON docs, or the old layout"})
-    test_data_path: str | None = field(default=None, metadata={"help": "CSV: prompt, optional expected_apis"})
-    output_dir: str | None = field(default=None, metadata={"help": "where the reports and the cache go"})
-    report_type: str = field(default="markdown", metadata={"help": "markdown (chat answers) or code (completion)"})
-    system_prompt: str | None = field(
-        default=None, metadata={"help": "default: the one the checkpoint was trained with (luacoder_meta.json)"}
-    )
-    backend: str = field(default="hf", metadata={"help": "hf, or vllm where it is installed (GPU)"})
-    batch_size: int = 8
-    max_new_tokens: int = 512
-    do_sample: bool = field(default=False, metadata={"help": "sample instead of greedy decoding"})
-    temperature: float = 0.2
-    top_p: float = 0.95
-    top_k: int = 50
-    seed: int = 42
-    dtype: str = "auto"
-    device: str | None = field(default=None, metadata={"help": "default: cuda when there is a GPU, else cpu"})
-    trust_remote_code: bool = False
-    execute: bool = field(default=False, metadata={"help": "also run each answer's code in the Lua sandbox"})
-    execute_timeout: float = 5.0
-    execute_memory_mb: float = 64.0
-    samples_in_report: int = 3
-
-    def __post_init__(self) -> None:
-        for key in ("base_folder", "api_path", "test_data_path", "output_dir"):
-            if not getattr(self, key):
-                raise ConfigError(f"set {key} (in the YAML file or as --{key}=...)")
-        if self.report_type not in REPORT_TYPES:
-            raise ConfigError(f"report_type is {self.report_type!r}: choose one of {', '.join(REPORT_TYPES)}")
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"backend is {self.backend!r}: choose one of {', '.join(BACKENDS)}")
-        if self.dtype not in DTYPES:
-            raise ConfigError(f"dtype is {self.dtype!r}: choose one of {', '.join(DTYPES)}")
-        if self.batch_size < 1 or self.max_new_tokens < 1:
-            raise ConfigError("batch_size and max_new_tokens must be at least 1")
-        if self.execute_timeout <= 0 or self.execute_memory_mb <= 0:
-            raise ConfigError("execute_timeout and execute_memory_mb must be positive")
 
 
 def fail(message: str) -> None:

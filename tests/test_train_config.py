@@ -103,3 +103,70 @@ def test_every_shipped_yaml_parses_into_its_dataclasses_and_names_its_command(pa
     assert (path.parent / ds_config).is_file()
     parsed = parse_config(STAGE_CONFIGS[path.parent.name], [str(path), "--use_cpu=true"])
     assert parsed[-1].output_dir and parsed[-1].seed == 42
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Every YAML the project ships, parsed by the dataclasses of the script that reads it
+
+_NOT_SHIPPED = {".venv", "outputs", "node_modules"}
+
+
+def _shipped_yaml() -> list:
+    folders = [p for p in REPO.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in _NOT_SHIPPED]
+    return sorted(p for folder in folders for p in [*folder.rglob("*.yaml"), *folder.rglob("*.yml")])
+
+
+def _script_dataclasses(script) -> list[type]:
+    """The dataclasses a stage script passes to parse_config, read from its source (running it would train)."""
+    import ast
+    import importlib
+
+    tree = ast.parse(script.read_text(), str(script))
+    imported = {
+        alias.asname or alias.name: node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    calls = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "parse_config"
+    ]
+    assert len(calls) == 1 and isinstance(calls[0].args[0], ast.List), f"{script}: one parse_config([...]) call"
+    names = [element.id for element in calls[0].args[0].elts]
+    missing = [name for name in names if name not in imported]
+    assert not missing, f"{script}: {missing} must be imported from the library, so that a test can parse configs"
+    return [getattr(importlib.import_module(imported[name]), name) for name in names]
+
+
+def _reader(path):
+    """The script a YAML file's first line launches: `# torchrun ... grpo.py grpo.yaml ...`, `# python eval.py ...`."""
+    words = path.read_text().splitlines()[0].lstrip("#").split()
+    scripts = [w for w in words if w.endswith(".py")]
+    assert scripts and path.name in words, f"{path}: the first line must be the command that reads it"
+    return path.parent / scripts[0]
+
+
+@pytest.mark.parametrize("path", _shipped_yaml(), ids=lambda p: p.relative_to(REPO).as_posix())
+def test_every_shipped_yaml_is_parsed_by_the_dataclasses_of_its_reader(path, monkeypatch):
+    from transformers import TrainingArguments
+
+    from luacoder.apidocs.layout import load_layout
+    from luacoder.data.config import load_data_config
+
+    where = path.relative_to(REPO).as_posix()
+    if where.startswith("luacoder/apidocs/layouts/"):
+        assert load_layout(path).name
+        return
+    if where == "data/config.yaml":
+        assert load_data_config(path).output_dir
+        return
+    script = _reader(path)
+    assert script.is_file(), f"{where}: its first line names {script.name}, which is not in {path.parent}"
+    classes = _script_dataclasses(script)
+    # GPU configs (bf16, 8 processes) parse on this machine too: only the device check is moved to the CPU.
+    overrides = ["--use_cpu=true"] if issubclass(classes[-1], TrainingArguments) else []
+    monkeypatch.chdir(path.parent)
+    parsed = parse_config(classes, [str(path), *overrides])
+    assert [type(p) for p in parsed] == classes

@@ -1,0 +1,52 @@
+"""The keys of eval/eval.py (eval/config.yaml, then --key=value overrides), checked before any model loads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from luacoder.config import ConfigError
+from luacoder.evaluation.backends import BACKENDS
+from luacoder.grading.answer import REPORT_TYPES
+from luacoder.train.model_setup import DTYPES
+
+
+@dataclass
+class EvalConfig:
+    base_folder: str | None = field(default=None, metadata={"help": "a training output_dir, or one model folder"})
+    api_path: str | None = field(default=None, metadata={"help": "api.json, a folder of JSON docs, or the old layout"})
+    test_data_path: str | None = field(default=None, metadata={"help": "CSV: prompt, optional expected_apis"})
+    output_dir: str | None = field(default=None, metadata={"help": "where the reports and the cache go"})
+    report_type: str = field(default="markdown", metadata={"help": "markdown (chat answers) or code (completion)"})
+    system_prompt: str | None = field(
+        default=None, metadata={"help": "default: the one the checkpoint was trained with (luacoder_meta.json)"}
+    )
+    backend: str = field(default="hf", metadata={"help": "hf, or vllm where it is installed (GPU)"})
+    batch_size: int = 8
+    max_new_tokens: int = 512
+    do_sample: bool = field(default=False, metadata={"help": "sample instead of greedy decoding"})
+    temperature: float = 0.2
+    top_p: float = 0.95
+    top_k: int = 50
+    seed: int = 42
+    dtype: str = "auto"
+    device: str | None = field(default=None, metadata={"help": "default: cuda when there is a GPU, else cpu"})
+    trust_remote_code: bool = False
+    execute: bool = field(default=False, metadata={"help": "also run each answer's code in the Lua sandbox"})
+    execute_timeout: float = 5.0
+    execute_memory_mb: float = 64.0
+    samples_in_report: int = 3
+
+    def __post_init__(self) -> None:
+        for key in ("base_folder", "api_path", "test_data_path", "output_dir"):
+            if not getattr(self, key):
+                raise ConfigError(f"set {key} (in the YAML file or as --{key}=...)")
+        if self.report_type not in REPORT_TYPES:
+            raise ConfigError(f"report_type is {self.report_type!r}: choose one of {', '.join(REPORT_TYPES)}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend is {self.backend!r}: choose one of {', '.join(BACKENDS)}")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"dtype is {self.dtype!r}: choose one of {', '.join(DTYPES)}")
+        if self.batch_size < 1 or self.max_new_tokens < 1:
+            raise ConfigError("batch_size and max_new_tokens must be at least 1")
+        if self.execute_timeout <= 0 or self.execute_memory_mb <= 0:
+            raise ConfigError("execute_timeout and execute_memory_mb must be positive")
