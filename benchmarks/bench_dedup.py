@@ -1,4 +1,4 @@
-"""Near-duplicate removal (luacoder.data.dedup, MinHash LSH): rows/s, and how many planted near copies it finds.
+"""Near-duplicate removal (luacoder.data.filters, MinHash LSH): rows/s, and how many planted near copies it finds.
 
     .venv/bin/python benchmarks/bench_dedup.py [--files 5000] [--copies 0.2] [--threshold 0.85]
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from luacoder.data.dedup import NearDuplicates, shingles  # noqa: E402
+from luacoder.data.filters import NearDuplicates, shingles  # noqa: E402
 
 WORDS = [
     "alpha",

@@ -4,7 +4,7 @@ packing and with per-batch padding (no packing).
     .venv/bin/python benchmarks/bench_packing.py [--chat-file outputs/data/chat/train.jsonl] [--code-file F]
 
 Code rows (every example of the bundled Lua 5.4 docs, unless --code-file) are packed as deepspeed/pretrain packs
-them (luacoder.train.pretrain_data: FIM, documents joined by EOS and cut every seq_length tokens) and collated by
+them (luacoder.train.datasets: FIM, documents joined by EOS and cut every seq_length tokens) and collated by
 the Trainer's default collator. Conversations (one per bundled example, unless --chat-file, e.g. the chat dataset
 that data/dialogue.ipynb writes) are packed as deepspeed/chat packs them: TRL's best-fit-decreasing packing, then
 TRL's padding-free collator. The baseline is TRL's default: one row per sample, each batch padded to its longest
@@ -31,9 +31,15 @@ from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 from luacoder.apidocs.markdown import read_markdown_docs
 from luacoder.config import load_yaml
 from luacoder.files import read_jsonl
-from luacoder.train.chat_data import load_chat_dataset
-from luacoder.train.doc_rows import chat_rows, code_rows
-from luacoder.train.pretrain_data import FimIds, PretrainDataArguments, apply_fim, build_pretrain_rows
+from luacoder.train.datasets import (
+    FimIds,
+    PretrainDataArguments,
+    apply_fim,
+    build_pretrain_rows,
+    chat_rows,
+    code_rows,
+    load_chat_dataset,
+)
 from luacoder.train.tokenizer import docs_texts, train_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]

@@ -35,8 +35,7 @@ from trl import SFTConfig, SFTTrainer
 
 from luacoder.apidocs.markdown import read_markdown_docs
 from luacoder.config import parse_config
-from luacoder.train.chat_data import ChatDataArguments, load_chat_dataset
-from luacoder.train.doc_rows import chat_rows
+from luacoder.train.datasets import ChatDataArguments, chat_rows, load_chat_dataset
 from luacoder.train.model_setup import ModelArguments, ensure_chat_format, load_model, load_tokenizer
 from luacoder.train.packing import keep_packed_rows_apart
 from luacoder.train.tiny_model import save_tiny_model

@@ -12,11 +12,10 @@ import pytest
 from conftest import BUNDLED_DOCS
 
 from luacoder.apidocs.markdown import read_markdown_docs
-from luacoder.data.api_check import ApiChecker
 from luacoder.data.chat import build_chat
-from luacoder.data.chat_rows import convert_row
 from luacoder.data.config import load_data_config
-from luacoder.data.decontam import Decontaminator
+from luacoder.data.filters import ApiChecker, Decontaminator
+from luacoder.data.sources import convert_row
 from luacoder.dialogue import ChatRowError
 from luacoder.evaluation.prompts import read_eval_prompts
 from luacoder.files import read_jsonl
@@ -255,7 +254,7 @@ def test_token_counts_use_the_configured_tokenizer(tokenizer_dir, tokenizer):
 
 
 def test_a_hub_import_goes_through_datasets(tmp_path):
-    from luacoder.data.imports import read_import
+    from luacoder.data.sources import read_import
 
     # `datasets.load_dataset` takes a hub id or a local dataset folder the same way; a folder keeps this offline.
     folder = tmp_path / "chats"

@@ -7,12 +7,16 @@ import json
 import pytest
 
 from luacoder.data.config import PretrainConfig, SandboxConfig
-from luacoder.data.decontam import Decontaminator
-from luacoder.data.dedup import ExactDuplicates, NearDuplicates, shingles
 from luacoder.data.execution import ExecutionFilter
+from luacoder.data.filters import (
+    Decontaminator,
+    ExactDuplicates,
+    NearDuplicates,
+    held_out_groups,
+    quality_issue,
+    shingles,
+)
 from luacoder.data.ledger import CountMismatch, Ledger
-from luacoder.data.quality import quality_issue
-from luacoder.data.splits import held_out_groups
 
 GOOD = "local function greet(name)\n  return 'hello ' .. name\nend\nprint(greet('world'))\n"
 

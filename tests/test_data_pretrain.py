@@ -10,8 +10,8 @@ from conftest import BUNDLED_DOCS
 
 from luacoder.apidocs.markdown import read_markdown_docs
 from luacoder.data.config import load_data_config
-from luacoder.data.lua_files import DataError
 from luacoder.data.pretrain import build_pretrain
+from luacoder.data.sources import DataError
 from luacoder.files import read_jsonl
 
 LONG = "\n".join(

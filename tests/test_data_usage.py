@@ -6,8 +6,8 @@ import pytest
 from conftest import BUNDLED_DOCS
 
 from luacoder.apidocs.markdown import read_markdown_docs
-from luacoder.data.api_check import ApiChecker
 from luacoder.data.dialogues import DialogueWriter
+from luacoder.data.filters import ApiChecker
 from luacoder.data.phrasing import summary, task_phrase
 from luacoder.data.usage import VARIANTS, UsageWriter, documented_literal, luacats_annotations, stub
 

@@ -20,8 +20,8 @@ from trl import SFTConfig, SFTTrainer
 
 from luacoder.apidocs.markdown import read_markdown_docs
 from luacoder.files import RowError
-from luacoder.train import doc_rows
-from luacoder.train.main_data import load_rows
+from luacoder.train import datasets as stage_datasets
+from luacoder.train.datasets import load_rows
 from luacoder.train.packing import PackedRowsCollator, keep_packed_rows_apart
 
 STAGE = REPO / "deepspeed" / "main"
@@ -29,7 +29,7 @@ STAGE = REPO / "deepspeed" / "main"
 
 @pytest.fixture(scope="module")
 def chat_rows():
-    return doc_rows.chat_rows(read_markdown_docs([BUNDLED_DOCS]))[:48]
+    return stage_datasets.chat_rows(read_markdown_docs([BUNDLED_DOCS]))[:48]
 
 
 def test_rows_are_text_or_conversations_as_the_first_row_says(tmp_path, chat_rows):

@@ -12,7 +12,7 @@ from stage_helpers import CPU_ZERO3, losses, torchrun, write_jsonl
 from transformers import AutoModelForCausalLM
 
 from luacoder.apidocs.markdown import read_markdown_docs
-from luacoder.train.pretrain_data import FimIds, PretrainDataArguments, apply_fim, build_pretrain_rows, pack
+from luacoder.train.datasets import FimIds, PretrainDataArguments, apply_fim, build_pretrain_rows, pack
 
 FIM = FimIds(prefix=901, middle=902, suffix=903)
 

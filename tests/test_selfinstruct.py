@@ -257,7 +257,7 @@ def test_every_mode_end_to_end_with_exact_counts(scripted, tmp_path):
     assert "[Tests]" not in answer and 'assert(count_words("a b c") == 3)' in answer and "chatter" not in answer
 
     # The chat rows load as deepspeed/chat's training data.
-    from luacoder.train.chat_data import load_chat_dataset
+    from luacoder.train.datasets import load_chat_dataset
 
     assert len(load_chat_dataset(str(out / "chat.jsonl"))) == 4
 

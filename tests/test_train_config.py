@@ -10,10 +10,8 @@ from transformers import TrainingArguments
 from trl import SFTConfig
 
 from luacoder.config import ConfigError, coerce, parse_config
-from luacoder.train.chat_data import ChatDataArguments
-from luacoder.train.main_data import MainDataArguments
+from luacoder.train.datasets import ChatDataArguments, MainDataArguments, PretrainDataArguments
 from luacoder.train.model_setup import ModelArguments
-from luacoder.train.pretrain_data import PretrainDataArguments
 
 
 @dataclass

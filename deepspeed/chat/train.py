@@ -15,7 +15,7 @@ from trl import SFTConfig
 
 from luacoder.checkpoints import resume_checkpoint
 from luacoder.config import parse_config
-from luacoder.train.chat_data import ChatDataArguments, load_chat_dataset
+from luacoder.train.datasets import ChatDataArguments, load_chat_dataset
 from luacoder.train.model_setup import ModelArguments, ensure_chat_format, load_model, load_tokenizer
 from luacoder.train.packing import refuse_leaking_packing
 from luacoder.train.run import CheckpointMetadata, close_distributed, setup_logging

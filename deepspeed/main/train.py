@@ -17,7 +17,7 @@ from trl import SFTConfig
 
 from luacoder.checkpoints import resume_checkpoint
 from luacoder.config import ConfigError, parse_config
-from luacoder.train.main_data import MainDataArguments, load_rows
+from luacoder.train.datasets import MainDataArguments, load_rows
 from luacoder.train.model_setup import ModelArguments, ensure_chat_format, load_model, load_tokenizer
 from luacoder.train.packing import refuse_leaking_packing
 from luacoder.train.run import CheckpointMetadata, close_distributed, setup_logging

@@ -15,8 +15,8 @@ from luacoder.checkpoints import resume_checkpoint
 from luacoder.config import parse_config
 from luacoder.dialogue import FIM_TOKENS
 from luacoder.files import read_jsonl
+from luacoder.train.datasets import PretrainDataArguments, build_pretrain_rows
 from luacoder.train.model_setup import ModelArguments, ensure_tokens, load_model, load_tokenizer
-from luacoder.train.pretrain_data import PretrainDataArguments, build_pretrain_rows
 from luacoder.train.run import CheckpointMetadata, close_distributed, setup_logging
 
 logger = logging.getLogger(__name__)

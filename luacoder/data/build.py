@@ -14,11 +14,9 @@ from tqdm import tqdm
 
 from luacoder.apidocs.schema import ApiSet
 from luacoder.data.config import DataConfig
-from luacoder.data.decontam import Decontaminator
-from luacoder.data.dedup import ExactDuplicates, NearDuplicates
 from luacoder.data.eval_prompts import EvalPrompt, make_eval_prompts, read_eval_prompts
+from luacoder.data.filters import Decontaminator, ExactDuplicates, NearDuplicates, held_out_groups
 from luacoder.data.ledger import Ledger
-from luacoder.data.splits import held_out_groups
 from luacoder.files import atomic_open, write_text
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@
    usage) are checked once: the code must call the entry, pass the API call check (luacoder.grading: documented
    names, documented arities) and run in the sandbox unless it needs the host. What passes is the snippet bank.
 2. Dialogues per entry (luacoder.data.dialogues), and dialogues combining two entries, answered from the bank.
-3. Imported conversations (luacoder.data.imports), validated and converted to messages.
+3. Imported conversations (luacoder.data.sources), validated and converted to messages.
 4. Filters: the call check on every answer, exact duplicates, decontamination of the user turns against the eval
    prompts. Then the split: by entry (default) or by dialogue, see ChatConfig.split_by and the card.
 """
@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from luacoder.apidocs.schema import ApiEntry, ApiSet
-from luacoder.data.api_check import ApiChecker
 from luacoder.data.build import (
     BuildResult,
     Row,
@@ -38,9 +37,9 @@ from luacoder.data.config import DataConfig
 from luacoder.data.dialogues import Dialogue, DialogueWriter, Snippet
 from luacoder.data.eval_prompts import EvalPrompt, write_prompts_csv
 from luacoder.data.execution import ExecutionFilter
-from luacoder.data.imports import read_import
+from luacoder.data.filters import ApiChecker, held_out_groups
 from luacoder.data.ledger import Ledger
-from luacoder.data.splits import held_out_groups
+from luacoder.data.sources import read_import
 from luacoder.data.usage import VARIANTS, UsageWriter
 from luacoder.lua.markdown_code import extract_lua_code
 

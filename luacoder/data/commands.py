@@ -37,9 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def build_command(args: argparse.Namespace) -> int:
     from luacoder.apidocs.schema import ApiError, load_api
     from luacoder.config import ConfigError
-    from luacoder.data.api_source import load_or_build_api
     from luacoder.data.config import load_data_config
-    from luacoder.data.lua_files import DataError
+    from luacoder.data.sources import DataError, load_or_build_api
     from luacoder.files import RowError
 
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")

@@ -31,9 +31,9 @@ from luacoder.data.build import (
 from luacoder.data.card import TokenCounter, counts_section, markdown_table
 from luacoder.data.config import DataConfig
 from luacoder.data.execution import ExecutionFilter
+from luacoder.data.filters import quality_issue
 from luacoder.data.ledger import Ledger
-from luacoder.data.lua_files import lua_files
-from luacoder.data.quality import quality_issue
+from luacoder.data.sources import lua_files
 from luacoder.data.usage import UsageWriter, stubs
 from luacoder.lua.calls import extract_calls
 

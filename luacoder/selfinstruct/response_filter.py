@@ -34,8 +34,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from luacoder.data.decontam import Decontaminator
-from luacoder.data.dedup import ExactDuplicates, NearDuplicates
+from luacoder.data.filters import Decontaminator, ExactDuplicates, NearDuplicates
 from luacoder.dialogue import to_messages
 from luacoder.files import RowError, atomic_open, read_jsonl, write_json
 from luacoder.lua.calls import extract_calls
