@@ -6,7 +6,7 @@
 #         and the luacoder library (editable). Default: --env all --venv .venv
 #   ./set-up.sh test [pytest arguments...]
 #         set up `all` + dev tools, then run the test suite
-#   ./set-up.sh demo [luacoder demo arguments...]
+#   ./set-up.sh demo [runs/demo.py arguments...]
 #         set up `all` (locked), then run the whole pipeline on the bundled Lua 5.4 docs with a tiny model
 #         on the CPU (outputs/demo); `./set-up.sh demo --help` lists its options
 #
@@ -128,5 +128,5 @@ fi
 # --- the demo -------------------------------------------------------------------------------------------------
 if [[ "$COMMAND" == "demo" ]]; then
   say "running the demo: docs -> datasets -> tiny model -> pretrain -> chat -> eval (outputs/demo)"
-  exec "$VENV/bin/luacoder" demo "${PASS_ARGS[@]}"
+  exec "$VENV/bin/python" "$ROOT/runs/demo.py" "${PASS_ARGS[@]}"
 fi

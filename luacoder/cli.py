@@ -15,7 +15,6 @@ COMMAND_MODULES = [
     "luacoder.selfinstruct.commands",
     "luacoder.apidocs.commands",
     "luacoder.data.commands",
-    "luacoder.demo",
 ]
 
 

@@ -1,10 +1,18 @@
-"""`luacoder demo`: its steps, in order, and which of them a rerun reuses (the whole run is the README's demo)."""
+"""runs/demo.py: its steps, in order, and which of them a rerun reuses (the whole run is the README's demo)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 
-from luacoder.demo import _Demo
+from conftest import REPO
+
+# runs/demo.py is a runner beside the stage scripts, not part of the library: loaded from its path.
+_spec = importlib.util.spec_from_file_location("demo", REPO / "runs" / "demo.py")
+demo_module = sys.modules["demo"] = importlib.util.module_from_spec(_spec)  # dataclasses look their module up
+_spec.loader.exec_module(demo_module)
+_Demo = demo_module._Demo
 
 
 def test_the_steps_follow_the_pipeline_and_eval_covers_the_untrained_model_first(tmp_path):

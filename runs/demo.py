@@ -1,4 +1,6 @@
-"""`luacoder demo`: the whole pipeline on the bundled Lua 5.4 docs with a tiny model on the CPU.
+"""The demo: the whole pipeline on the bundled Lua 5.4 docs with a tiny model on the CPU.
+
+    python runs/demo.py [--output DIR] [--start-over] [--nproc N] [--skip-rl]      (or ./set-up.sh demo ...)
 
 Each step runs the same command a user would (notebooks under nbconvert, `luacoder` subcommands, `torchrun` from a
 stage folder, `eval/eval.py`, `generate.py`) and is skipped when its output is already complete, so a rerun reuses
@@ -38,13 +40,15 @@ SAMPLE_QUESTIONS = (
 )
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run the whole pipeline on the bundled Lua 5.4 docs with a tiny model (CPU)")
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description="run the whole pipeline on the bundled Lua 5.4 docs with a tiny model (CPU)"
+    )
     p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="the demo's folder (default outputs/demo)")
     p.add_argument("--start-over", action="store_true", help="delete the demo's folder and run every step again")
     p.add_argument("--nproc", type=int, default=2, help="processes per training stage (torchrun --nproc_per_node)")
     p.add_argument("--skip-rl", action="store_true", help="leave out the short GRPO run")
-    p.set_defaults(func=run_demo)
+    return run_demo(p.parse_args(argv))
 
 
 @dataclass
@@ -290,3 +294,7 @@ def _results_table(path: Path) -> str:
 def _final_model(folder: Path) -> bool:
     """A stage is finished when its output_dir holds the final model and its metadata (written last)."""
     return (folder / "model.safetensors").is_file() and (folder / META_FILE).is_file()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
