@@ -69,7 +69,7 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=5000)
     parser.add_argument("--copies", type=float, default=0.2, help="share of the files added again, edited")
     parser.add_argument("--threshold", type=float, default=0.85)
-    parser.add_argument("--num-perm", type=int, default=128)
+    parser.add_argument("--num_perm", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 

@@ -1,11 +1,11 @@
 """Packing efficiency: the share of the tokens in the training batches that are data, not padding, with the stages'
 packing and with per-batch padding (no packing).
 
-    .venv/bin/python benchmarks/bench_packing.py [--chat-file outputs/data/chat/train.jsonl] [--code-file F]
+    .venv/bin/python benchmarks/bench_packing.py [--chat_file outputs/data/chat/train.jsonl] [--code_file F]
 
-Code rows (every example of the bundled Lua 5.4 docs, unless --code-file) are packed as deepspeed/pretrain packs
+Code rows (every example of the bundled Lua 5.4 docs, unless --code_file) are packed as deepspeed/pretrain packs
 them (luacoder.train.datasets: FIM, documents joined by EOS and cut every seq_length tokens) and collated by
-the Trainer's default collator. Conversations (one per bundled example, unless --chat-file, e.g. the chat dataset
+the Trainer's default collator. Conversations (one per bundled example, unless --chat_file, e.g. the chat dataset
 that data/dialogue.ipynb writes) are packed as deepspeed/chat packs them: TRL's best-fit-decreasing packing, then
 TRL's padding-free collator. The baseline is TRL's default: one row per sample, each batch padded to its longest
 row. Batches are drawn in a seeded random order, as the Trainer draws them. Sequence lengths, batch sizes and FIM
@@ -115,8 +115,8 @@ def chat_case(conversations: Dataset, tokenizer, config: dict) -> Result:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     default_chat = REPO / "outputs" / "data" / "chat" / "train.jsonl"
-    parser.add_argument("--chat-file", type=Path, default=default_chat if default_chat.is_file() else None)
-    parser.add_argument("--code-file", type=Path, help="{'content'} rows; default: the bundled docs' examples")
+    parser.add_argument("--chat_file", type=Path, default=default_chat if default_chat.is_file() else None)
+    parser.add_argument("--code_file", type=Path, help="{'content'} rows; default: the bundled docs' examples")
     args = parser.parse_args()
     datasets.disable_progress_bars()
 

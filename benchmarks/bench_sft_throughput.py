@@ -1,7 +1,7 @@
 """Chat fine-tuning throughput (data tokens per second): the chat stage's settings against TRL's SFTTrainer with
 its defaults, on the same tiny model and the same conversations, one after the other in one process.
 
-    .venv/bin/python benchmarks/bench_sft_throughput.py [--rows 64] [--repeats 1] [--chat-file F]
+    .venv/bin/python benchmarks/bench_sft_throughput.py [--rows 64] [--repeats 1] [--chat_file F]
 
 Sides, each training one epoch in one process without DeepSpeed, from the same randomly initialised tiny
 StarCoder2 model:
@@ -15,7 +15,7 @@ All sides run in fp32 without activation checkpointing (SFTConfig defaults to bf
 slow a tiny model on the CPU), on one thread. Throughput is the epoch's data tokens (the same on every side) per
 second of this process's CPU time (wall time, printed too, moves with whatever else runs on the machine); with
 --repeats the sides alternate and the median counts. Conversations: one per example of the
-bundled docs, unless --chat-file (e.g. outputs/data/chat/train.jsonl from data/dialogue.ipynb).
+bundled docs, unless --chat_file (e.g. outputs/data/chat/train.jsonl from data/dialogue.ipynb).
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=64, help="conversations to train on (default 64)")
     parser.add_argument("--repeats", type=int, default=1, help="epochs per side, alternating; the median counts")
-    parser.add_argument("--chat-file", type=Path, help="{'messages'} rows; default: built from the bundled docs")
+    parser.add_argument("--chat_file", type=Path, help="{'messages'} rows; default: built from the bundled docs")
     args = parser.parse_args()
     datasets.disable_progress_bars()
     transformers.utils.logging.set_verbosity_error()

@@ -1,10 +1,10 @@
 """The demo: the whole pipeline on the bundled Lua 5.4 docs with a tiny model on the CPU.
 
-    python runs/demo.py [--output DIR] [--start-over] [--nproc N] [--skip-rl]      (or ./set-up.sh demo ...)
+    python runs/demo.py [--output DIR] [--start_over] [--nproc N] [--skip_rl]      (or ./set-up.sh demo ...)
 
 Each step runs the same command a user would (notebooks under nbconvert, `luacoder` subcommands, `torchrun` from a
 stage folder, `eval/eval.py`, `generate.py`) and is skipped when its output is already complete, so a rerun reuses
-what is done (`--start-over` removes the demo's folder first). Every step's wall time goes to `timings.json`.
+what is done (`--start_over` removes the demo's folder first). Every step's wall time goes to `timings.json`.
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         description="run the whole pipeline on the bundled Lua 5.4 docs with a tiny model (CPU)"
     )
     p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="the demo's folder (default outputs/demo)")
-    p.add_argument("--start-over", action="store_true", help="delete the demo's folder and run every step again")
+    p.add_argument("--start_over", action="store_true", help="delete the demo's folder and run every step again")
     p.add_argument("--nproc", type=int, default=2, help="processes per training stage (torchrun --nproc_per_node)")
-    p.add_argument("--skip-rl", action="store_true", help="leave out the short GRPO run")
+    p.add_argument("--skip_rl", action="store_true", help="leave out the short GRPO run")
     return run_demo(p.parse_args(argv))
 
 
@@ -61,7 +61,7 @@ class Step:
 def run_demo(args: argparse.Namespace) -> int:
     out: Path = args.output.resolve()
     if args.start_over and out.exists():
-        print(f"[demo] --start-over: removing {out}")
+        print(f"[demo] --start_over: removing {out}")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     demo = _Demo(out, nproc=args.nproc)
@@ -204,7 +204,7 @@ class _Demo:
             "grpo.py",
             "grpo_cpu.yaml",
             f"--model_name_or_path={self.stage_dir('chat')}",
-            f"--api_file={self.data / 'api.json'}",
+            f"--api_path={self.data / 'api.json'}",
             f"--train_file={self.data / 'chat' / 'train.jsonl'}",
             f"--output_dir={self.stage_dir('grpo')}",
         )
@@ -238,7 +238,7 @@ class _Demo:
             [
                 sys.executable,
                 "generate.py",
-                f"--model_id={self._best_checkpoint()}",
+                f"--model_name_or_path={self._best_checkpoint()}",
                 f"--prompts_file={questions}",
                 f"--output_file={self.out / 'answers.jsonl'}",
                 "--max_new_tokens=160",

@@ -19,7 +19,7 @@ def api_json(tmp_path_factory):
 
 
 def test_build_pretrain_from_an_api_json(api_json, tmp_path, capsys):
-    assert main(["build-pretrain", "--api", str(api_json), "-o", str(tmp_path), "seed=3", "-q"]) == 0
+    assert main(["build-pretrain", "--api_path", str(api_json), "-o", str(tmp_path), "seed=3", "-q"]) == 0
     out = capsys.readouterr().out
     train = read_jsonl(tmp_path / "pretrain" / "train.jsonl", required=("content",))
     test = read_jsonl(tmp_path / "pretrain" / "test.jsonl", required=("content",))
@@ -30,7 +30,7 @@ def test_build_pretrain_from_an_api_json(api_json, tmp_path, capsys):
 def test_build_chat_with_a_config_file(api_json, tmp_path, capsys):
     config = tmp_path / "config.yaml"
     config.write_text("output_dir: out\nchat:\n  dialogues_per_entry: 3\n  combined_per_entry: 0\n  eval_prompts: 5\n")
-    assert main(["build-chat", "--config", str(config), "--api", str(api_json), "-q"]) == 0
+    assert main(["build-chat", "--config", str(config), "--api_path", str(api_json), "-q"]) == 0
     assert (tmp_path / "out" / "chat" / "train.jsonl").is_file()
     assert (tmp_path / "out" / "eval" / "prompts.csv").read_text().count("\n") == 6  # header + 5 prompts
     assert "chat: read" in capsys.readouterr().out
@@ -39,7 +39,7 @@ def test_build_chat_with_a_config_file(api_json, tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--api", "missing.json", "-o", "OUT"], "missing.json: no such file"),
+        (["--api_path", "missing.json", "-o", "OUT"], "missing.json: no such file"),
         (
             ["-o", "OUT", "pretrain.shingles=3"],
             "unknown key 'pretrain.shingles'; did you mean 'pretrain.shingle_size'?",

@@ -171,6 +171,6 @@ def test_docs_usage_errors(tmp_path, capsys, monkeypatch, argv, code, message):
 
 
 def test_docs_lists_the_shipped_layouts(capsys):
-    rc, out, _ = run_cli(capsys, "docs", "--list-layouts")
+    rc, out, _ = run_cli(capsys, "docs", "--list_layouts")
     assert rc == 0
     assert [line.split()[0] for line in out.splitlines()] == ["lua54", "luv", "solar2d"]

@@ -424,7 +424,7 @@ def test_luacoder_grade_shows_the_same_grading(tmp_path, capsys, lua54):
 
     save_api(read_markdown_docs([BUNDLED_DOCS], name="lua54"), tmp_path / "api.json")
     (tmp_path / "a.lua").write_text('local f = io.open("a")\nf:readAll()\nprint(string.rep("x"))\nprintf(1)\n')
-    assert main(["grade", str(tmp_path / "a.lua"), "--api", str(tmp_path / "api.json")]) == 0
+    assert main(["grade", str(tmp_path / "a.lua"), "--api_path", str(tmp_path / "api.json")]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["name"], r["status"], r["grade"], r.get("arity_ok")) for r in rows] == [
         ("io.open", "known", "matched", True),

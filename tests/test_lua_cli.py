@@ -62,7 +62,7 @@ def test_calls_on_markdown_with_an_api(tmp_path, capsys):
     ]
     save_api(ApiSet(name="t", entries=entries), api)
     md.write_text(ANSWER_MD + "\n```lua\nlocal function f() end\nf()\nnope()\n```\n")
-    rc, out, _ = run_cli(capsys, "grade", str(md), "--api", str(api))
+    rc, out, _ = run_cli(capsys, "grade", str(md), "--api_path", str(api))
     assert rc == 0
     rows = [json.loads(line) for line in out.splitlines()]
     assert [(r["name"], r["resolved"], r["line"], r["status"]) for r in rows] == [
@@ -84,7 +84,7 @@ def test_calls_usage_errors(tmp_path, capsys):
     bad_api.write_text("{")
     lua = tmp_path / "a.lua"
     lua.write_text("print(1)")
-    rc, _, err = run_cli(capsys, "grade", str(lua), "--api", str(bad_api))
+    rc, _, err = run_cli(capsys, "grade", str(lua), "--api_path", str(bad_api))
     assert rc == 2 and "api.json:1" in err
 
 
@@ -124,7 +124,7 @@ def test_run_exit_codes_and_positions(tmp_path, capsys):
 
     bomb = tmp_path / "bomb.lua"
     bomb.write_text("local t = {} for i = 1, math.huge do t[i] = i end")
-    rc, out, _ = run_cli(capsys, "lua", "run", str(bomb), "--memory-mb", "16")
+    rc, out, _ = run_cli(capsys, "lua", "run", str(bomb), "--memory_mb", "16")
     assert rc == 1 and json.loads(out)["reason"] == "memory"
 
 

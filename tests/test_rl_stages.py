@@ -197,7 +197,7 @@ def test_grpo_raises_the_graders_reward_on_a_toy_task(api, tmp_path):
         "grpo_cpu.yaml",
         CPU_ZERO3,
         f"--model_name_or_path={tmp_path / 'toy'}",
-        f"--api_file={tmp_path / 'api.json'}",
+        f"--api_path={tmp_path / 'api.json'}",
         f"--train_file={prompts}",
         f"--output_dir={out}",
         "--reward_funcs=[correct_call, expected_recall]",

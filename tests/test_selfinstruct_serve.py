@@ -148,8 +148,8 @@ def test_a_killed_run_against_transformers_serve_continues_where_it_stopped(serv
     save_api(read_markdown_docs([BUNDLED_DOCS], name="lua54"), api_path)
     url, model = served
     out = tmp_path / "out"
-    argv = ["self-instruct", "--mode", "S->C", "--api", str(api_path), "--out", str(out), "--model", model]
-    argv += ["--base-url", url, "--num-fewshots", "1", "--max-tokens", "48", "--limit", "16", "--concurrency", "1"]
+    argv = ["self-instruct", "--mode", "S->C", "--api_path", str(api_path), "--out", str(out), "--model", model]
+    argv += ["--base_url", url, "--num_fewshots", "1", "--max_tokens", "48", "--limit", "16", "--concurrency", "1"]
     kept_path, rejected_path, summary_path = stage_paths(out, "S->C")
 
     def rows_written() -> int:

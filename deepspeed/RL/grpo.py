@@ -45,7 +45,7 @@ ensure_chat_format(tokenizer, model)
 peft_config = lora_config(lora_args, model) if lora_args.use_peft else None
 
 # 3. Prompts (with the APIs each expects) and the rewards: the grader's scores against the API docs.
-index = ApiIndex(load_api(data_args.api_file))
+index = ApiIndex(load_api(data_args.api_path))
 train_dataset = load_prompt_dataset(data_args.train_file, index, data_args.system_prompt)
 eval_dataset = None
 if data_args.test_file:

@@ -1,8 +1,8 @@
 """Ask a chat checkpoint questions: interactively, one prompt, or a whole file of prompts in batches.
 
-    python generate.py --model_id ../../outputs/chat/checkpoint-500
-    python generate.py --model_id ../../outputs/chat --prompt "Read a file line by line in Lua"
-    python generate.py --model_id ../../outputs/chat --prompts_file prompts.csv --output_file answers.jsonl
+    python generate.py --model_name_or_path ../../outputs/chat/checkpoint-500      (or --model_id, LuaCoder's name)
+    python generate.py --model_name_or_path ../../outputs/chat --prompt "Read a file line by line in Lua"
+    python generate.py --model_name_or_path ../../outputs/chat --prompts_file prompts.csv --output_file answers.jsonl
 
 Prompts are formatted with the checkpoint tokenizer's chat template, as in training; answers end at `<|end|>` (or
 EOS). Interactive mode reads one prompt a line from stdin until EOF or `exit`, keeping the conversation so that
@@ -18,14 +18,21 @@ import sys
 from transformers import set_seed
 
 from luacoder.files import atomic_open
-from luacoder.train.generation import answer_rows, chat_messages, generate_answers, read_prompts
+from luacoder.train.generation import MAX_NEW_TOKENS, answer_rows, chat_messages, generate_answers, read_prompts
 from luacoder.train.model_setup import DTYPES, load_chat_model
 
 logger = logging.getLogger("generate")
 
 # 1. Arguments.
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-parser.add_argument("--model_id", required=True, help="checkpoint folder (or hub id) with a chat tokenizer")
+# --model_id is the original LuaCoder toolkit's name for it, kept as an alias.
+parser.add_argument(
+    "--model_name_or_path",
+    "--model_id",
+    dest="model_name_or_path",
+    required=True,
+    help="checkpoint folder (or hub id) with a chat tokenizer",
+)
 parser.add_argument("--trust_remote_code", action="store_true", help="run code shipped with a hub model")
 parser.add_argument("--dtype", default="auto", choices=DTYPES)
 parser.add_argument("--system_prompt", default=None)
@@ -33,7 +40,7 @@ parser.add_argument("--prompt", default=None, help="answer this one prompt and e
 parser.add_argument("--prompts_file", default=None, help=".txt, .jsonl (prompt field) or .csv (prompt column)")
 parser.add_argument("--output_file", default=None, help=".jsonl of {prompt, answer}; needs --prompts_file")
 parser.add_argument("--batch_size", type=int, default=8)
-parser.add_argument("--max_new_tokens", type=int, default=512)
+parser.add_argument("--max_new_tokens", type=int, default=MAX_NEW_TOKENS)
 parser.add_argument("--do_sample", action="store_true", help="sample instead of greedy decoding")
 parser.add_argument("--temperature", type=float, default=0.2)
 parser.add_argument("--top_p", type=float, default=0.95)
@@ -54,10 +61,10 @@ set_seed(args.seed)
 # 2. Prompts before the model, so that a bad prompts file fails in a second rather than after loading.
 try:
     prompts = read_prompts(args.prompts_file) if args.prompts_file else None
-    model, tokenizer = load_chat_model(args.model_id, args.dtype, args.trust_remote_code)
+    model, tokenizer = load_chat_model(args.model_name_or_path, args.dtype, args.trust_remote_code)
 except (OSError, ValueError) as exc:
     sys.exit(f"generate.py: error: {exc}")
-logger.info("loaded %s (%s) on %s", args.model_id, model.dtype, model.device)
+logger.info("loaded %s (%s) on %s", args.model_name_or_path, model.dtype, model.device)
 
 decoding = dict(max_new_tokens=args.max_new_tokens, do_sample=args.do_sample)
 if args.do_sample:

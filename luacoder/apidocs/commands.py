@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--layout",
         metavar="NAME|FILE.yaml",
-        help="a shipped layout (see --list-layouts) or a layout YAML file; default: picked per path by score",
+        help="a shipped layout (see --list_layouts) or a layout YAML file; default: picked per path by score",
     )
     p.add_argument("--name", help="the API set's name (default: the first path's name)")
     p.add_argument(
@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="where to write the skipped report, one JSON row per thing not extracted (default: next to the"
         " output, api.skipped.jsonl for api.json)",
     )
-    p.add_argument("--list-layouts", action="store_true", help="print the shipped layouts and exit")
+    p.add_argument("--list_layouts", action="store_true", help="print the shipped layouts and exit")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no layout log lines")
     p.set_defaults(func=docs_command)
 

@@ -1,10 +1,10 @@
 """`luacoder build-pretrain` and `luacoder build-chat`: the dataset builders on the command line.
 
     luacoder build-chat --config data/config.yaml chat.dialogues_per_entry=8 seed=1
-    luacoder build-pretrain --api outputs/data/api.json -o outputs/data
+    luacoder build-pretrain --api_path outputs/data/api.json -o outputs/data
 
 With `--config`, settings come from the data config (data/config.yaml) and KEY=VALUE overrides (`seed=1`,
-`pretrain.test_fraction=0.2`); without it, from the defaults. `--api` names the api.json to build from (default:
+`pretrain.test_fraction=0.2`); without it, from the defaults. `--api_path` names the api.json to build from (default:
 `<output_dir>/api.json`, written from the config's docs when missing) and `-o` the output folder.
 """
 
@@ -27,8 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             " does.",
         )
         p.add_argument("--config", type=Path, help="the data config (data/config.yaml); default: built-in defaults")
-        p.add_argument("--api", type=Path, help="the api.json to build from (default: <output_dir>/api.json)")
-        p.add_argument("-o", "--output-dir", type=Path, help="where pretrain/, chat/ and eval/ go (default: config)")
+        p.add_argument("--api_path", type=Path, help="the api.json to build from (default: <output_dir>/api.json)")
+        p.add_argument("-o", "--output_dir", type=Path, help="where pretrain/, chat/ and eval/ go (default: config)")
         p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. seed=1")
         p.add_argument("-q", "--quiet", action="store_true", help="only errors")
         p.set_defaults(func=build_command, dataset="pretrain" if "pretrain" in name else "chat")
@@ -48,7 +48,7 @@ def build_command(args: argparse.Namespace) -> int:
     try:
         config = load_data_config(args.config, args.overrides)
         out = args.output_dir if args.output_dir is not None else config.out
-        api = load_api(args.api) if args.api is not None else load_or_build_api(config, out)
+        api = load_api(args.api_path) if args.api_path is not None else load_or_build_api(config, out)
         if args.dataset == "pretrain":
             from luacoder.data.pretrain import build_pretrain
 

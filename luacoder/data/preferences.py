@@ -3,7 +3,7 @@
     pairs, report = build_preferences(chat_rows, api, seed=0)
     save_preference_splits("outputs/data/preferences", train=pairs, test=test_pairs)
 
-    python -m luacoder.data.preferences --api outputs/data/api.json --chat outputs/data/chat \\
+    python -m luacoder.data.preferences --api_path outputs/data/api.json --chat outputs/data/chat \\
         --output outputs/data/preferences
 
 A pair keeps a chat row's conversation up to an assistant answer that uses the API correctly (the chosen answer) and
@@ -318,14 +318,14 @@ def main(argv: list[str] | None = None) -> int:
     from luacoder.apidocs.schema import load_api
 
     parser = argparse.ArgumentParser(prog="python -m luacoder.data.preferences", description=__doc__.split("\n")[0])
-    parser.add_argument("--api", required=True, help="api.json")
+    parser.add_argument("--api_path", required=True, help="api.json")
     parser.add_argument("--chat", required=True, type=Path, help="folder with the chat dataset's train/test.jsonl")
     parser.add_argument("--output", required=True, type=Path, help="folder for the pairs' train/test.jsonl")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--per-row", type=int, default=1, help="pairs per chat row, each another corruption")
+    parser.add_argument("--per_row", type=int, default=1, help="pairs per chat row, each another corruption")
     parser.add_argument("--kinds", nargs="+", default=list(CORRUPTIONS), choices=CORRUPTIONS)
     args = parser.parse_args(argv)
-    index = ApiIndex(load_api(args.api))
+    index = ApiIndex(load_api(args.api_path))
     splits = {}
     # Each split from the same split of the chat data, so that no test prompt is trained on.
     for split in ("train", "test"):

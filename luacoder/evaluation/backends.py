@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from luacoder.train.generation import MAX_NEW_TOKENS
+
 BACKENDS = ("hf", "vllm")
 
 
@@ -27,7 +29,7 @@ class BackendError(RuntimeError):
 
 @dataclass
 class Decoding:
-    max_new_tokens: int = 512
+    max_new_tokens: int = MAX_NEW_TOKENS
     do_sample: bool = False
     temperature: float = 0.2
     top_p: float = 0.95

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from luacoder.config import ConfigError
 from luacoder.evaluation.backends import BACKENDS
 from luacoder.grading.answer import REPORT_TYPES
+from luacoder.train.generation import MAX_NEW_TOKENS
 from luacoder.train.model_setup import DTYPES
 
 
@@ -22,7 +23,7 @@ class EvalConfig:
     )
     backend: str = field(default="hf", metadata={"help": "hf, or vllm where it is installed (GPU)"})
     batch_size: int = 8
-    max_new_tokens: int = 512
+    max_new_tokens: int = MAX_NEW_TOKENS
     do_sample: bool = field(default=False, metadata={"help": "sample instead of greedy decoding"})
     temperature: float = 0.2
     top_p: float = 0.95

@@ -1,4 +1,4 @@
-"""`luacoder grade FILE --api api.json`: every call of a Lua (or Markdown) file, graded against a documented API."""
+"""`luacoder grade FILE --api_path api.json`: every call of a Lua (or Markdown) file, graded against an API."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("grade", help="print every function call of a file as JSON with its grade against an API")
     p.add_argument("file", type=Path, help="a .lua file, or a Markdown file (.md, .markdown) with Lua code blocks")
-    p.add_argument("--api", type=Path, required=True, help="api.json (or JSON docs): grade each call against it")
+    p.add_argument("--api_path", type=Path, required=True, help="api.json (or JSON docs): grade each call against it")
     p.set_defaults(func=grade_command)
 
 
@@ -22,7 +22,7 @@ def grade_command(args: argparse.Namespace) -> int:
     from luacoder.lua.commands import USAGE_ERROR, calls_command
 
     try:
-        index = ApiIndex(read_json_docs(args.api))
+        index = ApiIndex(read_json_docs(args.api_path))
     except ApiError as exc:
         print(f"luacoder grade: {exc}", file=sys.stderr)
         return USAGE_ERROR

@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = lua_sub.add_parser("run", help="run a Lua file (or the Lua blocks of a Markdown file) in the sandbox")
     p.add_argument("file", type=Path, help="a .lua file, or a Markdown file (.md, .markdown) with Lua code blocks")
     p.add_argument("--timeout", type=float, default=5.0, metavar="S", help="wall-clock limit in seconds (5)")
-    p.add_argument("--memory-mb", type=float, default=64, metavar="M", help="memory limit of the Lua state (64)")
+    p.add_argument("--memory_mb", type=float, default=64, metavar="M", help="memory limit of the Lua state (64)")
     p.add_argument("--instructions", type=int, default=100_000_000, help="instruction budget (100000000)")
     p.add_argument(
         "--allow",
@@ -98,7 +98,7 @@ def run_command(args: argparse.Namespace) -> int:
     from luacoder.lua.sandbox import run_lua
 
     if args.timeout <= 0 or args.memory_mb <= 0 or args.instructions <= 0:
-        return _usage_error("--timeout, --memory-mb and --instructions must be positive")
+        return _usage_error("--timeout, --memory_mb and --instructions must be positive")
     blocks, error = _read(args.file)
     if error:
         return _usage_error(error)

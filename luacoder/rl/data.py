@@ -38,7 +38,7 @@ class PreferenceDataArguments:
 
 @dataclass
 class PromptDataArguments:
-    api_file: str = field(metadata={"help": "api.json the rewards grade against"})
+    api_path: str = field(metadata={"help": "api.json the rewards grade against"})
     train_file: str = field(metadata={"help": "prompts CSV (prompt, expected_apis) or chat rows (.jsonl)"})
     test_file: str | None = None
     system_prompt: str | None = field(default=None, metadata={"help": "put first in prompts that have no system turn"})

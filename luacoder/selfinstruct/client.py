@@ -95,7 +95,7 @@ def make_client(settings: ServerSettings) -> openai.AsyncOpenAI:
     if not api_key:
         if base_url is None:
             raise ServerConfigError(
-                "no server: set OPENAI_BASE_URL (for example http://localhost:8000/v1 for vLLM) or --base-url,"
+                "no server: set OPENAI_BASE_URL (for example http://localhost:8000/v1 for vLLM) or --base_url,"
                 " or OPENAI_API_KEY for OpenAI's API"
             )
         api_key = "EMPTY"

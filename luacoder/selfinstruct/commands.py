@@ -1,7 +1,7 @@
 """`luacoder self-instruct --mode S->C|C->I|I->R|filter`: self-instruct data from a server, then chat rows.
 
 export OPENAI_BASE_URL=http://localhost:8000/v1        # vLLM's OpenAI-compatible server (or transformers serve)
-luacoder self-instruct --mode 'S->C' --api api.json --model MODEL --out outputs/self_instruct
+luacoder self-instruct --mode 'S->C' --api_path api.json --model MODEL --out outputs/self_instruct
 luacoder self-instruct --mode 'C->I' --model MODEL --out outputs/self_instruct
 luacoder self-instruct --mode 'I->R' --model MODEL --out outputs/self_instruct
 luacoder self-instruct --mode filter --out outputs/self_instruct   # -> chat.jsonl for deepspeed/chat
@@ -29,15 +29,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--mode", required=True, help="S->C, C->I, I->R (quote them in a shell) or filter")
     p.add_argument("-o", "--out", type=Path, required=True, help="output folder, shared by all modes")
-    p.add_argument("--api", type=Path, help="api.json: the starting points of S->C")
+    p.add_argument("--api_path", type=Path, help="api.json: the starting points of S->C")
     p.add_argument("--input", type=Path, help="rows to start from (default: the previous mode's output in --out)")
     p.add_argument("--continue", dest="resume", action="store_true", help="go on with the run in --out")
 
     server = p.add_argument_group("server (generation modes)")
     server.add_argument("--model", help="the model name the server serves (vLLM: --served-model-name)")
-    server.add_argument("--base-url", help="OpenAI-compatible URL ending in /v1 (default: $OPENAI_BASE_URL)")
+    server.add_argument("--base_url", help="OpenAI-compatible URL ending in /v1 (default: $OPENAI_BASE_URL)")
     server.add_argument(
-        "--api-style",
+        "--api_style",
         choices=["completions", "chat"],
         default="completions",
         help="completions: a base model continues a few-shot text, as in StarCoder2-Instruct (default); chat: an"
@@ -47,10 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--concurrency", type=int, default=8, help="requests in flight (8; vLLM batches them: 32-128 fill a GPU)"
     )
     server.add_argument("--timeout", type=float, default=300.0, help="seconds per request (300)")
-    server.add_argument("--max-retries", type=int, default=3, help="retries of a failed request (3)")
+    server.add_argument("--max_retries", type=int, default=3, help="retries of a failed request (3)")
     server.add_argument("--backoff", type=float, default=1.0, help="seconds before the first retry, then doubling (1)")
     server.add_argument(
-        "--max-consecutive-failures",
+        "--max_consecutive_failures",
         type=int,
         default=20,
         help="stop when this many requests in a row got no answer (20); --continue goes on later",
@@ -58,22 +58,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     gen = p.add_argument_group("generation (in the fingerprint, except --limit)")
     gen.add_argument("--prompts", help="few-shot prompt file (default: data/self_instruct/prompts/<mode>.txt)")
-    gen.add_argument("--num-fewshots", type=int, default=3, help="examples per prompt, drawn per item (3)")
+    gen.add_argument("--num_fewshots", type=int, default=3, help="examples per prompt, drawn per item (3)")
     gen.add_argument("--samples", type=int, default=1, help="answers per item, each with its own seed (1)")
     gen.add_argument("--temperature", type=float, default=0.7)
-    gen.add_argument("--max-tokens", type=int, help="default: 256 (S->C), 512 (C->I), 1536 (I->R)")
+    gen.add_argument("--max_tokens", type=int, help="default: 256 (S->C), 512 (C->I), 1536 (I->R)")
     gen.add_argument("--seed", type=int, default=3407)
     gen.add_argument("--language", default="Lua 5.4", help="the language named in C->I properties")
     gen.add_argument("--limit", type=int, help="only the first N items (a trial run)")
 
     filt = p.add_argument_group("filter")
-    filt.add_argument("--sandbox-timeout", type=float, default=5.0, help="seconds per response in the sandbox (5)")
-    filt.add_argument("--drop-tests", action="store_true", help="chat answers without their tests")
+    filt.add_argument("--sandbox_timeout", type=float, default=5.0, help="seconds per response in the sandbox (5)")
+    filt.add_argument("--drop_tests", action="store_true", help="chat answers without their tests")
     filt.add_argument(
-        "--near-duplicate-threshold", type=float, default=0.9, help="instruction similarity that counts (0.9)"
+        "--near_duplicate_threshold", type=float, default=0.9, help="instruction similarity that counts (0.9)"
     )
-    filt.add_argument("--system-prompt", help="a system turn for every chat row")
-    filt.add_argument("--eval-prompts", type=Path, help="eval prompts (.csv with a prompt column, .jsonl, .txt)")
+    filt.add_argument("--system_prompt", help="a system turn for every chat row")
+    filt.add_argument("--eval_prompts", type=Path, help="eval prompts (.csv with a prompt column, .jsonl, .txt)")
     p.set_defaults(func=self_instruct_command)
 
 
@@ -129,7 +129,7 @@ def _generate(args: argparse.Namespace) -> dict:
         args.out,
         server,
         config,
-        api=args.api,
+        api=args.api_path,
         input_path=args.input,
         resume=args.resume,
         max_consecutive_failures=args.max_consecutive_failures,

@@ -179,7 +179,7 @@ def _read_items(mode, out_dir, api, input_path) -> tuple[list[dict[str, Any]], s
     """(items, fingerprint of the input, where it came from)."""
     if mode == "S->C":
         if api is None:
-            raise ValueError("S->C starts from the docs: pass api.json (--api)")
+            raise ValueError("S->C starts from the docs: pass api.json (--api_path)")
         source = "the given ApiSet" if isinstance(api, ApiSet) else str(api)
         api = api if isinstance(api, ApiSet) else load_api(api)
         items = seed_snippets(api)

@@ -11,7 +11,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("new-tokenizer", help="train a small byte-level BPE tokenizer on docs (for from-scratch runs)")
     p.add_argument("paths", nargs="+", type=Path, help="doc files or folders (.md, .markdown, .lua, .json)")
     p.add_argument("-o", "--output", type=Path, required=True, help="folder to save the tokenizer to")
-    p.add_argument("--vocab-size", type=int, default=2048)
+    p.add_argument("--vocab_size", type=int, default=2048)
     p.set_defaults(func=new_tokenizer)
 
     p = sub.add_parser("new-model", help="build a tiny randomly initialised StarCoder-family model")
@@ -31,16 +31,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="a preset (starcoder2-3b, starcoder2-7b, starcoder2-15b: no network), a hub id, a model folder or a"
         " config.json",
     )
-    p.add_argument("--gpus-per-node", type=_positive(int), default=8)
+    p.add_argument("--gpus_per_node", type=_positive(int), default=8)
     p.add_argument("--nodes", type=_positive(int), default=1)
-    p.add_argument("--gpu-memory-gb", type=_positive(float), default=80.0, help="memory of one GPU, GiB (default 80)")
+    p.add_argument("--gpu_memory_gb", type=_positive(float), default=80.0, help="memory of one GPU, GiB (default 80)")
     p.add_argument(
-        "--cpu-memory-gb",
+        "--cpu_memory_gb",
         type=_positive(float),
         default=None,
         help="CPU memory of one node, GiB (default: not checked)",
     )
-    p.add_argument("--trust-remote-code", action="store_true", help="run code shipped with a hub model's config")
+    p.add_argument("--trust_remote_code", action="store_true", help="run code shipped with a hub model's config")
     p.set_defaults(func=plan)
 
 

@@ -24,6 +24,8 @@ from luacoder.files import RowError, read_jsonl
 
 Message = dict[str, str]
 PROMPT_FIELD = "prompt"
+# The answer length of generate.py and eval.py unless told otherwise: a chat answer with a Lua snippet fits.
+MAX_NEW_TOKENS = 512
 
 
 def read_prompts(path: str | os.PathLike, field: str = PROMPT_FIELD) -> list[str]:
@@ -88,7 +90,7 @@ def generate_answers(
     tokenizer: PreTrainedTokenizerBase,
     conversations: Sequence[Sequence[Message]],
     *,
-    max_new_tokens: int = 512,
+    max_new_tokens: int = MAX_NEW_TOKENS,
     batch_size: int = 8,
     progress: bool = False,
     **generate_kwargs: Any,
@@ -119,7 +121,7 @@ def generate_completions(
     tokenizer: PreTrainedTokenizerBase,
     texts: Sequence[str],
     *,
-    max_new_tokens: int = 512,
+    max_new_tokens: int = MAX_NEW_TOKENS,
     batch_size: int = 8,
     progress: bool = False,
     add_special_tokens: bool = False,
