@@ -48,6 +48,12 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         handle.write(text)
 
 
+def write_jsonl(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> None:
+    """JSON lines (UTF-8, not ASCII-escaped), written atomically."""
+    with atomic_open(path) as handle:
+        handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
 def write_json(path: str | os.PathLike, data: Any) -> None:
     with atomic_open(path) as handle:
         json.dump(data, handle, indent=2, ensure_ascii=False)
@@ -111,8 +117,7 @@ class JsonlLog:
             except ValueError:
                 complete = False  # a torn line: everything else is still good
         if not complete or (raw and not raw.endswith(b"\n")):
-            with atomic_open(self.path) as handle:
-                handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+            write_jsonl(self.path, rows)
         return rows
 
     def append(self, rows: Iterable[dict[str, Any]]) -> None:

@@ -19,12 +19,12 @@ from conftest import REPO
 from transformers import AutoModelForCausalLM, LogitsProcessor, LogitsProcessorList
 
 from luacoder.dialogue import END
+from luacoder.evaluation.prompts import read_prompts
 from luacoder.files import RowError
 from luacoder.train.generation import (
     chat_messages,
     format_chat,
     generate_answers,
-    read_prompts,
     stop_token_ids,
 )
 from luacoder.train.model_setup import load_chat_model

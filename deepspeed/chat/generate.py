@@ -17,8 +17,9 @@ import sys
 
 from transformers import set_seed
 
+from luacoder.evaluation.prompts import read_prompts
 from luacoder.files import atomic_open
-from luacoder.train.generation import MAX_NEW_TOKENS, answer_rows, chat_messages, generate_answers, read_prompts
+from luacoder.train.generation import MAX_NEW_TOKENS, answer_rows, chat_messages, generate_answers
 from luacoder.train.model_setup import DTYPES, load_chat_model
 
 logger = logging.getLogger("generate")

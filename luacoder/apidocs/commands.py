@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import logging
 import sys
 from pathlib import Path
@@ -51,7 +50,7 @@ def docs_command(args: argparse.Namespace) -> int:
     from luacoder.apidocs.docs import read_docs
     from luacoder.apidocs.layout import load_layout, shipped_layout_names
     from luacoder.apidocs.schema import ApiError, save_api
-    from luacoder.files import atomic_open
+    from luacoder.files import write_jsonl
 
     if args.list_layouts:
         for name in shipped_layout_names():
@@ -70,9 +69,7 @@ def docs_command(args: argparse.Namespace) -> int:
         return FAILED
     report = args.skipped or skipped_path(args.output)
     # Written even when empty, so that a report from an earlier run never sits beside a new api.json.
-    with atomic_open(report) as handle:
-        for row in result.skipped:
-            handle.write(json.dumps(row.to_dict(), ensure_ascii=False) + "\n")
+    write_jsonl(report, (row.to_dict() for row in result.skipped))
 
     by_layout = collections.Counter(result.layouts.values())
     by_what = collections.Counter(row.what.split(" ", 1)[0] for row in result.skipped)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +15,7 @@ from luacoder.data.config import DataConfig
 from luacoder.data.eval_prompts import EvalPrompt, make_eval_prompts, read_eval_prompts
 from luacoder.data.filters import Decontaminator, ExactDuplicates, NearDuplicates, held_out_groups
 from luacoder.data.ledger import Ledger
-from luacoder.files import atomic_open, write_text
+from luacoder.files import write_jsonl, write_text
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "test")
@@ -160,9 +158,3 @@ def write_outputs(
         write_jsonl(out_dir / f"{split}.jsonl", rows)
     ledger.write_rejects(out_dir / "rejects.jsonl")
     write_text(out_dir / "README.md", card)
-
-
-def write_jsonl(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> None:
-    with atomic_open(path) as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from luacoder.files import atomic_open
+from luacoder.files import write_jsonl
 
 EXCERPT_CHARS = 300
 
@@ -101,6 +101,4 @@ class Ledger:
         return [{"filter": f, "reason": reason, "rows": n} for (f, reason), n in counts.most_common()]
 
     def write_rejects(self, path: str | os.PathLike) -> None:
-        with atomic_open(path) as handle:
-            for row in self.rejects:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        write_jsonl(path, self.rejects)

@@ -27,7 +27,6 @@ and corruption is seeded per row: the same rows and seed give the same pairs.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import re
 import sys
@@ -38,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from luacoder.apidocs.schema import ApiSet
-from luacoder.files import atomic_open, read_jsonl
+from luacoder.files import read_jsonl, write_jsonl
 from luacoder.grading.answer import AnswerGrade, grade_answer, grade_code
 from luacoder.grading.api_index import ApiIndex
 from luacoder.lua.calls import Call, extract_calls, parse
@@ -298,9 +297,7 @@ def _wrong_arity(code: str, node, call: Call, index: ApiIndex, rng: random.Rando
 
 def write_pairs(path: str | Path, pairs: Iterable[dict[str, Any]]) -> None:
     """JSON lines, written atomically (a run that dies leaves the old file or none, never half a file)."""
-    with atomic_open(path) as handle:
-        for pair in pairs:
-            handle.write(json.dumps(pair, ensure_ascii=False) + "\n")
+    write_jsonl(path, pairs)
 
 
 def save_preference_splits(output_dir: str | Path, **splits: list[dict[str, Any]]) -> dict[str, Path]:

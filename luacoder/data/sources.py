@@ -41,7 +41,7 @@ from typing import Any
 from luacoder.apidocs.schema import ApiSet, load_api, save_api
 from luacoder.data.config import DataConfig, ImportConfig
 from luacoder.dialogue import ChatRowError, to_messages
-from luacoder.files import atomic_open
+from luacoder.files import write_jsonl
 
 # ---------------------------------------------------------------------------------------------------------------
 # Imported conversations
@@ -286,9 +286,7 @@ def build_api_json(config: DataConfig, output_dir: str | Path | None = None):
     paths = [config.path(p) for p in config.docs.paths]
     result = read_docs(paths, layout=config.docs.layout, name=config.docs.name, progress=True)
     save_api(result.api, out / "api.json")
-    with atomic_open(out / "api.skipped.jsonl") as handle:
-        for row in result.skipped:
-            handle.write(json.dumps(row.to_dict(), ensure_ascii=False) + "\n")
+    write_jsonl(out / "api.skipped.jsonl", (row.to_dict() for row in result.skipped))
     log.info("wrote %s (%d entries, %d skipped)", out / "api.json", len(result.api), len(result.skipped))
     return result
 

@@ -1,17 +1,24 @@
-"""Eval prompts: a CSV with a `prompt` column and, optionally, `expected_apis` (documented names, space- or
-comma-separated: `string.format, io.open` or `tcp:bind uv.listen`). Every expected name must be documented (an
-alias is accepted and stands for its entry), so that a typo cannot silently lower the recall."""
+"""The prompt readers.
+
+`read_eval_prompts`: eval prompts, a CSV with a `prompt` column and, optionally, `expected_apis` (documented names,
+space- or comma-separated: `string.format, io.open` or `tcp:bind uv.listen`). Every expected name must be documented
+(an alias is accepted and stands for its entry), so that a typo cannot silently lower the recall.
+
+`read_prompts`: plain prompts from a .txt, .jsonl or .csv file (generate.py, self-instruct's decontamination).
+"""
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from luacoder.files import RowError
+from luacoder.files import RowError, read_jsonl
 from luacoder.grading.api_index import ApiIndex
 
 PROMPT_COLUMN = "prompt"
@@ -53,3 +60,38 @@ def read_eval_prompts(path: str | os.PathLike, index: ApiIndex) -> list[EvalProm
             expected.append(entry)
         prompts.append(EvalPrompt(prompt, list(dict.fromkeys(expected))))
     return prompts
+
+
+def read_prompts(path: str | os.PathLike, field: str = PROMPT_COLUMN) -> list[str]:
+    """Plain prompts (generate.py, self-instruct's decontamination against eval's prompts.csv) from a .txt (one a
+    line, blank lines skipped), a .jsonl (`field` of each row) or a .csv (`field` column). A missing field or column,
+    an empty prompt or a file without prompts is an error naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise RowError(f"{path}: no such prompts file")
+    suffix = path.suffix.lower()
+    if suffix == ".txt":
+        prompts = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    elif suffix == ".jsonl":
+        prompts = []
+        for number, row in enumerate(read_jsonl(path, required=(field,)), 1):
+            prompts.append(_checked_prompt(row[field], f"{path}: row {number}"))
+    elif suffix == ".csv":
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            if field not in (reader.fieldnames or []):
+                raise RowError(f"{path}: no {field!r} column; the columns are {reader.fieldnames or []}")
+            prompts = [_checked_prompt(row[field], f"{path}:{reader.line_num}") for row in reader]
+    else:
+        raise RowError(f"{path}: unsupported prompts file; use .txt (one prompt a line), .jsonl or .csv")
+    if not prompts:
+        raise RowError(f"{path}: no prompts")
+    return prompts
+
+
+def _checked_prompt(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise RowError(f"{where}: the {PROMPT_COLUMN!r} is {type(value).__name__}, not text")
+    if not value.strip():
+        raise RowError(f"{where}: empty prompt")
+    return value

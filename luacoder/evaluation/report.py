@@ -6,7 +6,6 @@ the report shows each rate with its fraction, `0.750 (30/40)`, so it can be chec
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections import Counter
@@ -18,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from luacoder.evaluation.checkpoints import CheckpointRef
-from luacoder.files import atomic_open, write_json, write_text
+from luacoder.files import atomic_open, write_json, write_jsonl, write_text
 from luacoder.grading.answer import AnswerGrade
 from luacoder.grading.api_index import ApiIndex
 from luacoder.grading.scores import BEST_RULE, NA, CheckpointScores, show
@@ -77,9 +76,7 @@ def write_results_csv(path: str | os.PathLike, table: pd.DataFrame) -> None:
 
 
 def write_samples(path: str | os.PathLike, results: Sequence[CheckpointResult]) -> None:
-    with atomic_open(path) as handle:
-        for r in results:
-            handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in r.samples)
+    write_jsonl(path, (row for r in results for row in r.samples))
 
 
 def write_best(path: str | os.PathLike, results: Sequence[CheckpointResult], best: int | None) -> None:

@@ -137,13 +137,14 @@ def _generate(args: argparse.Namespace) -> dict:
 
 
 def _filter(args: argparse.Namespace) -> dict:
-    from luacoder.selfinstruct.response_filter import FilterConfig, read_eval_prompts, run_filter
+    from luacoder.evaluation.prompts import read_prompts
+    from luacoder.selfinstruct.response_filter import FilterConfig, run_filter
 
     config = FilterConfig(
         timeout=args.sandbox_timeout,
         keep_tests=not args.drop_tests,
         near_duplicate_threshold=args.near_duplicate_threshold,
         system_prompt=args.system_prompt,
-        eval_prompts=tuple(read_eval_prompts(args.eval_prompts)) if args.eval_prompts else (),
+        eval_prompts=tuple(read_prompts(args.eval_prompts)) if args.eval_prompts else (),
     )
     return run_filter(args.out, config, input_path=args.input)

@@ -12,7 +12,6 @@ several checkpoints, so each side names the checkpoint it takes (not needed when
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import statistics
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from luacoder.files import RowError, atomic_open, read_jsonl, write_json, write_text
+from luacoder.files import RowError, read_jsonl, write_json, write_jsonl, write_text
 from luacoder.selfinstruct.client import Sampling, ServerSettings
 from luacoder.selfinstruct.run_log import RunLog, file_digest, fingerprint
 from luacoder.selfinstruct.runner import RunCounts, Unit, Unparseable, run_sync, run_units, unit_seed
@@ -207,8 +206,7 @@ def run_judge(
                 this_run=counts.to_dict(),
                 elapsed_s=round(time.monotonic() - started, 3),
             )
-            with atomic_open(out_dir / "judge.jsonl") as handle:
-                handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in pair_rows)
+            write_jsonl(out_dir / "judge.jsonl", pair_rows)
             write_text(out_dir / "judge.md", report_markdown(summary, pair_rows, unpaired))
             write_json(out_dir / "judge.summary.json", summary)
     return summary

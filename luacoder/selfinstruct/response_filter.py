@@ -20,14 +20,11 @@ and `filter.summary.json` (counts that add up: input = kept + rejected).
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import os
 import re
 import time
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +33,7 @@ from tqdm.auto import tqdm
 
 from luacoder.data.filters import Decontaminator, ExactDuplicates, NearDuplicates
 from luacoder.dialogue import to_messages
-from luacoder.files import RowError, atomic_open, read_jsonl, write_json
+from luacoder.files import write_json, write_jsonl
 from luacoder.lua.calls import extract_calls
 from luacoder.lua.markdown_code import extract_lua_code
 from luacoder.lua.sandbox import DEFAULT_INSTRUCTIONS, DEFAULT_MEMORY_MB, LuaJob, iter_run_many
@@ -104,31 +101,6 @@ def sanitized_response(parts: ResponseParts, keep_tests: bool) -> str:
     return f"{parts.answer}\n\n{parts.tests_text}" if keep_tests else parts.answer
 
 
-def read_eval_prompts(path: str | os.PathLike) -> list[str]:
-    """Eval prompts to decontaminate against: a .csv with a `prompt` column (eval's prompts.csv), a .jsonl with a
-    `prompt` field, or a .txt with one prompt a line."""
-    path = Path(path)
-    if not path.is_file():
-        raise RowError(f"{path}: no such eval prompts file")
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle)
-            if "prompt" not in (reader.fieldnames or []):
-                raise RowError(f"{path}: no 'prompt' column; the columns are {reader.fieldnames or []}")
-            prompts = [row["prompt"] or "" for row in reader]
-    elif suffix == ".jsonl":
-        prompts = [str(row["prompt"]) for row in read_jsonl(path, required=("prompt",))]
-    elif suffix == ".txt":
-        prompts = path.read_text(encoding="utf-8").splitlines()
-    else:
-        raise RowError(f"{path}: unsupported eval prompts file; use .csv, .jsonl or .txt")
-    prompts = [p for p in prompts if p.strip()]
-    if not prompts:
-        raise RowError(f"{path}: no prompts")
-    return prompts
-
-
 def filter_paths(out_dir: str | os.PathLike) -> dict[str, Path]:
     out_dir = Path(out_dir)
     return {
@@ -165,9 +137,9 @@ def run_filter(
         {"id": row["id"], "messages": to_messages(_chat_row(row), row["id"], config.system_prompt)} for row in kept
     ]
     paths = filter_paths(out_dir)
-    _write_jsonl(paths["kept"], kept)
-    _write_jsonl(paths["rejected"], rejected)
-    _write_jsonl(paths["chat"], chat)
+    write_jsonl(paths["kept"], kept)
+    write_jsonl(paths["rejected"], rejected)
+    write_jsonl(paths["chat"], chat)
     reasons = Counter(row["reason"] for row in rejected)
     summary = {
         "mode": "filter",
@@ -249,9 +221,3 @@ def _chat_row(row: dict[str, Any]) -> dict[str, Any]:
             {"role": "assistant", "content": row["response"]},
         ]
     }
-
-
-def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    with atomic_open(path) as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")

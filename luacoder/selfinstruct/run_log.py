@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from luacoder.files import RowError, atomic_open
+from luacoder.files import RowError, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class RunLog:
                 )
         final = [r for r in rejected if not r.get("retryable")]
         if len(final) < len(rejected):  # rewritten whole and atomically: a kill now leaves the old file or the new one
-            _rewrite(self.rejected_path, final)
+            write_jsonl(self.rejected_path, final)
         seen: set[str] = set()
         for path, rows in ((self.kept_path, kept), (self.rejected_path, final)):
             for row in rows:
@@ -150,7 +150,7 @@ class RunLog:
         rank = {item_id: i for i, item_id in enumerate(order)}
         for rows, path in ((self.kept, self.kept_path), (self.rejected, self.rejected_path)):
             rows.sort(key=lambda r: (rank.get(r["id"], len(rank)), r["id"]))
-            _rewrite(path, rows)
+            write_jsonl(path, rows)
         self.close()
 
     def close(self) -> None:
@@ -164,9 +164,3 @@ class RunLog:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _rewrite(path: Path, rows: list[dict[str, Any]]) -> None:
-    with atomic_open(path) as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")

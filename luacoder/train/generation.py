@@ -7,12 +7,9 @@ itself is not part of the answer.
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,46 +17,10 @@ from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase
 
 from luacoder.dialogue import END
-from luacoder.files import RowError, read_jsonl
 
 Message = dict[str, str]
-PROMPT_FIELD = "prompt"
 # The answer length of generate.py and eval.py unless told otherwise: a chat answer with a Lua snippet fits.
 MAX_NEW_TOKENS = 512
-
-
-def read_prompts(path: str | os.PathLike, field: str = PROMPT_FIELD) -> list[str]:
-    """Prompts from a .txt (one a line, blank lines skipped), a .jsonl (`field` of each row) or a .csv (`field`
-    column). A missing field or column, an empty prompt or a file without prompts is an error naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise RowError(f"{path}: no such prompts file")
-    suffix = path.suffix.lower()
-    if suffix == ".txt":
-        prompts = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    elif suffix == ".jsonl":
-        prompts = []
-        for number, row in enumerate(read_jsonl(path, required=(field,)), 1):
-            prompts.append(_checked_prompt(row[field], f"{path}: row {number}"))
-    elif suffix == ".csv":
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle)
-            if field not in (reader.fieldnames or []):
-                raise RowError(f"{path}: no {field!r} column; the columns are {reader.fieldnames or []}")
-            prompts = [_checked_prompt(row[field], f"{path}:{reader.line_num}") for row in reader]
-    else:
-        raise RowError(f"{path}: unsupported prompts file; use .txt (one prompt a line), .jsonl or .csv")
-    if not prompts:
-        raise RowError(f"{path}: no prompts")
-    return prompts
-
-
-def _checked_prompt(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise RowError(f"{where}: the {PROMPT_FIELD!r} is {type(value).__name__}, not text")
-    if not value.strip():
-        raise RowError(f"{where}: empty prompt")
-    return value
 
 
 def stop_token_ids(model, tokenizer: PreTrainedTokenizerBase) -> list[int]:
