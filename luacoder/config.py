@@ -50,9 +50,7 @@ def parse_config(dataclass_types: list[type], argv: list[str] | None = None) -> 
     if unknown:
         lines = []
         for key in unknown:
-            close = difflib.get_close_matches(key, fields, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            lines.append(f"unknown key '{key}' (from {sources[key]}){hint}")
+            lines.append(f"unknown key '{key}' (from {sources[key]}){did_you_mean(key, fields)}")
         raise ConfigError("\n".join(lines))
 
     typed = {}
@@ -71,6 +69,13 @@ def parse_config(dataclass_types: list[type], argv: list[str] | None = None) -> 
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{config_path}: {exc}") from exc
     return tuple(out)
+
+
+def did_you_mean(key: Any, known, prefix: str = "") -> str:
+    """ "; did you mean 'x'?" for the known key closest to a misspelled one, or "": the hint of every config loader
+    (stage configs, data/config.yaml, docs layouts)."""
+    close = difflib.get_close_matches(str(key), list(known), n=1)
+    return f"; did you mean '{prefix}{close[0]}'?" if close else ""
 
 
 def load_yaml(path: str | os.PathLike) -> dict[str, Any]:

@@ -73,7 +73,6 @@ How the reader applies them, beyond the comments above:
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import typing
 from dataclasses import dataclass, field
@@ -84,6 +83,7 @@ from typing import Any, Literal
 import yaml
 
 from luacoder.apidocs.schema import KINDS, ApiError
+from luacoder.config import did_you_mean
 
 ROLES = ("description", "params", "returns", "examples", "aliases", "signature", "ignore")
 # Roles read once per entry; a later section with the same role is kept as description.
@@ -227,8 +227,7 @@ def _build(cls: type, node: yaml.Node, where: str, key_path: str) -> Any:
         key = key_node.value
         full = f"{key_path}.{key}" if key_path else key
         if key not in fields:
-            close = difflib.get_close_matches(str(key), list(fields), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else f"; known keys are {', '.join(fields)}"
+            hint = did_you_mean(key, fields) or f"; known keys are {', '.join(fields)}"
             raise LayoutError(f"{_at(where, key_node)}: unknown key '{full}'{hint}")
         values[key] = _value(hints[key], value_node, where, full)
     missing = [

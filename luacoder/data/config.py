@@ -11,7 +11,6 @@ folder of the config file, so the config works from any working directory.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import typing
 from collections.abc import Mapping, Sequence
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 # luacoder.config imports only PyYAML: the data environment (no torch) can use it.
-from luacoder.config import ConfigError, coerce, load_yaml
+from luacoder.config import ConfigError, coerce, did_you_mean, load_yaml
 
 DEFAULT_OUTPUT_DIR = "../outputs/data"
 # Without a config file the defaults (data/config.yaml's values) resolve where that file would: in the checkout's
@@ -244,9 +243,7 @@ def _refuse_unknown(data: Mapping[str, Any], known: list[str], where: str, prefi
     lines = []
     for key in data:
         if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
-            lines.append(f"{where}: unknown key '{prefix}{key}'{hint}")
+            lines.append(f"{where}: unknown key '{prefix}{key}'{did_you_mean(key, known, prefix)}")
     if lines:
         raise ConfigError("\n".join(lines))
 

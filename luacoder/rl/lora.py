@@ -11,6 +11,7 @@ PEFT 0.21 and TRL 1.16 it breaks three ways: its ZeRO-3 set-up is CUDA-only (pef
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import logging
@@ -32,7 +33,10 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class LoraArguments:
-    """The adapter. Field names follow TRL's ModelConfig, so a key means what it means there."""
+    """The adapter's keys: TRL's ModelConfig fields of the same names (and meaning), with LoRA on every linear layer
+    by default, plus `train_dialogue_tokens`. The configs are built by TRL (`trl_model_config` below); ModelConfig
+    itself does not join the stage's dataclasses, where it would declare model_name_or_path, dtype and
+    attn_implementation a second time beside ModelArguments."""
 
     lora_r: int = field(default=16, metadata={"help": "rank of the LoRA matrices"})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator (scale = alpha / r)"})
@@ -85,13 +89,29 @@ def quantization_config(args: LoraArguments, dtype: str):
             f"load_in_4bit (QLoRA) needs bitsandbytes and a CUDA GPU: {'; '.join(missing)}."
             " Set load_in_4bit: false to train a plain LoRA adapter."
         )
-    from transformers import BitsAndBytesConfig
+    from trl import get_quantization_config
 
-    return BitsAndBytesConfig(
-        load_in_4bit=True,
+    return get_quantization_config(trl_model_config(args, dtype))
+
+
+def trl_model_config(args: LoraArguments, dtype: str = "auto", task_type: str = "CAUSAL_LM"):
+    """The adapter's keys as TRL's ModelConfig, for get_peft_config and get_quantization_config. A 4-bit base
+    computes in bfloat16 unless a dtype is given ("auto" has no meaning for the compute dtype)."""
+    from trl import ModelConfig
+
+    return ModelConfig(
+        dtype="bfloat16" if dtype == "auto" else dtype,
+        use_peft=True,
+        lora_r=args.lora_r,
+        lora_alpha=args.lora_alpha,
+        lora_dropout=args.lora_dropout,
+        lora_target_modules=list(args.lora_target_modules),
+        lora_modules_to_save=list(args.lora_modules_to_save or []) or None,
+        lora_task_type=task_type,
+        use_rslora=args.use_rslora,
+        load_in_4bit=args.load_in_4bit,
         bnb_4bit_quant_type=args.bnb_4bit_quant_type,
-        bnb_4bit_use_double_quant=args.use_bnb_nested_quant,
-        bnb_4bit_compute_dtype=torch.bfloat16 if dtype == "auto" else getattr(torch, dtype),
+        use_bnb_nested_quant=args.use_bnb_nested_quant,
     )
 
 
@@ -131,28 +151,22 @@ def _module_name(model, module) -> str:
 
 
 def lora_config(args: LoraArguments, model, task_type: str = "CAUSAL_LM"):
-    """The LoraConfig for `model`; with `train_dialogue_tokens`, the input and output embeddings are trained too."""
-    from peft import LoraConfig
+    """The LoraConfig for `model` (TRL's get_peft_config); with `train_dialogue_tokens`, the input and output
+    embeddings are trained too, so that the new tokens' rows learn."""
+    from trl import get_peft_config
 
-    modules_to_save = list(args.lora_modules_to_save or [])
+    # TRL's ModelConfig turns a one-name list into the name: PEFT reads "all-linear" as a shorthand, but a list
+    # ["all-linear"] as a module name.
+    config = get_peft_config(trl_model_config(args, task_type=task_type))
+    modules_to_save = list(config.modules_to_save or [])
     if args.train_dialogue_tokens and task_type == "CAUSAL_LM":
         for module in (model.get_input_embeddings(), model.get_output_embeddings()):
             name = _module_name(model, module)
             if name not in modules_to_save:
                 modules_to_save.append(name)
-    targets = args.lora_target_modules
-    return LoraConfig(
-        task_type=task_type,
-        r=args.lora_r,
-        lora_alpha=args.lora_alpha,
-        lora_dropout=args.lora_dropout,
-        # PEFT reads the string "all-linear" as a shorthand, but a list ["all-linear"] as a module name.
-        target_modules=targets[0] if targets == ["all-linear"] else targets,
-        modules_to_save=modules_to_save or None,
-        # A tied output head stays tied to the trained copy of the input embedding (StarCoder2 ties them).
-        ensure_weight_tying=embeddings_tied(model),
-        use_rslora=args.use_rslora,
-        bias="none",
+    # A tied output head stays tied to the trained copy of the input embedding (StarCoder2 ties them).
+    return dataclasses.replace(
+        config, modules_to_save=modules_to_save or None, ensure_weight_tying=embeddings_tied(model)
     )
 
 
