@@ -249,14 +249,14 @@ def test_solar2d_layout_reads_rows_marks_and_object_types(tmp_path):
     fill = api.get("ShapeObject:setFillColor")
     assert (fill.kind, fill.module) == ("method", "display")  # type from the __Object__ row
     assert fill.signature == "ShapeObject:setFillColor( gray )\nShapeObject:setFillColor( red, green, blue [, alpha] )"
-    assert [(p.name, p.type, p.optional) for p in fill.params] == [
-        ("gray", "Number", False),
-        ("red", "Number", False),
-        ("green", "Number", False),
-        ("blue", "Number", False),
-        ("alpha", "Number|Table", True),  # `notAParameter` is under Parameter Reference, not Syntax
+    # Each signature line is one call form, typed by the parameter headings; `[ ]` says what is optional.
+    assert [[(p.name, p.type, p.optional) for p in form.params] for form in fill.forms] == [
+        [("gray", "Number", False)],
+        [("red", "Number", False), ("green", "Number", False), ("blue", "Number", False)]
+        + [("alpha", "Number|Table", True)],  # `notAParameter` is under Parameter Reference, not Syntax
     ]
-    assert fill.params[4].description == "Opacity."
+    assert fill.params == fill.forms[0].params and fill.arities() == [(1, 1), (3, 4)]
+    assert fill.forms[1].params[3].description == "Opacity."
     assert fill.returns == []  # __Return value__ none
     assert fill.description == "Sets the fill color, see display.newRect()."  # reference links keep their text
     assert fill.examples == ["local rect = display.newRect( 0, 0, 10, 10 )\nrect:setFillColor( 1, 0.2, 0.2 )\n"]
