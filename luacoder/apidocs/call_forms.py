@@ -19,6 +19,7 @@ import re
 from luacoder.apidocs.schema import VARARG, ApiError, CallForm, Param, Return
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\s*[.:]\s*[A-Za-z_][A-Za-z0-9_]*)*")
+TYPE_WORD = re.compile(r"[A-Za-z_][\w.]*(?:\[\]|<[\w, ]+>|\?)*")
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VARARG_SPELLINGS = ("...", "\u00b7\u00b7\u00b7", "\u2026", "&middot;&middot;&middot;")
 _OPTIONAL_WORD = re.compile(r"\(\s*optional\s*\)|\boptional\b", re.IGNORECASE)
@@ -70,6 +71,8 @@ def parse_call_form(text: str) -> CallForm:
     """One written signature as a CallForm (see the module docstring); raises ApiError when it is not one."""
     original = text
     text = " ".join(text.replace("`", " ").split()).strip().rstrip(";").strip()
+    if text.startswith(("--", "//", "#")):
+        raise ApiError(f"a comment, not a signature: {original.strip()!r}")
     for word in _LEAD_WORDS:
         if text.startswith(word):
             text = text[len(word) :].lstrip()
@@ -88,7 +91,7 @@ def parse_call_form(text: str) -> CallForm:
     head = head.strip()
     # C#-style or C-style `int BuildTime(...)`, `Actor[] Actors(...)`: a return type before the name.
     words = head.split()
-    if len(words) >= 2 and NAME.fullmatch(words[-1]):
+    if 2 <= len(words) <= 3 and NAME.fullmatch(words[-1]) and all(TYPE_WORD.fullmatch(w) for w in words[:-1]):
         returns = returns or [Return(type=" ".join(words[:-1]))]
         head = words[-1]
     name = re.sub(r"\s+", "", head)

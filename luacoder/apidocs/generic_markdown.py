@@ -44,6 +44,7 @@ QUALIFIED = re.compile(r"^[A-Za-z_]\w*(?:[.:][A-Za-z_]\w*)+$")
 PROPERTY = re.compile(r"^(?:(?P<type>[\w\[\]<>.,]+)\s+)?(?P<name>[A-Za-z_]\w*)\s*\{\s*get;")
 TYPE_SECTION = re.compile(r"^(?P<type>[A-Za-z_]\w*)\s+(?:properties|methods|commands|functions)\b", re.IGNORECASE)
 FUNCTION_SECTION = re.compile(r"\b(functions?|methods?|api|reference|callbacks?)\b", re.IGNORECASE)
+PLAIN_CALL = re.compile(r"^(?:[A-Za-z_]\w*\s*(?:,\s*[A-Za-z_]\w*\s*)*=\s*)?[A-Za-z_][\w.:]*\(")
 CALL_START = re.compile(r"^[A-Za-z_][\w.:]*\s*\(")
 LABEL = re.compile(r"^\s*([A-Za-z][A-Za-z ]{1,30}?)\s*:")
 
@@ -162,8 +163,12 @@ class _Reader:
             title = plain_text(items).strip().lower().rstrip(":")
             self.waiting = self.section_role(title)
             return
+        raw = block.inline.content.strip() if block.inline is not None else ""
+        if raw.startswith("[") and raw.endswith(("]", ")")):
+            return  # a heading that links to an entry's page (an index), not the entry
         form = _try_form(text) if ("(" in text or in_code) else None
-        if form is not None and form.callable and (in_code or QUALIFIED.match(_clean_name(form.name)) or "=" in text):
+        plain_call = bool(PLAIN_CALL.match(text)) and text.rstrip().endswith(")")
+        if form is not None and form.callable and (in_code or plain_call or QUALIFIED.match(_clean_name(form.name))):
             if "(" in text and not form.params and not text.rstrip().endswith(")"):
                 return
             self.draft = _Draft(_clean_name(form.name), block.line, "headings", [form], level=level)
