@@ -107,7 +107,16 @@ def read_docs(
         sources = _sources(path, given, allow_empty=other > 0)
         if not sources:
             continue
-        chosen, detection = _choose_layout(path, sources, given)
+        try:
+            chosen, detection = _choose_layout(path, sources, given)
+        except ApiError as exc:
+            if not other:
+                raise
+            # Beside the HTML/rst/Lua docs, Markdown files with no API in them (a README): rows, not an error.
+            for source in sources:
+                layouts[str(source.path)] = GENERIC
+                skipped.append(Skipped(str(source.path), 1, "file", f"no entry: {exc}"))
+            continue
         detections.append(detection)
         log.info("%s", detection)
         if path.is_dir():
