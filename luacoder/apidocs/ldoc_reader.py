@@ -104,10 +104,14 @@ def read_ldoc(text: str, source_file: str, report_file: str) -> FileReading:
                 continue
             else:
                 continue
-            if param is None and "." in value.split(" ")[0]:  # `@string cnfg.delim ...`: a key of the table `cnfg`
-                owner_name, _, key = value.split(" ")[0].partition(".")
+            words = value.split(" ", 2) if tag == "tparam" else ["", *value.split(" ", 1)]
+            written_name = words[1] if len(words) > 1 else ""
+            if param is None and "." in written_name:  # `@string cnfg.delim ...`: a key of the table `cnfg`
+                owner_name, _, key = written_name.partition(".")
                 if owner_name in params:
-                    key_param = _param(key, SHORT_TYPES.get(tag, "any"), value.partition(" ")[2], optional, default)
+                    key_type = words[0] if tag == "tparam" else SHORT_TYPES.get(tag, "any")
+                    key_desc = words[2] if len(words) > 2 else ""
+                    key_param = _param(key, key_type, key_desc, optional, default)
                     if key_param is not None:
                         params[owner_name].fields.append(key_param)
                         continue
@@ -175,7 +179,12 @@ def _tags(block: DocBlock):
 
 
 def _param(name: str, type_: str, desc: str, optional: bool, default: str) -> Param | None:
-    """`name|nil` and `type|nil` are optional (both spellings occur)."""
+    """`name|nil` and `type|nil` are optional (both spellings occur); so is `name[opt=8]`."""
+    bracket = re.match(r"^(\w+)\[(opt[^\]]*)\]$", name)
+    if bracket:
+        name, optional = bracket.group(1), True
+        default = bracket.group(2).split("=", 1)[1] if "=" in bracket.group(2) else default
+    name = name.rstrip(".,:;")
     if name.endswith("|nil"):
         name, optional = name[: -len("|nil")], True
     if "nil" in type_.split("|"):
