@@ -184,7 +184,8 @@ def _param(name: str, type_: str, desc: str, optional: bool, default: str) -> Pa
     if bracket:
         name, optional = bracket.group(1), True
         default = bracket.group(2).split("=", 1)[1] if "=" in bracket.group(2) else default
-    name = name.rstrip(".,:;")
+    if name != VARARG:
+        name = name.rstrip(".,:;")
     if name.endswith("|nil"):
         name, optional = name[: -len("|nil")], True
     if "nil" in type_.split("|"):
