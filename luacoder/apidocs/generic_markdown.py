@@ -380,7 +380,8 @@ class _Reader:
             description = re.sub(r"<br\s*/?>", "\n", description).strip()
             if prop:
                 name = prop.group("name")
-                draft = _Draft(qualify(name), line, "table rows", [], kind="field", owner=owner)
+                # A property is read as `actor.Owner`, not called: a field, named with a dot.
+                draft = _Draft(qualify(name).replace(":", "."), line, "table rows", [], kind="field", owner=owner)
             else:
                 form = _try_form(text)
                 if form is None:
