@@ -78,6 +78,7 @@ def check(label: str, api, expected: dict[str, list[tuple[int, int]]], aliases: 
             if not set(forms) <= got:
                 wrong.append(f"{name}: forms {sorted(got)}, expected {sorted(set(forms))}")
     found = len(expected) - len(missing)
+    print(f"{label}: named {found}/{len(expected)}, parameter counts right {with_params - len(wrong)}/{with_params}")
     assert found >= SHARE * len(expected), f"{label}: {found}/{len(expected)} named; missing {missing[:20]}"
     assert with_params and len(wrong) <= (1 - SHARE) * with_params, (
         f"{label}: {with_params - len(wrong)}/{with_params} right:\n" + "\n".join(wrong[:30])

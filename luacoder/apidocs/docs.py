@@ -69,6 +69,7 @@ class _Source:
     problem: str | None = None
     text: str | None = None
     fence_rows: list[Skipped] = field(default_factory=list)
+    generic: FileReading | None = None  # the generic reader's reading, kept from scoring
 
 
 def read_docs(
@@ -239,9 +240,12 @@ def _read(source: _Source, layout: Layout | None) -> FileReading | None:
     if layout is None:
         from luacoder.apidocs.generic_markdown import read_markdown
 
+        if source.generic is not None:  # read while scoring: the same file, the same reading
+            return source.generic
         generic = read_markdown(source.text or "", source.relative, str(source.path))
         reading = FileReading(generic.entries, generic.skipped, generic.candidates)
         reading.summary = generic.summary()  # type: ignore[attr-defined]
+        source.generic = reading
         return reading
     return read_tokens(tokens, layout, source.relative, str(source.path), folder=source.path.parent.name)
 
@@ -252,7 +256,7 @@ def _read_all(sources: list[_Source], layout: Layout, progress: bool):
     desc = f"reading ({layout.name if layout else GENERIC})"
     for source in tqdm(sources, desc=desc, unit="file", disable=not progress or len(sources) < 2):
         reading = _read(source, layout)
-        source.tokens = source.text = None  # parsed files are not kept once read
+        source.tokens = source.text = source.generic = None  # parsed files are not kept once read
         yield reading, source
 
 

@@ -25,7 +25,7 @@ _LUACATS = re.compile(r"^\s*---\s*@(param|return|class|field|overload|meta|alias
 _LDOC = re.compile(
     r"^\s*---?\s*@(t?param|t?return|usage|module|classmod|function|string|int|tab|table)\b", re.MULTILINE
 )
-_LDOC_TYPED = re.compile(r"^\s*---?\s*@(tparam|treturn|module|classmod|usage)\b", re.MULTILINE)
+_LDOC_TYPED = re.compile(r"^\s*---?\s*@(tparam|treturn|module|submodule|classmod|usage)\b", re.MULTILINE)
 
 
 def format_of(path: Path, head: str) -> str | None:
