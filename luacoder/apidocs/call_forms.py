@@ -124,11 +124,12 @@ def _read_params(text: str, optional: bool, params: list[Param]) -> None:
         ch = text[i]
         if ch == "[":
             end = _matching_bracket(text, i)
-            if end < 0:
-                raise ApiError(f"unbalanced [ ] in the parameters {text!r}")
+            if end < 0:  # `[arg1 [, ...]`: a bracket never closed; what follows it is still optional
+                end = len(text)
             _add(current, optional, params)
             current = ""
             _read_params(text[i + 1 : end], True, params)
+            end = min(end, len(text) - 1)
             i = end + 1
             continue
         if ch in "({":

@@ -599,7 +599,7 @@ class _FileReader:
                     form = parse_call_form(self.clean(line))
                 except ApiError:
                     continue
-                if not form.callable or form.name.replace(" ", "") != name:
+                if not form.callable or not _same_callee(form.name.replace(" ", ""), name):
                     continue
                 marks_count = "[" not in line and len(lines) == 1
                 named = {p.name for p in form.params}
@@ -686,6 +686,14 @@ def _forms(lines: list[str]) -> list[Signature]:
         except ApiError:
             continue
     return forms
+
+
+def _same_callee(written: str, name: str) -> bool:
+    """`File:write` under `file:write()`, `object:rotate` under `object:rotate()`: a method form names its object
+    as it likes; a function form must be the entry's name (`s:len()` under `string.len` is an alias)."""
+    if written == name:
+        return True
+    return ":" in written and ":" in name and written.rsplit(":", 1)[1] == name.rsplit(":", 1)[1]
 
 
 def _requalify(line: str, name: str, qualified: str) -> str:
