@@ -70,6 +70,7 @@ class _Source:
     text: str | None = None
     fence_rows: list[Skipped] = field(default_factory=list)
     generic: FileReading | None = None  # the generic reader's reading, kept from scoring
+    readings: dict[int, FileReading] = field(default_factory=dict)  # by layout, kept from scoring
 
 
 def read_docs(
@@ -247,7 +248,11 @@ def _read(source: _Source, layout: Layout | None) -> FileReading | None:
         reading.summary = generic.summary()  # type: ignore[attr-defined]
         source.generic = reading
         return reading
-    return read_tokens(tokens, layout, source.relative, str(source.path), folder=source.path.parent.name)
+    if id(layout) not in source.readings:  # a file scored with a layout is not read with it twice
+        source.readings[id(layout)] = read_tokens(
+            tokens, layout, source.relative, str(source.path), folder=source.path.parent.name
+        )
+    return source.readings[id(layout)]
 
 
 def _read_all(sources: list[_Source], layout: Layout, progress: bool):
@@ -257,6 +262,7 @@ def _read_all(sources: list[_Source], layout: Layout, progress: bool):
     for source in tqdm(sources, desc=desc, unit="file", disable=not progress or len(sources) < 2):
         reading = _read(source, layout)
         source.tokens = source.text = source.generic = None  # parsed files are not kept once read
+        source.readings = {}
         yield reading, source
 
 
