@@ -198,6 +198,7 @@ def read_param(raw: str, optional: bool = False) -> Param | None:
     if "=" in raw:
         raw, default = (part.strip() for part in raw.split("=", 1))
         optional = True
+    raw = re.sub(r"\s*\|\s*", "|", raw)  # `audioHandle | options`: alternatives, not a type and a name
     type_ = "any"
     if ":" in raw:
         raw, type_ = (part.strip() for part in raw.split(":", 1))
