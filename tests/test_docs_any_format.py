@@ -441,3 +441,35 @@ def test_solar2d_examples_raise_no_false_arity_errors_on_variants():
     assert not variants & set(errors)
     fill = index.classify(extract_calls("local r = display.newRect(0, 0, 1, 1)\nr:setFillColor()").calls[1])
     assert fill.arity_ok is False  # no form of setFillColor takes no argument
+
+
+def test_one_folder_of_every_format_reads_with_no_flags(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "api.md").write_text(PAGE_STYLE)
+    (docs / "ref.html").write_text(
+        "<!DOCTYPE html><html><body><hr><h3><code>web.get (url [, headers])</code></h3><p>Fetches.</p></body></html>"
+    )
+    (docs / "ref.rst").write_text("Functions\n---------\n\n``tool.run(cmd [, opts])``\n    Runs a command.\n")
+    (docs / "cats.lua").write_text(
+        "---Adds.\n---@param a number\n---@param b? number # the second\n---@return number\nfunction m.add(a, b) end\n"
+    )
+    (docs / "ld.lua").write_text("--- Scales.\n-- @number x\n-- @number[opt=1] k\nfunction n.scale(x, k) end\n")
+    result = read_docs([docs])
+    assert {Path(f).name: how for f, how in result.layouts.items()} == {
+        "api.md": "generic",
+        "ref.html": "html",
+        "ref.rst": "rst",
+        "cats.lua": "luacats",
+        "ld.lua": "ldoc",
+    }
+    arities = {e.name: e.arity() for e in result.api}
+    assert arities == {
+        "mylib.open": (1, 2),
+        "web.get": (1, 2),
+        "tool.run": (1, 2),
+        "m.add": (1, 2),
+        "n.scale": (1, 2),
+    }
+    assert result.api.get("m.add").params[1].description == "the second"
+    assert result.api.get("n.scale").params[1].default == "1" and result.files == 5

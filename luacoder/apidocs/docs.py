@@ -288,8 +288,9 @@ def _choose_layout(path: Path, sources: list[_Source], given: Layout | None) -> 
         return None, detection
     if scores[best][0] == 0:
         raise ApiError(
-            f"{path}: no shipped layout finds an API entry here ({detection}); name one with --layout, or describe"
-            " the convention in a layout YAML (see luacoder/apidocs/layout.py)"
+            f"{path}: no shipped layout finds an API entry here, nor does the generic reader (no call signature in"
+            f" headings, label lines, code blocks, list items or tables) ({detection}); name a layout with --layout,"
+            " or describe the convention in a layout YAML (see luacoder/apidocs/layout.py)"
         )
     return _shipped(best), detection
 

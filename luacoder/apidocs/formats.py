@@ -23,7 +23,8 @@ OTHER_FORMATS = ("html", "rst", "luacats", "ldoc")
 HEAD_BYTES = 65536  # what the content test reads of a file
 _LUACATS = re.compile(r"^\s*---\s*@(param|return|class|field|overload|meta|alias|enum)\b", re.MULTILINE)
 _LDOC = re.compile(
-    r"^\s*---?\s*@(t?param|t?return|usage|module|classmod|function|string|int|tab|table)\b", re.MULTILINE
+    r"^\s*---?\s*@(t?param|t?return|ret|usage|module|classmod|function|string|int|number|bool|tab|func|array|table)\b",
+    re.MULTILINE,
 )
 _LDOC_TYPED = re.compile(r"^\s*---?\s*@(tparam|treturn|module|submodule|classmod|usage)\b", re.MULTILINE)
 
