@@ -473,3 +473,11 @@ def test_one_folder_of_every_format_reads_with_no_flags(tmp_path):
     }
     assert result.api.get("m.add").params[1].description == "the second"
     assert result.api.get("n.scale").params[1].default == "1" and result.files == 5
+
+
+def test_a_manifest_json_beside_lua_docs_is_not_read_as_api_docs(tmp_path):
+    (tmp_path / "library").mkdir()
+    (tmp_path / "library" / "m.lua").write_text("---@param a number\nfunction m.f(a) end\n")
+    (tmp_path / "config.json").write_text('{"$schema": "https://example.org/schema.json", "words": ["m"]}')
+    result = read_docs([tmp_path])
+    assert [e.name for e in result.api] == ["m.f"] and set(result.layouts.values()) == {"luacats"}

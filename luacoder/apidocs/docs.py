@@ -154,9 +154,12 @@ GENERIC_FILES = Layout(name=GENERIC)  # the file names the generic reader takes 
 
 
 def _json_docs(path: Path, given: Layout | None) -> list[Path]:
-    """The JSON docs a path stands for: a .json file, or a folder holding .json files and no Markdown docs."""
+    """The JSON docs a path stands for: a .json file, or a folder holding .json files and no other docs (Markdown,
+    HTML, reStructuredText, LuaCATS, LDoc): beside those, a .json is a manifest (LuaLS' config.json), not the API."""
     if path.is_file():
         return [path] if path.suffix.lower() == JSON_SUFFIX else []
+    if given is None and other_format_files(path):
+        return []
     candidates = [given] if given is not None else [_shipped(n) for n in shipped_layout_names()]
     files = sorted(p for p in path.rglob("*") if p.is_file())
     if any(_wanted(p.relative_to(path).as_posix(), c) for p in files for c in candidates):
