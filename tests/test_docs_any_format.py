@@ -280,6 +280,7 @@ def test_luv_without_its_layout():
     check("luv generic", reading.entries, expected)
     bind = next(e for e in reading.entries if e.name == "uv.tcp_bind")
     assert [p.type for p in bind.params][:3] == ["uv_tcp_t userdata", "string", "integer"]
+    assert bind.aliases == ["tcp:bind"]  # from the `> method form` quote
 
 
 # -- conventions no corpus here has: as a new user's docs would be written ------------------------------------------

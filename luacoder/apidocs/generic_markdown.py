@@ -67,6 +67,7 @@ class _Draft:
     examples: list[str] = field(default_factory=list)
     kind: str = ""
     owner: str = ""
+    aliases: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -145,8 +146,7 @@ class _Reader:
             elif kind == "table":
                 self.table(block)
             elif kind == "blockquote" and self.draft is not None:
-                quoted = [b.inline.content for b in block.inner() if b.type == "paragraph" and b.inline is not None]
-                self.draft.description += ["> " + q.replace("\n", "\n> ") for q in quoted]
+                self.quote(block)
 
     def heading(self, block: Block) -> None:
         level = int(block.tokens[0].tag[1:])
@@ -180,6 +180,20 @@ class _Reader:
         name = _clean_name(text)
         if QUALIFIED.match(name) or (whole_code and IDENT.fullmatch(name) and not name[0].isupper()):
             self.draft = _Draft(name, block.line, "headings", [], level=level, name_only=True)
+
+    def quote(self, block: Block) -> None:
+        """A quote under an entry: a method form written as a code span (`> method form` then `tcp:bind(...)` in a code span) is an
+        alias; the rest is description."""
+        draft = self.draft
+        assert draft is not None
+        for inner in block.inner():
+            if inner.type != "paragraph" or inner.inline is None:
+                continue
+            for code in code_spans(pieces(inner.inline)):
+                form = _try_form(code) if "(" in code else None
+                if form is not None and ":" in form.name and _clean_name(form.name) != draft.name:
+                    draft.aliases.append(_clean_name(form.name))
+            draft.description.append("> " + inner.inline.content.replace("\n", "\n> "))
 
     def section_role(self, title: str) -> str:
         if title in SIGNATURE_LABELS:
@@ -496,6 +510,7 @@ class _Reader:
             returns=returns,
             description="\n\n".join(d for d in draft.description if d.strip()).strip(),
             examples=draft.examples,
+            aliases=list(dict.fromkeys(draft.aliases)),
             source=Source(self.source_file, draft.line),
             forms=forms if len(forms) > 1 else [],
             owner=draft.owner,
