@@ -3,13 +3,13 @@
 Signatures are looked for, in markdown-it-py's token stream, in:
 
 - headings (ATX or setext, any level), whole or in a code span, with or without an `ok, err =` prefix:
-  `### \\`uv.tcp_bind(tcp, host, port, [flags])\\``, `# audio.play()`, `ngx.say` over `---`;
+  `### `uv.tcp_bind(tcp, host, port, [flags])``, `# audio.play()`, `ngx.say` over `---`;
 - label lines under a heading: `**syntax:** *ok, err = ngx.say(a, b?)*`, `Syntax:`, `Usage:`, `Signature:`, the
   signature in the rest of the paragraph or in the code block right after it;
 - the first lines of the first code block under a heading that names the entry (`## newRect` then
   `display.newRect( x, y, w, h )`), or under a `name()` heading that gives no parameters;
-- list items that start with a code span: `* \\`core.mkdir(path)\\`: returns success.`, bare `* \\`get_pos()\\``
-  under a heading that names a type (`\\`ObjectRef\\`` over `---`, then `### Methods`): a method of that type;
+- list items that start with a code span: `* `core.mkdir(path)`: returns success.`, bare `* `get_pos()``
+  under a heading that names a type (``ObjectRef`` over `---`, then `### Methods`): a method of that type;
 - table rows whose first cell is a signature, bold or in a code span: `| **int Cost(string type)** | ... |`;
 - definition-list paragraphs: a first line that is a signature, the next starting with `: `.
 
@@ -182,7 +182,7 @@ class _Reader:
             self.draft = _Draft(name, block.line, "headings", [], level=level, name_only=True)
 
     def quote(self, block: Block) -> None:
-        """A quote under an entry: a method form written as a code span (`> method form` then `tcp:bind(...)` in a code span) is an
+        """A quote under an entry: a method form in a code span (luv's `> method form` then `tcp:bind(...)`) is an
         alias; the rest is description."""
         draft = self.draft
         assert draft is not None
