@@ -482,3 +482,49 @@ def test_a_manifest_json_beside_lua_docs_is_not_read_as_api_docs(tmp_path):
     (tmp_path / "config.json").write_text('{"$schema": "https://example.org/schema.json", "words": ["m"]}')
     result = read_docs([tmp_path])
     assert [e.name for e in result.api] == ["m.f"] and set(result.layouts.values()) == {"luacats"}
+
+
+MIXED_STYLE = """\
+# Geometry
+
+## area
+
+```
+geo.area(shape [, units])
+```
+
+Area of a shape.
+
+## perimeter
+
+Usage: `geo.perimeter(shape, ...)`
+
+Perimeter.
+
+## Functions
+
+`geo.scale(shape, k = 1)`
+: Scales a shape.
+
+| Function | Description |
+|---|---|
+| `geo.rotate(shape, angle)` | Rotates. |
+| **Shape Move(Shape s, int dx, int dy = 0)** | Moves. |
+"""
+
+
+def test_code_block_label_definition_list_and_table_conventions(tmp_path):
+    doc = tmp_path / "geo.md"
+    doc.write_text(MIXED_STYLE)
+    result = read_docs([doc])
+    arities = {e.name: e.arity() for e in result.api}
+    assert arities == {
+        "geo.area": (1, 2),
+        "geo.perimeter": (1, float("inf")),
+        "geo.scale": (1, 2),
+        "geo.rotate": (2, 2),
+        "Functions.Move": (2, 3),
+    }
+    assert result.api.get("geo.area").description == "Area of a shape."
+    assert result.api.get("geo.scale").params[1].default == "1"
+    assert result.api.get("Functions.Move").returns[0].type == "Shape"

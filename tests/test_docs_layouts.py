@@ -468,7 +468,9 @@ def test_a_given_layout_wins_over_detection(tmp_path):
 
 def test_a_folder_no_layout_understands_is_an_error(tmp_path):
     write(tmp_path / "notes" / "a.md", "# Notes\n\nNothing documented.\n")
-    with pytest.raises(ApiError, match=r"notes: no shipped layout finds an API entry here, nor does the generic reader .* --layout"):
+    with pytest.raises(
+        ApiError, match=r"notes: no shipped layout finds an API entry here, nor does the generic reader .* --layout"
+    ):
         read_docs([tmp_path / "notes"])
 
 

@@ -61,6 +61,7 @@ class _Draft:
     forms: list[CallForm] = field(default_factory=list)
     level: int = 0  # heading level for heading entries; 0 for list items and rows
     name_only: bool = False  # the heading named it but gave no parameters: a code block or label may
+    loose: bool = False  # named by a plain one-word heading: only a call of that very name makes it an entry
     description: list[str] = field(default_factory=list)
     params: list[Param] = field(default_factory=list)
     returns: list[Return] = field(default_factory=list)
@@ -151,8 +152,9 @@ class _Reader:
     def heading(self, block: Block) -> None:
         level = int(block.tokens[0].tag[1:])
         items = pieces(block.inline)
-        if self.draft is not None and self.draft.level and level <= self.draft.level:
-            self.close()
+        draft = self.draft
+        if draft is not None and draft.level and (level <= draft.level or draft.loose and not draft.forms):
+            self.close()  # a one-word heading that no call followed (`# Geometry`) holds no sections
         while self.headings and self.headings[-1][0] >= level:
             self.headings.pop()
         text, in_code = _heading_text(items)
@@ -180,6 +182,8 @@ class _Reader:
         name = _clean_name(text)
         if QUALIFIED.match(name) or (whole_code and IDENT.fullmatch(name) and not name[0].isupper()):
             self.draft = _Draft(name, block.line, "headings", [], level=level, name_only=True)
+        elif IDENT.fullmatch(name):  # `## area`: an entry only if a code block or label under it calls `area`
+            self.draft = _Draft(name, block.line, "headings", [], level=level, name_only=True, loose=True)
 
     def quote(self, block: Block) -> None:
         """A quote under an entry: a method form in a code span (luv's `> method form` then `tcp:bind(...)`) is an
@@ -254,7 +258,7 @@ class _Reader:
 
     def deflist(self, block: Block, items: list[Piece]) -> bool:
         """`` `f(a, b)` `` then a line starting with `: `: a definition-list entry (pandoc, PHP Markdown Extra)."""
-        if block.inline is None or self.draft is not None and self.draft.level:
+        if block.inline is None or self.draft is not None and self.draft.level and not self.draft.name_only:
             return False
         lines = block.inline.content.split("\n")
         if len(lines) < 2 or not lines[1].lstrip().startswith(": "):
@@ -273,7 +277,7 @@ class _Reader:
         forms = []
         for line in lines:
             if "(" not in line:
-                if not forms:
+                if not forms and how == "label lines":  # `**syntax:** lua_code_cache on | off`: a directive
                     self.not_calls += 1
                 continue
             form = _try_form(line)
@@ -286,8 +290,8 @@ class _Reader:
         if not forms:
             return
         same = [f for f in forms if _short(f.name) == _short(draft.name)]
-        if not same and draft.name_only and how == "label lines":  # a label says outright that this is the call
-            same = forms
+        if not same and draft.name_only and how == "label lines" and not draft.loose:
+            same = forms  # a label says outright that this is the call
         if not same:
             return
         if draft.name_only:
@@ -340,7 +344,7 @@ class _Reader:
         text = items[0].text
         if "(" not in text:
             name = _clean_name(text)
-            if QUALIFIED.match(name) and self.draft is None and "." in name:
+            if QUALIFIED.match(name) and (self.draft is None or self.draft.name_only) and "." in name:
                 draft = _Draft(name, item.line, "list items", [], kind="field")
                 draft.description.append(markdown_text(items[1:]).lstrip(":- ").strip())
                 self.fields.append(draft)
@@ -404,7 +408,9 @@ class _Reader:
                     continue
                 if not form.callable:
                     continue
-                draft = _Draft(qualify(_clean_name(form.name)), line, "table rows", [form], owner=owner)
+                name = _clean_name(form.name)
+                name = name if "." in name or ":" in name else qualify(name)
+                draft = _Draft(name, line, "table rows", [form], owner=owner if name.startswith(f"{owner}:") else "")
             if description:
                 draft.description.append(description)
             self.emit(draft)
