@@ -7,6 +7,7 @@ looks at raw lines): luv's `### `uv.name(args)`` headings and `> method form` li
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -103,8 +104,30 @@ def test_luv_entries_carry_types_returns_and_examples(luv):
 # -- Solar2D --------------------------------------------------------------------------------------------------------
 
 
-def solar2d_truth() -> dict[str, tuple[str, list[tuple[str, bool]]]]:
-    """{qualified name: (file, [(param, optional)])} for every page whose __Type__ row says Function."""
+def bracket_args(inside: str, marked_optional: set[str] = frozenset()) -> list[tuple[str, bool]]:
+    """`[parent,] filename [, width, height]` -> [(name, inside brackets)]: depth counted character by character; a
+    table literal `{ channel=c }` is one argument; names in `marked_optional` are optional too."""
+    args, depth, braces, current, optional = [], 0, 0, "", False
+    for ch in inside + ",":
+        braces += {"{": 1, "}": -1}.get(ch, 0)
+        if braces == 0 and ch in "[]," and current.strip():
+            name = current.strip()
+            args.append((name, optional or name == "..." or name in marked_optional))
+            current = ""
+        if braces == 0 and ch == "[":
+            depth += 1
+        elif braces == 0 and ch == "]":
+            depth -= 1
+        elif braces > 0 or ch != ",":
+            if not current.strip():
+                optional = depth > 0
+            current += ch
+    return args
+
+
+def solar2d_truth() -> dict[str, tuple[str, list[list[tuple[str, bool]]]]]:
+    """{qualified name: (file, [[(param, optional)] per call form])} for every page whose __Type__ row says
+    Function; the forms are the tab-indented lines of its `## Syntax*` sections that start with the page's name."""
     truth = {}
     for path in sorted(SOLAR2D_API.rglob("*.markdown")):
         text = path.read_text(encoding="utf-8").replace("\r\n", "\n").replace("\r", "\n")
@@ -112,19 +135,25 @@ def solar2d_truth() -> dict[str, tuple[str, list[tuple[str, bool]]]]:
             continue
         title = re.search(r"^# (.+?)\s*$", text, re.MULTILINE).group(1)
         title = re.sub(r"<span style=\"display: none;\">.*?</span>", "", title)
-        name = title.split("(")[0].strip()
+        written = title.split("(")[0].strip()
+        name = written
         if ":" in name:
             object_row = re.search(r"^>\s*__Object__\s+\[(\w+)\]", text, re.MULTILINE)
             name = (object_row.group(1) if object_row else path.parent.name) + ":" + name.split(":")[1]
-        syntax = re.search(r"^## Syntax\s*$(.*?)(?=^## )", text + "\n## ", re.MULTILINE | re.DOTALL)
-        params = []
-        for heading in re.finditer(r"^##### (.+?)\s*$", syntax.group(1) if syntax else "", re.MULTILINE):
-            mark = re.search(r"~\^\((\w+)\)\^~", heading.group(1))
-            names = heading.group(1)[: mark.start()] if mark else heading.group(1)
-            for param in (n.strip(" []") for n in re.split(r"[,/]", names)):
-                if param:
-                    params.append((param, (bool(mark) and mark.group(1) == "optional") or optional_name(param)))
-        truth[name] = (path.relative_to(SOLAR2D_API).as_posix(), params)
+        forms = []
+        for syntax in re.finditer(r"^## Syntax[^\n]*$(.*?)(?=^## )", text + "\n## ", re.MULTILINE | re.DOTALL):
+            lines = [
+                call.group(1)
+                for line in re.findall(r"^\t+(\S.*?)\s*$", syntax.group(1), re.MULTILINE)
+                if (call := re.match(re.escape(written) + r"\s*\((.*)\)", line.split("--")[0].strip()))
+            ]
+            # One line with no [ ]: its `##### name ~^(optional)^~` headings say what is optional.
+            marked = set()
+            if len(lines) == 1 and "[" not in lines[0]:
+                for heading in re.findall(r"^##### (.+?) ~\^\(optional\)\^~", syntax.group(1), re.MULTILINE):
+                    marked |= {n.strip(" []") for n in re.split(r"[,/]", heading)}
+            forms += [bracket_args(args, marked) for args in lines]
+        truth[name] = (path.relative_to(SOLAR2D_API).as_posix(), forms)
     return truth
 
 
@@ -141,14 +170,19 @@ def test_solar2d_functions_are_qualified_by_object_type_with_optional_flags(sola
     assert len(truth) == 465
     assert sum(1 for f, _ in truth.values() if f.startswith("type/")) == 161
     wrong = []
-    for name, (file, params) in truth.items():
+    for name, (file, forms) in truth.items():
         entry = solar2d.api.get(name)
         if entry is None:
             wrong.append(f"{name} ({file}): missing")
             continue
-        got = [(p.name, p.optional) for p in entry.params]
-        if params and got != params:
-            wrong.append(f"{name} ({file}): params {got}, expected {params}")
+        got = [[(p.name, p.optional) for p in form.params] for form in entry.forms] or [
+            [(p.name, p.optional) for p in entry.params]
+        ]
+        # A written table literal (`{ channel=c }`) or `a | b` has no one name: only its optional flag is compared.
+        forms = [[(n if re.fullmatch(r"\w+|\.\.\.", n) else None, o) for n, o in form] for form in forms]
+        got = [[(n if any(t[0] == n for f in forms for t in f) else None, o) for n, o in form] for form in got]
+        if forms and not all(form in got for form in forms):  # more forms (space-indented lines) are not wrong
+            wrong.append(f"{name} ({file}): forms {got}, expected {forms}")
         if entry.kind != ("method" if ":" in name else "function") or entry.source.file != file:
             wrong.append(f"{name} ({file}): kind {entry.kind}, source {entry.source.file}")
     right = len(truth) - len(wrong)
@@ -176,7 +210,20 @@ def test_solar2d_every_page_is_an_entry_or_a_skipped_row_with_its_reason(solar2d
 def test_solar2d_entries_carry_types_returns_modules_and_examples(solar2d):
     fill = solar2d.api.get("ShapeObject:setFillColor")
     assert fill.module == "display" and fill.signature.startswith("ShapeObject:setFillColor( gray )\n")
-    assert [(p.name, p.type) for p in fill.params][-1] == ("gradient", "Table")
+    assert [[(p.name, p.type) for p in form.params] for form in fill.forms][-1] == [("gradient", "Table")]
+    # Each signature line is a whole call: no form takes no argument, so `setFillColor()` is an arity error.
+    assert fill.arities() == [(1, 1), (2, 2), (3, 3), (4, 4), (1, 1)]
+    image = solar2d.api.get("display.newImageRect")
+    assert [[p.name for p in f.params if not p.optional] for f in image.forms] == [
+        ["filename", "width", "height"],
+        ["imageSheet", "frameIndex", "width", "height"],
+    ]
+    text = solar2d.api.get("display.newText")
+    options = text.forms[0].params
+    assert [p.name for p in options] == ["options"] and options[0].type == "table"
+    assert {"text", "font", "align"} <= {f.name for f in options[0].fields}
+    assert text.arities() == [(1, 1), (4, 8)]
+    assert solar2d.api.get("physics.newJoint").arity() == (1, math.inf)
     play = solar2d.api.get("audio.play")
     assert [(p.name, p.type, p.optional) for p in play.params] == [
         ("audioHandle", "Object", False),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from luacoder.apidocs.schema import ApiEntry, ApiError, ApiSet, Param, Return, Source, load_api, save_api
+from luacoder.apidocs.schema import ApiEntry, ApiError, ApiSet, CallForm, Param, Return, Source, load_api, save_api
 
 # The docs readers need markdown-it-py and PyYAML, which the training environment may not have: they load on first
 # use, so that `luacoder.apidocs.schema` imports anywhere.
@@ -27,6 +27,7 @@ __all__ = [
     "ApiEntry",
     "ApiError",
     "ApiSet",
+    "CallForm",
     "DocsResult",
     "Param",
     "Return",

@@ -21,6 +21,8 @@ from pathlib import Path
 
 from markdown_it.token import Token
 
+from luacoder.apidocs.fence_check import fence_problems
+from luacoder.apidocs.formats import HTML, LUA, MARKDOWN, RST, odd_paths, other_format_files, read_format
 from luacoder.apidocs.layout import Layout, load_layout, shipped_layout_names
 from luacoder.apidocs.layout_reader import FileReading, Skipped, parse_markdown, read_tokens
 from luacoder.apidocs.schema import ApiEntry, ApiError, ApiSet
@@ -65,6 +67,10 @@ class _Source:
     named: bool
     tokens: list[Token] | None = None
     problem: str | None = None
+    text: str | None = None
+    fence_rows: list[Skipped] = field(default_factory=list)
+    generic: FileReading | None = None  # the generic reader's reading, kept from scoring
+    readings: dict[int, FileReading] = field(default_factory=dict)  # by layout, kept from scoring
 
 
 def read_docs(
@@ -97,21 +103,38 @@ def read_docs(
             entries += [(e, str(path)) for e in read_json_docs(path)]
             layouts.update(dict.fromkeys(map(str, json_files), "json"))
             continue
-        sources = _sources(path, given)
-        chosen, detection = _choose_layout(path, sources, given)
+        other = _read_other_formats(path, entries, skipped, layouts) if given is None else 0
+        if path.is_dir():
+            skipped += odd_paths(path, MARKDOWN + HTML + RST + LUA)
+        sources = _sources(path, given, allow_empty=other > 0)
+        if not sources:
+            continue
+        try:
+            chosen, detection = _choose_layout(path, sources, given)
+        except ApiError as exc:
+            if not other:
+                raise
+            # Beside the HTML/rst/Lua docs, Markdown files with no API in them (a README): rows, not an error.
+            for source in sources:
+                layouts[str(source.path)] = GENERIC
+                skipped.append(Skipped(str(source.path), 1, "file", f"no entry: {exc}"))
+            continue
         detections.append(detection)
         log.info("%s", detection)
         if path.is_dir():
-            sources = [s for s in sources if _wanted(s.relative, chosen)]
+            sources = [s for s in sources if _wanted(s.relative, chosen or GENERIC_FILES)]
         for reading, source in _read_all(sources, chosen, progress):
-            layouts[str(source.path)] = chosen.name
             if reading is None:
                 skipped.append(Skipped(str(source.path), 0, "file", source.problem or "cannot be read"))
                 continue
+            layouts[str(source.path)] = chosen.name if chosen else GENERIC
             entries += [(e, str(source.path)) for e in reading.entries]
-            skipped += reading.skipped
+            skipped += reading.skipped + source.fence_rows
+            if chosen is None:
+                log.info("%s: %s", source.path, getattr(reading, "summary", ""))
             if reading.candidates == 0:
-                skipped.append(Skipped(str(source.path), 1, "file", _no_entry_reason(chosen)))
+                reason = getattr(reading, "summary", "") if chosen is None else _no_entry_reason(chosen)
+                skipped.append(Skipped(str(source.path), 1, "file", reason))
     kept = _drop_duplicates(entries, skipped)
     skipped.sort(key=lambda row: (row.file, row.line))  # a report to read file by file
     if not kept:
@@ -125,10 +148,18 @@ def read_docs(
     return DocsResult(api=api, skipped=skipped, layouts=layouts, files=len(layouts), detections=detections)
 
 
+GENERIC = "generic"  # the generic Markdown reader, in `layouts` and detections
+LAYOUT_SHARE = 0.8
+GENERIC_FILES = Layout(name=GENERIC)  # the file names the generic reader takes from a folder: the default globs
+
+
 def _json_docs(path: Path, given: Layout | None) -> list[Path]:
-    """The JSON docs a path stands for: a .json file, or a folder holding .json files and no Markdown docs."""
+    """The JSON docs a path stands for: a .json file, or a folder holding .json files and no other docs (Markdown,
+    HTML, reStructuredText, LuaCATS, LDoc): beside those, a .json is a manifest (LuaLS' config.json), not the API."""
     if path.is_file():
         return [path] if path.suffix.lower() == JSON_SUFFIX else []
+    if given is None and other_format_files(path):
+        return []
     candidates = [given] if given is not None else [_shipped(n) for n in shipped_layout_names()]
     files = sorted(p for p in path.rglob("*") if p.is_file())
     if any(_wanted(p.relative_to(path).as_posix(), c) for p in files for c in candidates):
@@ -136,8 +167,33 @@ def _json_docs(path: Path, given: Layout | None) -> list[Path]:
     return [p for p in files if p.suffix.lower() == JSON_SUFFIX]
 
 
-def _sources(path: Path, given: Layout | None) -> list[_Source]:
+def _read_other_formats(path: Path, entries: list, skipped: list[Skipped], layouts: dict[str, str]) -> int:
+    """Read the HTML, reStructuredText, LuaCATS and LDoc files of a path; the number of files found."""
+    found = other_format_files(path)
+    for file, fmt in found:
+        relative = file.name if path.is_file() else file.relative_to(path).as_posix()
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError) as exc:
+            reason = f"not valid UTF-8 ({exc.reason})" if isinstance(exc, UnicodeDecodeError) else exc.strerror
+            if path.is_file():
+                raise ApiError(f"{file}: cannot read: {reason}") from None
+            skipped.append(Skipped(str(file), 0, "file", f"cannot be read: {reason}"))
+            continue
+        reading = read_format(fmt, text, relative, str(file))
+        layouts[str(file)] = fmt
+        entries += [(e, str(file)) for e in reading.entries]
+        skipped += reading.skipped
+        log.info("%s: %s reader: %d entries", file, fmt, len(reading.entries))
+        if not reading.entries:
+            skipped.append(Skipped(str(file), 1, "file", f"no entry: the {fmt} reader found no documented callable"))
+    return len(found)
+
+
+def _sources(path: Path, given: Layout | None, allow_empty: bool = False) -> list[_Source]:
     if path.is_file():
+        if given is None and path.suffix.lower() not in MARKDOWN and allow_empty:
+            return []
         return [_Source(path, path.name, named=True)]
     candidates = [given] if given is not None else [_shipped(n) for n in shipped_layout_names()]
     found = sorted(
@@ -145,6 +201,8 @@ def _sources(path: Path, given: Layout | None) -> list[_Source]:
         for p in path.rglob("*")
         if p.is_file() and any(_wanted(p.relative_to(path).as_posix(), c) for c in candidates)
     )
+    if not found and allow_empty:
+        return []
     if not found:
         patterns = sorted({g for c in candidates for g in c.files})
         raise ApiError(f"{path}: no documentation files in this folder (looked for {', '.join(patterns)}, *.json)")
@@ -173,42 +231,69 @@ def _parse(source: _Source) -> list[Token] | None:
             raise ApiError(f"{source.path}: {source.problem}")
         return None
     source.tokens = parse_markdown(text)
+    source.text = text
+    source.fence_rows = fence_problems(text, source.tokens, str(source.path))
     return source.tokens
 
 
-def _read(source: _Source, layout: Layout) -> FileReading | None:
+def _read(source: _Source, layout: Layout | None) -> FileReading | None:
+    """One file read with a layout, or with the generic Markdown reader when `layout` is None."""
     tokens = _parse(source)
     if tokens is None:
         return None
-    return read_tokens(tokens, layout, source.relative, str(source.path), folder=source.path.parent.name)
+    if layout is None:
+        from luacoder.apidocs.generic_markdown import read_markdown
+
+        if source.generic is not None:  # read while scoring: the same file, the same reading
+            return source.generic
+        generic = read_markdown(source.text or "", source.relative, str(source.path))
+        reading = FileReading(generic.entries, generic.skipped, generic.candidates)
+        reading.summary = generic.summary()  # type: ignore[attr-defined]
+        source.generic = reading
+        return reading
+    if id(layout) not in source.readings:  # a file scored with a layout is not read with it twice
+        source.readings[id(layout)] = read_tokens(
+            tokens, layout, source.relative, str(source.path), folder=source.path.parent.name
+        )
+    return source.readings[id(layout)]
 
 
 def _read_all(sources: list[_Source], layout: Layout, progress: bool):
     from tqdm import tqdm
 
-    for source in tqdm(
-        sources, desc=f"reading ({layout.name})", unit="file", disable=not progress or len(sources) < 2
-    ):
+    desc = f"reading ({layout.name if layout else GENERIC})"
+    for source in tqdm(sources, desc=desc, unit="file", disable=not progress or len(sources) < 2):
         reading = _read(source, layout)
-        source.tokens = None  # parsed files are not kept once read
+        source.tokens = source.text = source.generic = None  # parsed files are not kept once read
+        source.readings = {}
         yield reading, source
 
 
-def _choose_layout(path: Path, sources: list[_Source], given: Layout | None) -> tuple[Layout, Detection]:
+def _choose_layout(path: Path, sources: list[_Source], given: Layout | None) -> tuple[Layout | None, Detection]:
+    """The layout to read a path with, or None for the generic Markdown reader.
+
+    A shipped layout written for the convention wins when it finds about as many entries as the generic reader
+    (at least LAYOUT_SHARE of them): it also reads what the generic reader cannot guess (Solar2D's metadata rows).
+    """
     if given is not None:
         return given, Detection(str(path), given.name)
     step = max(1, len(sources) // DETECTION_SAMPLE)
     sample = sources[::step][:DETECTION_SAMPLE]
     scores = _scores(sample)
-    if not any(scores.values()) and len(sample) < len(sources):
+    if not any(s[0] for s in scores.values()) and len(sample) < len(sources):
         sample = sources
         scores = _scores(sample)
-    best = max(scores, key=lambda n: (scores[n][0], -scores[n][1]))
+    best = max((n for n in scores if n != GENERIC), key=lambda n: (scores[n][0], -scores[n][1]))
+    if scores[best][0] < LAYOUT_SHARE * scores[GENERIC][0]:
+        best = GENERIC
     detection = Detection(str(path), best, {n: s[0] for n, s in scores.items()}, len(sample))
+    if best == GENERIC:
+        return None, detection
     if scores[best][0] == 0:
         raise ApiError(
-            f"{path}: no shipped layout finds an API entry here ({detection}); name one with --layout, or describe"
-            " the convention in a layout YAML (see luacoder/apidocs/layout.py)"
+            f"{path}: no shipped layout finds an API entry here, nor does the generic reader (no call signature in"
+            f" headings, label lines, code blocks, list items or tables) ({detection}); name a layout with --layout,"
+            " or describe the convention in a layout YAML (see luacoder/apidocs/layout.py)"
         )
     return _shipped(best), detection
 
@@ -227,6 +312,15 @@ def _scores(sample: list[_Source]) -> dict[str, tuple[int, int]]:
                 found += len(reading.entries)
                 not_found += len(reading.skipped)
         scores[name] = (found, not_found)
+    found = not_found = 0
+    for source in sample:
+        if not _wanted(source.relative, GENERIC_FILES) and not source.named:
+            continue
+        reading = _read(source, None)
+        if reading is not None:
+            found += len(reading.entries)
+            not_found += len(reading.skipped)
+    scores[GENERIC] = (found, not_found)
     return scores
 
 

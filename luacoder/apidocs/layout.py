@@ -64,7 +64,9 @@ How the reader applies them, beyond the comments above:
 - Only the first section of each of params, returns and signature is read as such; a later one (luv's
   `**Returns (async version):**`) is kept as description.
 - A signature section gives the first code block or fence, or failing that a paragraph that reads as a signature;
-  each line is one form of the call.
+  each line is one form of the call. With `signature: section` every signature block of every such section counts
+  (Solar2D's `## Syntax (Legacy)`, `### Image Sheet`): each line is a call form in api.json, typed by the parameter
+  headings under its block, its `[ ]` saying what is optional (see layout_reader `call_forms`).
 - Headings are read as displayed: inline HTML is dropped, with the text of elements hidden by `display: none`.
 - A fence in an examples section whose info string holds code (``````lualocal x = 1`) has lost its first line to
   the fence: it is listed as skipped rather than kept as a broken example.

@@ -15,6 +15,7 @@ from fnmatch import fnmatchcase
 
 from markdown_it.token import Token
 
+from luacoder.apidocs.call_forms import parse_call_form
 from luacoder.apidocs.inline import (
     Piece,
     alternatives,
@@ -31,7 +32,7 @@ from luacoder.apidocs.inline import (
     value_groups,
 )
 from luacoder.apidocs.layout import ONCE_ROLES, Layout, meta_row
-from luacoder.apidocs.schema import VARARG, ApiEntry, ApiError, Param, Return, Source
+from luacoder.apidocs.schema import VARARG, ApiEntry, ApiError, CallForm, Param, Return, Source
 from luacoder.apidocs.signature import Signature, parse_signature
 
 LISTS = ("bullet_list", "ordered_list")
@@ -161,6 +162,9 @@ class _Draft:
     pending: list[Param] = field(default_factory=list)  # named by the last parameter heading, awaiting a type
     returns: list[Return] | None = None
     signature_lines: list[str] | None = None
+    # Signature code blocks of a `signature: section` layout, each with the parameter headings that follow it: one
+    # call variant each (Solar2D's "Image File" and "Image Sheet" forms of display.newImageRect).
+    groups: list[tuple[list[str], list[Param]]] = field(default_factory=list)
     examples: list[str] = field(default_factory=list)
     needs_host: list[int] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)
@@ -254,7 +258,8 @@ class _FileReader:
         assert self.draft is not None
         out = []
         for role in roles:
-            if role in ONCE_ROLES and role in self.draft.claimed:
+            repeatable = role in ("signature", "params") and self.layout.entry.signature == "section"
+            if role in ONCE_ROLES and role in self.draft.claimed and not repeatable:
                 role = "description"
             elif role in ONCE_ROLES:
                 self.draft.claimed.add(role)
@@ -326,14 +331,14 @@ class _FileReader:
             self.fence(block, roles)
         elif kind == "code_block":
             code = block.tokens[0].content
-            if "signature" in roles and draft.signature_lines is None:
-                draft.signature_lines = _lines(code)
+            if "signature" in roles and self.wants_signature():
+                self.add_signature(_lines(code))
             elif "description" in roles:
                 draft.description.append(f"```\n{code}```")
         elif kind == "paragraph":
             text = plain_text(pieces(block.inline)) if "signature" in roles else ""
-            if "signature" in roles and draft.signature_lines is None and _is_signature(text):
-                draft.signature_lines = [text]
+            if "signature" in roles and self.wants_signature() and _is_signature(text):
+                self.add_signature([text])
             elif "params" in roles and layout.params.headings and draft.pending:
                 self.param_type(pieces(block.inline))
             elif "description" in roles and block.inline is not None:
@@ -351,6 +356,16 @@ class _FileReader:
         elif kind == "blockquote" and "description" in roles:
             quoted = [b.inline.content for b in block.inner() if b.type == "paragraph" and b.inline is not None]
             draft.description += [self.clean("> " + text.replace("\n", "\n> ")) for text in quoted]
+
+    def wants_signature(self) -> bool:
+        assert self.draft is not None
+        return self.draft.signature_lines is None or self.layout.entry.signature == "section"
+
+    def add_signature(self, lines: list[str]) -> None:
+        draft = self.draft
+        assert draft is not None
+        draft.signature_lines = (draft.signature_lines or []) + lines
+        draft.groups.append((lines, []))
 
     def fence(self, block: Block, roles: list[str]) -> None:
         draft, rule = self.draft, self.layout.examples
@@ -374,8 +389,8 @@ class _FileReader:
                     " the example is left out",
                 )
             )
-        elif "signature" in roles and draft.signature_lines is None:
-            draft.signature_lines = _lines(token.content)
+        elif "signature" in roles and self.wants_signature():
+            self.add_signature(_lines(token.content))
         elif "description" in roles:
             draft.description.append(f"```{token.info}\n{token.content}```")
 
@@ -441,6 +456,8 @@ class _FileReader:
         params = [Param(name=n, optional=optional or n == VARARG) for n in names]
         draft.params = (draft.params or []) + params
         draft.pending = params
+        if draft.groups:
+            draft.groups[-1][1].extend(params)
 
     def param_type(self, items: list[Piece]) -> None:
         """The paragraph under a parameter heading: `_[Number][api.type.Number]._ The description.`"""
@@ -508,7 +525,8 @@ class _FileReader:
             kind = "method" if ":" in qualified else "function"
         else:
             kind = head.kind
-        params = self.params(draft, forms[0] if forms else head)
+        call_forms = self.call_forms(draft, name)
+        params = call_forms[0].params if call_forms else self.params(draft, forms[0] if forms else head)
         if layout.returns.meta_row:
             value = meta.get(layout.returns.meta_row.lower(), "").strip()
             returns = [] if not value or value.lower() in _lower(layout.none) else [Return(type=value)]
@@ -534,6 +552,8 @@ class _FileReader:
             aliases=aliases,
             source=Source(file=self.source_file, line=draft.line),
             needs_host=draft.needs_host,
+            forms=call_forms if len(call_forms) > 1 else [],
+            owner=qualified.split(":", 1)[0] if ":" in qualified else "",
         )
         entry.validate(f"{self.report_file}:{draft.line}")
         return entry
@@ -556,6 +576,49 @@ class _FileReader:
             for p in params:
                 p.optional = p.optional or "nil" in p.type.split("|")
         return params
+
+    def call_forms(self, draft: _Draft, name: str) -> list[CallForm]:
+        """The entry's call variants from its signature blocks (layouts with `signature: section`), typed by the
+        parameter headings under each block.
+
+        Brackets in the line say what is optional; a heading's mark counts only for the one line of a block without
+        brackets: where a block lists several lines, each is a whole call (`gray`, `gray, alpha`, `red, green,
+        blue`), and one heading's mark for `gray, red, green, blue, alpha` says nothing about any one of them. Headings
+        under a line that takes one parameter and that name none of its parameters are the keys of that parameter,
+        an options table (`display.newText( options )`). Lines written with another name (`s:len()` under
+        `string.len`) are aliases, not forms.
+        """
+        if self.layout.entry.signature != "section":
+            return []
+        documented = {p.name: p for p in draft.params or []}
+        out: list[CallForm] = []
+        for lines, headed in draft.groups:
+            by_name = {p.name: p for p in headed}
+            for line in lines:
+                try:
+                    form = parse_call_form(self.clean(line))
+                except ApiError:
+                    continue
+                if not form.callable or not _same_callee(form.name.replace(" ", ""), name):
+                    continue
+                marks_count = "[" not in line and len(lines) == 1
+                named = {p.name for p in form.params}
+                for param in form.params:
+                    doc = by_name.get(param.name) or documented.get(param.name)
+                    if doc is None:
+                        continue
+                    param.type, param.description = doc.type, doc.description
+                    if marks_count:
+                        param.optional = param.optional or doc.optional
+                keys = [p for p in headed if p.name not in named]
+                real = [p for p in form.params if p.name != VARARG]
+                if keys and len(real) == 1 and not any(p.name in named for p in headed):
+                    real[0].fields = [Param(p.name, p.type, p.optional, p.description) for p in keys]
+                    real[0].type = real[0].type if real[0].type != "any" else "table"
+                form.signature = _requalify(form.signature, name, self.qualify(name, draft.meta or {}))
+                form.name = ""
+                out.append(form)
+        return out
 
     def qualify(self, name: str, meta: dict[str, str]) -> str:
         """`object:setFillColor` -> `ShapeObject:setFillColor` (layout option entry.object_type)."""
@@ -623,6 +686,14 @@ def _forms(lines: list[str]) -> list[Signature]:
         except ApiError:
             continue
     return forms
+
+
+def _same_callee(written: str, name: str) -> bool:
+    """`File:write` under `file:write()`, `object:rotate` under `object:rotate()`: a method form names its object
+    as it likes; a function form must be the entry's name (`s:len()` under `string.len` is an alias)."""
+    if written == name:
+        return True
+    return ":" in written and ":" in name and written.rsplit(":", 1)[1] == name.rsplit(":", 1)[1]
 
 
 def _requalify(line: str, name: str, qualified: str) -> str:

@@ -19,6 +19,11 @@ from luacoder.files import write_json
 
 KINDS = ("function", "method", "field", "event")
 VARARG = "..."
+# api.json versions: 1 had one parameter list per entry; 2 adds `forms` (every way to call an entry), `owner` (a
+# method's type), and per parameter `default` and `fields` (the keys of an options table). Version 1 files read as
+# entries with no forms, whose `params` are the one form.
+SCHEMA_VERSION = 2
+READ_VERSIONS = (1, 2)
 
 
 class ApiError(ValueError):
@@ -31,6 +36,16 @@ class Param:
     type: str = "any"
     optional: bool = False
     description: str = ""
+    default: str = ""
+    fields: list[Param] = field(default_factory=list)  # the keys of an options table passed as this parameter
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {"name": self.name, "type": self.type, "optional": self.optional, "description": self.description}
+        if self.default:
+            data["default"] = self.default
+        if self.fields:
+            data["fields"] = [f.to_dict() for f in self.fields]
+        return data
 
 
 @dataclass
@@ -44,6 +59,32 @@ class Return:
 class Source:
     file: str
     line: int
+
+
+@dataclass
+class CallForm:
+    """One way to call an entry (`display.newImageRect( [parent,] imageSheet, frameIndex, width, height )`)."""
+
+    signature: str
+    params: list[Param] = field(default_factory=list)
+    returns: list[Return] = field(default_factory=list)
+    callable: bool = True
+    name: str = ""  # the name as written in this form (`s:len` under `string.len`); "" when the entry's own
+
+    def arity(self) -> tuple[int, float]:
+        return _arity(self.params)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"signature": self.signature, "params": [p.to_dict() for p in self.params]}
+        if self.returns:
+            data["returns"] = [asdict(r) for r in self.returns]
+        return data
+
+
+def _arity(params: list[Param]) -> tuple[int, float]:
+    required = sum(1 for p in params if not p.optional and p.name != VARARG)
+    most = math.inf if any(p.name == VARARG for p in params) else len(params)
+    return required, most
 
 
 @dataclass
@@ -61,6 +102,10 @@ class ApiEntry:
     # Indices into `examples` of those that need the real host (files on disk, processes): the sandbox runs them
     # with its in-memory file system or not at all.
     needs_host: list[int] = field(default_factory=list)
+    # Every documented way to call it, each with its own parameters; a call is right when it fits any. Empty: the
+    # one form is `params` (version-1 entries, and entries documented with one signature).
+    forms: list[CallForm] = field(default_factory=list)
+    owner: str = ""  # a method's type (`ShapeObject` for `ShapeObject:setFillColor`)
 
     @property
     def short_name(self) -> str:
@@ -71,15 +116,22 @@ class ApiEntry:
         return self.name
 
     def arity(self) -> tuple[int, float]:
-        """(fewest, most) arguments a call may pass; most is `math.inf` for a variadic entry."""
-        required = sum(1 for p in self.params if not p.optional and p.name != VARARG)
-        most = math.inf if any(p.name == VARARG for p in self.params) else len(self.params)
-        return required, most
+        """(fewest, most) arguments a call may pass over all its forms; most is `math.inf` for a variadic entry."""
+        ranges = self.arities()
+        return min(r[0] for r in ranges), max(r[1] for r in ranges)
+
+    def arities(self) -> list[tuple[int, float]]:
+        """(fewest, most) arguments of each call form."""
+        return [form.arity() for form in self.forms] if self.forms else [_arity(self.params)]
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        if not self.needs_host:
-            del data["needs_host"]
+        data["params"] = [p.to_dict() for p in self.params]
+        for key in ("needs_host", "forms", "owner"):
+            if not data[key]:
+                del data[key]
+        if self.forms:
+            data["forms"] = [f.to_dict() for f in self.forms]
         return data
 
     @classmethod
@@ -100,13 +152,15 @@ class ApiEntry:
                 kind=data["kind"],
                 module=data.get("module", ""),
                 signature=data.get("signature", data["name"]),
-                params=[_build(Param, p, f"{where}: params[{i}]") for i, p in enumerate(data.get("params", []))],
+                params=_params(data.get("params", []), f"{where}: params"),
                 returns=[_build(Return, r, f"{where}: returns[{i}]") for i, r in enumerate(data.get("returns", []))],
                 description=data.get("description", ""),
                 examples=list(data.get("examples", [])),
                 aliases=list(data.get("aliases", [])),
                 source=_build(Source, data["source"], f"{where}: source") if data.get("source") else None,
                 needs_host=list(data.get("needs_host", [])),
+                forms=[_form(f, f"{where}: forms[{i}]") for i, f in enumerate(data.get("forms", []))],
+                owner=data.get("owner", ""),
             )
         except TypeError as exc:
             raise ApiError(f"{where}: {exc}") from None
@@ -129,6 +183,10 @@ class ApiEntry:
             need(isinstance(p.type, str), f"params[{i}].type must be a string")
             need(isinstance(p.optional, bool), f"params[{i}].optional must be true or false")
             need(isinstance(p.description, str), f"params[{i}].description must be a string")
+        for i, form in enumerate(self.forms):
+            need(isinstance(form.signature, str), f"forms[{i}].signature must be a string")
+            need(all(isinstance(p.name, str) and p.name for p in form.params), f"forms[{i}] params need names")
+        need(isinstance(self.owner, str), "'owner' must be a string")
         for i, r in enumerate(self.returns):
             need(
                 all(isinstance(v, str) for v in (r.type, r.name, r.description)),
@@ -140,6 +198,35 @@ class ApiEntry:
             all(isinstance(i, int) and 0 <= i < len(self.examples) for i in self.needs_host),
             "'needs_host' must list indices into 'examples'",
         )
+
+
+def _params(data: Any, where: str) -> list[Param]:
+    if not isinstance(data, list):
+        raise ApiError(f"{where}: expected a list of parameters")
+    out = []
+    for i, item in enumerate(data):
+        param = _build(
+            Param,
+            {k: v for k, v in item.items() if k != "fields"} if isinstance(item, dict) else item,
+            f"{where}[{i}]",
+        )
+        param.fields = _params(item.get("fields", []), f"{where}[{i}].fields")
+        out.append(param)
+    return out
+
+
+def _form(data: Any, where: str) -> CallForm:
+    if not isinstance(data, dict):
+        raise ApiError(f"{where}: expected a JSON object, got {type(data).__name__}")
+    unknown = sorted(set(data) - {"signature", "params", "returns"})
+    if unknown:
+        raise ApiError(f"{where}: unknown field(s) {unknown}")
+    if not isinstance(data.get("signature"), str):
+        raise ApiError(f"{where}: 'signature' must be a string")
+    returns = [_build(Return, r, f"{where}: returns[{i}]") for i, r in enumerate(data.get("returns", []))]
+    return CallForm(
+        signature=data["signature"], params=_params(data.get("params", []), f"{where}: params"), returns=returns
+    )
 
 
 def _build(cls, data: Any, where: str):
@@ -188,7 +275,7 @@ class ApiSet:
             seen[entry.name] = i
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "entries": [e.to_dict() for e in self.entries]}
+        return {"name": self.name, "version": SCHEMA_VERSION, "entries": [e.to_dict() for e in self.entries]}
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "api.json") -> ApiSet:
@@ -196,6 +283,12 @@ class ApiSet:
             raise ApiError(f"{where}: expected an object with 'name' and 'entries'")
         if not isinstance(data["entries"], list):
             raise ApiError(f"{where}: 'entries' must be a list")
+        version = data.get("version", 1)
+        if version not in READ_VERSIONS:
+            raise ApiError(
+                f"{where}: api.json version {version!r} is not one this LuaCoder reads"
+                f" ({', '.join(map(str, READ_VERSIONS))})"
+            )
         entries = [ApiEntry.from_dict(e, f"{where}: entry {i}") for i, e in enumerate(data["entries"])]
         api = cls(name=data.get("name", ""), entries=entries)
         api.validate()

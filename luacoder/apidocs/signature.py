@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from luacoder.apidocs.schema import VARARG, ApiError, Param
+from luacoder.apidocs.call_forms import parse_call_form
+from luacoder.apidocs.schema import Param
 
 
 @dataclass
@@ -23,47 +24,10 @@ class Signature:
 
 
 def parse_signature(text: str) -> Signature:
-    """Split a signature into its qualified name and its parameters; `[ ]` marks optional parameters."""
-    text = text.strip().strip("`").strip()
-    if "(" not in text:
-        if not text or any(c.isspace() for c in text):
-            raise ApiError(f"cannot read a name from the signature {text!r}")
-        return Signature(name=text, params=[], callable=False)
-    name, _, rest = text.partition("(")
-    name = name.strip()
-    if not name or any(c.isspace() for c in name):
-        raise ApiError(f"cannot read a name from the signature {text!r}")
-    depth_paren, depth_bracket, current, params = 1, 0, "", []
-    starts_optional = False  # whether the parameter being read began inside [ ]
-    for ch in rest:
-        if ch == "(":
-            depth_paren += 1
-        elif ch == ")":
-            depth_paren -= 1
-            if depth_paren == 0:
-                break
-        if depth_paren == 1 and ch in "[],":
-            _add_param(params, current, starts_optional)
-            current = ""
-            depth_bracket += {"[": 1, "]": -1, ",": 0}[ch]
-            depth_bracket = max(depth_bracket, 0)
-            continue
-        if not current.strip() and not ch.isspace():
-            starts_optional = depth_bracket > 0
-        current += ch
-    else:
-        raise ApiError(f"unbalanced parentheses in the signature {text!r}")
-    _add_param(params, current, starts_optional)
-    return Signature(name=name, params=params, callable=True)
-
-
-def _add_param(params: list[Param], raw: str, optional: bool) -> None:
-    raw = raw.strip()
-    if not raw:
-        return
-    # "key = value" defaults and "name: type" annotations keep only the name.
-    name = raw.split("=", 1)[0].split(":", 1)[0].strip()
-    params.append(Param(name=name, optional=optional or name == VARARG))
+    """Split a signature into its qualified name and its parameters, as `call_forms.parse_call_form` reads them
+    (`[ ]`, `x?`, `x = default` optional; `...` variadic; `ok, err =` return names are not part of the name)."""
+    form = parse_call_form(text)
+    return Signature(name=form.name.replace(" ", ""), params=form.params, callable=form.callable)
 
 
 def name_of(signature_text: str) -> str:

@@ -79,11 +79,19 @@ def full_arity(entry: ApiEntry) -> tuple[int, float]:
     return (fewest + 1, most + 1) if ":" in entry.name else (fewest, most)
 
 
+def full_arities(entry: ApiEntry) -> list[tuple[int, float]]:
+    """`full_arity` of each documented call form: a call is right when it fits any of them."""
+    self_arg = 1 if ":" in entry.name else 0
+    return [(fewest + self_arg, most + self_arg) for fewest, most in entry.arities()]
+
+
 def _fits(entry: ApiEntry, passed: int, open_ended: bool) -> bool:
-    fewest, most = full_arity(entry)
-    if open_ended:  # the last argument may expand to nothing or to any number of values
-        return passed - 1 <= most
-    return fewest <= passed <= most
+    for fewest, most in full_arities(entry):
+        if open_ended and passed - 1 <= most:  # the last argument may expand to nothing or to any number of values
+            return True
+        if not open_ended and fewest <= passed <= most:
+            return True
+    return False
 
 
 def _describe(fewest: int, most: float) -> str:
@@ -164,7 +172,7 @@ class ApiIndex:
         offset = 1 if call.is_method else 0  # shown in the call's own form: `s:rep(3)` wants 1-2
         ranges = []
         for e in entries:
-            fewest, most = full_arity(e)
-            ranges.append(_describe(max(fewest - offset, 0), most - offset))
+            for fewest, most in full_arities(e):
+                ranges.append(_describe(max(fewest - offset, 0), most - offset))
         names = tuple(dict.fromkeys(e.name for e in entries))
         return CallMatch("matched", names, ok, " or ".join(dict.fromkeys(ranges)))
