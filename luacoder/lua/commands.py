@@ -62,7 +62,6 @@ def _read(path: Path) -> tuple[list[tuple[str, int]], str | None]:
 
 
 def calls_command(args: argparse.Namespace) -> int:
-    from luacoder.grading.answer import api_value_names
     from luacoder.grading.api_index import ApiIndex
     from luacoder.lua.calls import extract_calls
 
@@ -79,8 +78,8 @@ def calls_command(args: argparse.Namespace) -> int:
         except ApiError as exc:
             return _usage_error(str(exc))
     for code, first in blocks:
-        report = extract_calls(code)
-        receivers = api_value_names(code, report.calls, index) if index is not None else set()
+        report = extract_calls(code) if index is None else index.calls_of(code)
+        assigned = report.assigned | {name.split(".")[0].split(":")[0] for name in report.defined}
         for issue in report.errors:
             print(
                 f"{args.file}:{issue.line + first - 1}:{issue.column}: syntax error: {issue.message}", file=sys.stderr
@@ -97,10 +96,10 @@ def calls_command(args: argparse.Namespace) -> int:
                 "local": call.local,
             }
             if index is not None:
-                match = index.classify(call, receivers)
-                row["status"] = index.status(call, receivers)
-                row["grade"] = match.kind  # local, matched, hallucinated or other (not an API call)
-                if match.kind == "matched":
+                match = index.classify(call, assigned=assigned)
+                row["status"] = index.status(call, assigned=assigned)
+                row["grade"] = match.kind  # local, matched, standard, hallucinated, undefined or other
+                if match.kind in ("matched", "standard"):
                     row["entries"], row["arity_ok"] = list(match.entries), match.arity_ok
                 elif match.reason:
                     row["reason"] = match.reason
