@@ -1,7 +1,7 @@
 """The grader on real, correct Lua code nobody in this project wrote, and on the same calls mutated.
 
-    python tests/realcode.py            # the table for every corpus present in ../shared/corpora
-    python tests/realcode.py -v luv     # and each call the grader does not accept
+    PYTHONPATH=. python tests/realcode.py            # the table for every corpus present in ../shared/corpora
+    PYTHONPATH=. python tests/realcode.py -v luv     # and each call the grader does not accept
 
 Corpora (see ../shared/corpora/README.md; only Penlight ships Lua source, so luv and Solar2D are measured on the
 Lua examples their own docs carry, which their authors wrote against their API):
@@ -123,7 +123,7 @@ def _offset(code: str, line: int, column: int) -> int:
     return sum(len(x) + 1 for x in lines[: line - 1]) + column - 1
 
 
-def mutations(code: str, call, index) -> list[tuple[str, str]]:
+def mutations(code: str, call, index, all_methods: bool = False) -> list[tuple[str, str]]:
     """(kind, mutated code) for one accepted call: a wrong name, a wrong argument count."""
     from luacoder.lua.calls import parse
 
@@ -133,7 +133,7 @@ def mutations(code: str, call, index) -> list[tuple[str, str]]:
     out = []
     # A wrong method name is only detectable where the receiver's type is known (`f:read` on an `io.open` result, not
     # `s:sub` on a parameter): method calls on untyped receivers get the argument-count mutation only.
-    typed = ":" not in call.name or call.receiver
+    typed = ":" not in call.name or getattr(call, "receiver", "") or all_methods
     if typed and data[start : start + len(short)] == short.encode():
         end = start + len(short)
         out.append(("name", (data[:end] + SUFFIX.encode() + data[end:]).decode("utf-8")))
@@ -163,7 +163,7 @@ def mutations(code: str, call, index) -> list[tuple[str, str]]:
     return out
 
 
-def measure(corpus: str, mutate_every: int = 1) -> Measure:
+def measure(corpus: str, mutate_every: int = 1, all_methods: bool = False) -> Measure:
     index = index_for(corpus)
     result = Measure(corpus)
     accepted = []
@@ -183,7 +183,7 @@ def measure(corpus: str, mutate_every: int = 1) -> Measure:
         for u in getattr(grade, "undefined", []):
             result.undefined_globals.append(f"{where}:{u.line}: {u.name}")
     for where, code, call in accepted[::mutate_every]:
-        for kind, mutated in mutations(code, call, index):
+        for kind, mutated in mutations(code, call, index, all_methods):
             result.mutated += 1
             if _flagged(_grade(mutated, index), call.line, call.column):
                 result.flagged += 1
@@ -201,13 +201,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("corpora", nargs="*", default=list(SOURCES))
     parser.add_argument("-v", "--verbose", action="store_true", help="list rejected calls and missed mutations")
     parser.add_argument("--every", type=int, default=1, help="mutate every N-th accepted call")
+    parser.add_argument(
+        "--all-methods", action="store_true", help="also rename methods called on receivers of unknown type"
+    )
     args = parser.parse_args(argv)
     print(HEADER)
     for corpus in args.corpora:
         if not present(corpus):
             print(f"| {corpus} | absent: {SOURCES[corpus]} | | | | | |")
             continue
-        m = measure(corpus, args.every)
+        m = measure(corpus, args.every, args.all_methods)
         print(m.row())
         if args.verbose:
             for line in m.rejected + m.undefined_globals + m.missed:
@@ -215,6 +218,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.path.insert(0, str(REPO))
+if __name__ == "__main__":  # with PYTHONPATH naming the tree to measure
     sys.exit(main())
