@@ -45,6 +45,7 @@ any number more, so it only fails when those others are already too many.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -57,6 +58,7 @@ from pathlib import Path
 from luacoder.apidocs.schema import ApiEntry, ApiError
 from luacoder.lua.calls import Call
 
+logger = logging.getLogger(__name__)
 CALLABLE_KINDS = ("function", "method")
 _ROOT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _GLOBAL_TABLE = "_G."
@@ -183,7 +185,12 @@ class ApiIndex:
         base: str | None = None,
         requires: dict[str, str] | None = None,
     ):
-        base = base if base is not None else getattr(entries, "base", None) or DEFAULT_BASE
+        chosen = base if base is not None else getattr(entries, "base", None)
+        base = chosen or DEFAULT_BASE
+        if chosen is None and not (BUNDLED_DOCS / DEFAULT_BASE).is_dir():
+            # An installed package without the repository's data/ folder: grade without the base layer, say so.
+            logger.warning("no bundled %s docs at %s: grading without the Lua standard library", base, BUNDLED_DOCS)
+            base = NO_BASE
         self.requires: dict[str, str] = {**getattr(entries, "requires", {}), **(requires or {})}
         self.entries: dict[str, ApiEntry] = {}
         self.callables: dict[str, list[ApiEntry]] = defaultdict(list)  # `string.format`, `print`, aliases
