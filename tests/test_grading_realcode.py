@@ -276,7 +276,11 @@ def correct_rejections(measure: realcode.Measure) -> list[str]:
     return [r for r in measure.rejected if r.split(": ", 1)[1].split(" ", 1)[0] not in errata]
 
 
-@pytest.mark.parametrize(("corpus", "every"), [("penlight", 40), ("luv", 1), ("solar2d", 20)])
+@pytest.mark.parametrize(
+    ("corpus", "every"),
+    # Solar2D's 1,162 docs files take seconds to read alone: slow.
+    [("penlight", 60), ("luv", 1), pytest.param("solar2d", 20, marks=pytest.mark.slow)],
+)
 def test_real_correct_code_is_accepted_and_its_mutations_flagged(corpus, every):
     need(corpus)
     measure = realcode.measure(corpus, mutate_every=every)
@@ -289,5 +293,5 @@ def test_real_correct_code_is_accepted_and_its_mutations_flagged(corpus, every):
         wrong = [r for r in wrong if " hallucinated: " in r]
     assert measure.api_calls > {"penlight": 1400, "luv": 120, "solar2d": 3500}[corpus]
     assert 1 - len(wrong) / correct >= 0.995, "\n".join(wrong[:40])
-    assert measure.mutated >= {"penlight": 30, "luv": 30, "solar2d": 100}[corpus]
+    assert measure.mutated >= {"penlight": 30, "luv": 100, "solar2d": 200}[corpus]
     assert measure.flagged_rate >= 0.95, "\n".join(measure.missed[:40])
