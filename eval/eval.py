@@ -70,7 +70,7 @@ decoding = Decoding(config.max_new_tokens, config.do_sample, config.temperature,
 
 # 2. The API docs and the prompts.
 try:
-    index = ApiIndex(read_json_docs(config.api_path))
+    index = ApiIndex(read_json_docs(config.api_path), base=config.standard_library)
     prompts = read_eval_prompts(config.test_data_path, index)
     checkpoints = find_checkpoints(config.base_folder)
 except (ApiError, RowError, CheckpointError) as exc:
@@ -181,7 +181,7 @@ for ref in checkpoints:
         }
         for i, p in enumerate(prompts)
     ]
-    result.scores = aggregate(grades, cache.generated_tokens, cache.generation_seconds)
+    result.scores = aggregate(grades, cache.generated_tokens, cache.generation_seconds, config.count_undefined_globals)
     logger.info("%s: %d answers generated, %d from the cache", ref.name, result.generated, result.cached)
 
 # 4. Reports.
@@ -195,6 +195,7 @@ settings = {
     "decoding": "sampling" if config.do_sample else "greedy",
     "max_new_tokens": config.max_new_tokens,
     "execute": config.execute,
+    "undefined globals count as hallucinations": config.count_undefined_globals,
 }
 write_results_csv(output_dir / "results.csv", results_table(results, best))
 write_samples(output_dir / "samples.jsonl", results)

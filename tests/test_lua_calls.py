@@ -146,7 +146,7 @@ def test_api_index_status():
         ApiEntry(name="file:read", kind="method", module="io", signature=""),
         ApiEntry(name="print", kind="function", module="_G", signature=""),
     ]
-    index = ApiIndex(api)
+    index = ApiIndex(api, base="none")  # this API alone: io.open is not documented
     report = extract_calls(
         'local function h() end\nh()\nprint(("x"):rep(2))\nlocal f = io.open("a")\nf:read("a")\nline:rep(2)\nfoo()'
     )
@@ -160,6 +160,10 @@ def test_api_index_status():
         "line:rep": "known",
         "foo": "unknown",
     }
+    # With the Lua standard library under the API (the default), io.open is a known standard call.
+    assert (
+        ApiIndex(api).status(report.calls[3]) == "known" and ApiIndex(api).classify(report.calls[3]).kind == "standard"
+    )
 
 
 MARKDOWN = """Here is the answer.

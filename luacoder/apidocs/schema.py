@@ -2,6 +2,10 @@
 
     {"name": "lua54", "entries": [ApiEntry, ...]}
 
+Optional set-level fields (issue 16, for the grader; absent means the defaults):
+    "requires": {"luv": "uv"}   the `require` names that load a module: `local _uv = require('luv')` is `uv`
+    "base": "lua54"             the standard library under the API (a bundled docs folder name, a path, or "none")
+
 An entry is validated field by field when it is built from JSON and before it is written, and the error names the
 entry (index and name) and the field, so that a hand-edited api.json can be fixed from the message alone.
 """
@@ -245,6 +249,9 @@ def _build(cls, data: Any, where: str):
 class ApiSet:
     name: str
     entries: list[ApiEntry] = field(default_factory=list)
+    # -- grader settings (issue 16): which `require` names load which module, and the standard-library base layer
+    requires: dict[str, str] = field(default_factory=dict)
+    base: str | None = None  # None: the grader's default (lua54)
 
     def __post_init__(self) -> None:
         self._by_name: dict[str, ApiEntry] | None = None
@@ -275,7 +282,10 @@ class ApiSet:
             seen[entry.name] = i
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "version": SCHEMA_VERSION, "entries": [e.to_dict() for e in self.entries]}
+        data: dict[str, Any] = {"name": self.name, "version": SCHEMA_VERSION}
+        data["entries"] = [e.to_dict() for e in self.entries]
+        data.update(_grader_settings(self))
+        return data
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "api.json") -> ApiSet:
@@ -291,8 +301,34 @@ class ApiSet:
             )
         entries = [ApiEntry.from_dict(e, f"{where}: entry {i}") for i, e in enumerate(data["entries"])]
         api = cls(name=data.get("name", ""), entries=entries)
+        api.requires, api.base = _read_grader_settings(data, where)
         api.validate()
         return api
+
+
+# -- grader settings (issue 16) --------------------------------------------------------------------------------
+
+
+def _grader_settings(api: ApiSet) -> dict[str, Any]:
+    """The optional set-level fields, only where set, so that an api.json without them is written unchanged."""
+    data: dict[str, Any] = {}
+    if api.requires:
+        data["requires"] = dict(api.requires)
+    if api.base is not None:
+        data["base"] = api.base
+    return data
+
+
+def _read_grader_settings(data: dict, where: str) -> tuple[dict[str, str], str | None]:
+    requires = data.get("requires", {})
+    if not isinstance(requires, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in requires.items()
+    ):
+        raise ApiError(f'{where}: \'requires\' must map require names to module names, e.g. {{"luv": "uv"}}')
+    base = data.get("base")
+    if base is not None and (not isinstance(base, str) or not base):
+        raise ApiError(f'{where}: \'base\' must be a standard library name such as "lua54", a path, or "none"')
+    return dict(requires), base
 
 
 def _where(entry: ApiEntry) -> str:

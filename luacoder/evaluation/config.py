@@ -36,6 +36,16 @@ class EvalConfig:
     execute_timeout: float = 5.0
     execute_memory_mb: float = 64.0
     samples_in_report: int = 3
+    count_undefined_globals: bool = field(
+        default=True,
+        metadata={
+            "help": "count answers calling undefined globals as hallucinating (false: APIs that inject globals)"
+        },
+    )
+    standard_library: str | None = field(
+        default=None,
+        metadata={"help": "Lua standard library under the API: lua54, docs path, none (default: api.json's)"},
+    )
 
     def __post_init__(self) -> None:
         for key in ("base_folder", "api_path", "test_data_path", "output_dir"):

@@ -104,6 +104,7 @@ PLOTTED = (
     ("api_f1", "API F1"),
     ("api_match_accuracy", "API-match accuracy"),
     ("hallucination_rate", "hallucination rate"),
+    ("undefined_global_rate", "undefined-global rate"),
     ("arity_error_rate", "arity-error rate"),
     ("no_api_rate", "no-API rate"),
     ("expected_api_recall", "expected-API recall"),
@@ -160,6 +161,7 @@ def _score_cells(s: CheckpointScores) -> list[str]:
         _fraction(s.api_match_accuracy, s.matched, s.api_calls),
         _fraction(s.mean_answer_accuracy, s.answer_accuracy_sum, s.answers_with_api),
         _fraction(s.hallucination_rate, s.answers_with_hallucination, s.answers),
+        _fraction(s.undefined_global_rate, s.answers_with_undefined_global, s.answers),
         _fraction(s.arity_error_rate, s.arity_errors, s.matched),
         _fraction(s.no_api_rate, s.answers - s.answers_with_api, s.answers),
         _fraction(s.expected_api_recall, s.expected_found, s.expected_apis),
@@ -177,6 +179,7 @@ TABLE_HEADER = [
     "API-match accuracy",
     "mean answer accuracy",
     "hallucination rate",
+    "undefined-global rate",
     "arity-error rate",
     "no-API rate",
     "expected-API recall",
@@ -305,6 +308,8 @@ def _samples_section(results: Sequence[CheckpointResult], samples_shown: int) ->
                 f"API calls {g.api_calls}, matched {g.matched}, hallucinated {g.hallucinated}{names}, "
                 f"arity errors {g.arity_errors}, syntax {syntax}"
             )
+            if g.undefined:
+                verdict += f", undefined globals {', '.join(f'`{n}`' for n in g.undefined_globals)}"
             if g.expected_apis:
                 verdict += f", expected APIs found {len(g.expected_found)}/{len(g.expected_apis)}"
             lines += [f"Prompt {row['index']}: {_escape(row['prompt'])[:300]}", "", _fence(answer), "", verdict, ""]
@@ -328,6 +333,7 @@ def summary_text(results: Sequence[CheckpointResult], best: int | None, output_d
                     "F1": show(s.api_f1),
                     "API-match": show(s.api_match_accuracy),
                     "halluc.": show(s.hallucination_rate),
+                    "undef.": show(s.undefined_global_rate),
                     "arity err.": show(s.arity_error_rate),
                     "no-API": show(s.no_api_rate),
                     "recall": show(s.expected_api_recall),

@@ -16,15 +16,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-import tree_sitter
-
-from luacoder.grading.api_index import ApiIndex, CallMatch
-from luacoder.lua.calls import Call, extract_calls, parse
+from luacoder.grading.api_index import ApiIndex, CallMatch, root_of
+from luacoder.lua.calls import Call
 from luacoder.lua.markdown_code import extract_lua_code
 
 REPORT_TYPES = ("markdown", "code")
-# Functions that return their first argument: `local f = assert(io.open(p))` holds what io.open returned.
-_PASS_THROUGH = ("assert",)
 
 
 @dataclass
@@ -35,11 +31,13 @@ class CallGrade:
     resolved: str  # after aliases: `fmt` -> `string.format`
     line: int  # in the answer's code (the joined blocks; for "code", prompt and completion)
     args: int  # as written, `self` not counted
-    kind: str  # "matched" or "hallucinated"
+    kind: str  # "matched" or "hallucinated" (API calls); "standard" or "undefined" (see `ApiIndex.classify`)
     entries: list[str] = field(default_factory=list)  # the documented entries it may be
     arity_ok: bool | None = None  # None for a hallucinated call
     expected_args: str = ""  # documented argument counts in the call's own form
     reason: str = ""  # why it is hallucinated
+    column: int = 0  # 1-based byte column of the called name on `line` (0 in grades stored before it was kept)
+    receiver: str = ""  # a method call's receiver type, where the grader knows it (`uv_timer_t`)
 
 
 @dataclass
@@ -51,6 +49,10 @@ class AnswerGrade:
     syntax_errors: list[str] = field(default_factory=list)
     calls: list[CallGrade] = field(default_factory=list)  # the API calls, in source order
     other_calls: list[str] = field(default_factory=list)  # calls that are neither local nor API calls
+    # Calls of the Lua standard library under the API (not API calls; kind "standard"), and calls of globals that
+    # are neither documented, nor standard, nor defined or assigned in the code (kind "undefined").
+    standard_calls: list[CallGrade] = field(default_factory=list)
+    undefined: list[CallGrade] = field(default_factory=list)
     expected_apis: list[str] = field(default_factory=list)  # canonical entry names
     expected_found: list[str] = field(default_factory=list)  # those called (as documented names) by the answer
     executed: bool = False  # run in the sandbox (`execute=True`)
@@ -83,6 +85,11 @@ class AnswerGrade:
         return [c.resolved for c in self.calls if c.kind == "hallucinated"]
 
     @property
+    def undefined_globals(self) -> list[str]:
+        """The undefined globals the answer calls, in order, without repeats."""
+        return list(dict.fromkeys(c.resolved for c in self.undefined))
+
+    @property
     def arity_error_names(self) -> list[str]:
         return [c.resolved for c in self.calls if c.arity_ok is False]
 
@@ -108,6 +115,7 @@ class AnswerGrade:
             data[name] = getattr(self, name)
         data["hallucinated_names"] = self.hallucinated_names
         data["arity_error_names"] = self.arity_error_names
+        data["undefined_globals"] = self.undefined_globals
         data["expected_recall"] = self.expected_recall
         return data
 
@@ -115,7 +123,8 @@ class AnswerGrade:
     def from_dict(cls, data: dict[str, Any]) -> AnswerGrade:
         stored = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in stored}
-        values["calls"] = [CallGrade(**c) for c in data.get("calls", [])]
+        for name in ("calls", "standard_calls", "undefined"):
+            values[name] = [CallGrade(**c) for c in data.get(name, [])]
         return cls(**values)
 
 
@@ -173,8 +182,8 @@ def grade_code(
     column, 1-based) are not graded."""
     if not code.strip():
         return AnswerGrade(report_type, code, has_code=False, syntax_valid=False, expected_apis=list(expected_apis))
-    report = extract_calls(code)
-    receivers = api_value_names(code, report.calls, index)
+    report = index.calls_of(code)
+    assigned = report.assigned | {root_of(name) for name in report.defined}
     grade = AnswerGrade(
         report_type,
         code,
@@ -186,9 +195,13 @@ def grade_code(
     for call in report.calls:
         if (call.line, call.column) < start:
             continue
-        match = index.classify(call, receivers)
+        match = index.classify(call, assigned=assigned)
         if match.is_api_call:
             grade.calls.append(_call_grade(call, match))
+        elif match.kind == "standard":
+            grade.standard_calls.append(_call_grade(call, match))
+        elif match.kind == "undefined":
+            grade.undefined.append(_call_grade(call, match))
         elif match.kind == "other":
             grade.other_calls.append(call.resolved)
     used = {e for c in grade.calls if c.kind == "matched" for e in c.entries}
@@ -220,6 +233,8 @@ def _call_grade(call: Call, match: CallMatch) -> CallGrade:
         arity_ok=match.arity_ok,
         expected_args=match.expected_args,
         reason=match.reason,
+        column=call.column,
+        receiver=match.receiver,
     )
 
 
@@ -227,58 +242,3 @@ def _end_point(prompt: str) -> tuple[int, int]:
     """(line, byte column) just after `prompt`, 1-based, as tree-sitter counts them."""
     lines = prompt.split("\n")
     return len(lines), len(lines[-1].encode("utf-8")) + 1
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Variables holding an API call's result: `local f = io.open(p)` makes `f:readAll()` an API call
-
-
-def api_value_names(code: str, calls: Sequence[Call], index: ApiIndex) -> set[str]:
-    """Names assigned (anywhere, any scope) the result of an API call. Scopes are not told apart: a name is an API
-    value if any assignment gives it one, which is right for the usual one-name-one-meaning code of an answer."""
-    by_position = {(c.line, c.column): c for c in calls}
-    names: set[str] = set()
-    stack = [parse(code).root_node]
-    while stack:
-        node = stack.pop()
-        stack.extend(node.children)
-        if node.type != "assignment_statement":
-            continue
-        for target, value in _assignments(node):
-            call = _value_call(value, by_position)
-            if call is not None and index.classify(call).is_api_call:
-                names.add(_text(target))
-    return names
-
-
-def _assignments(node: tree_sitter.Node) -> list[tuple[tree_sitter.Node, tree_sitter.Node]]:
-    targets = next((c for c in node.named_children if c.type == "variable_list"), None)
-    values = next((c for c in node.named_children if c.type == "expression_list"), None)
-    if targets is None or values is None:
-        return []
-    names = [t for t in targets.named_children if t.type != "attribute"]
-    exprs = [v for v in values.named_children if v.type != "comment"]
-    return [(t, v) for t, v in zip(names, exprs, strict=False) if t.type == "identifier"]
-
-
-def _value_call(value: tree_sitter.Node | None, by_position: dict[tuple[int, int], Call]) -> Call | None:
-    """The call whose result `value` is, through parentheses and `assert(...)`."""
-    while value is not None and value.type == "parenthesized_expression" and value.named_children:
-        value = value.named_children[0]
-    if value is None or value.type != "function_call":
-        return None
-    callee = value.child_by_field_name("name")
-    if callee is None:
-        return None
-    where = {"method_index_expression": "method", "dot_index_expression": "field"}.get(callee.type)
-    point = callee.child_by_field_name(where) if where else callee
-    call = by_position.get((point.start_point[0] + 1, point.start_point[1] + 1))
-    if call is not None and call.resolved in _PASS_THROUGH and not call.local:
-        args = value.child_by_field_name("arguments")
-        first = next((a for a in args.named_children if a.type != "comment"), None) if args is not None else None
-        return _value_call(first, by_position)
-    return call
-
-
-def _text(node: tree_sitter.Node) -> str:
-    return node.text.decode("utf-8", errors="replace") if node.text is not None else ""

@@ -17,7 +17,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def grade_command(args: argparse.Namespace) -> int:
     from luacoder.apidocs.json_docs import read_json_docs
     from luacoder.apidocs.schema import ApiError
-    from luacoder.grading.answer import api_value_names
     from luacoder.grading.api_index import ApiIndex
     from luacoder.lua.commands import USAGE_ERROR, calls_command
 
@@ -27,18 +26,20 @@ def grade_command(args: argparse.Namespace) -> int:
         print(f"luacoder grade: {exc}", file=sys.stderr)
         return USAGE_ERROR
 
-    def grader(code, calls):
-        receivers = api_value_names(code, calls, index)
+    def grader(code):
+        report = index.calls_of(code)
+        assigned = report.assigned | {name.split(".")[0].split(":")[0] for name in report.defined}
 
         def fields(call) -> dict:
-            match = index.classify(call, receivers)
-            row = {"status": index.status(call, receivers), "grade": match.kind}  # local, matched, hallucinated, other
-            if match.kind == "matched":
+            match = index.classify(call, assigned=assigned)
+            # local, matched, standard, hallucinated, undefined or other
+            row = {"status": index.status(call, assigned=assigned), "grade": match.kind}
+            if match.kind in ("matched", "standard"):
                 row["entries"], row["arity_ok"] = list(match.entries), match.arity_ok
             elif match.reason:
                 row["reason"] = match.reason
             return row
 
-        return fields
+        return report, fields
 
     return calls_command(args, grader)

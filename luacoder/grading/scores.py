@@ -5,7 +5,12 @@ denominator is zero is None, shown as "n/a", never 0 and never a division error.
 
 - api_match_accuracy   matched API calls / API calls, over all answers
 - mean_answer_accuracy mean of (matched / API calls) over the answers that make API calls
-- hallucination_rate   answers with at least one hallucinated call / answers
+- hallucination_rate   answers with at least one hallucinated call / answers; by default an answer that calls an
+                       undefined global counts as hallucinating too (`aggregate(..., count_undefined_globals=False)`,
+                       eval's `count_undefined_globals: false`, turns that off for APIs that inject undocumented
+                       globals)
+- undefined_global_rate answers that call at least one undefined global (neither documented, nor in the Lua
+                       standard library, nor defined or assigned in the answer: `lstrip(s)`) / answers
 - arity_error_rate     matched calls with an undocumented argument count / matched calls
 - no_api_rate          answers without any API call / answers (on its own: never folded into the accuracy)
 - no_code_rate         answers without Lua code / answers
@@ -38,6 +43,7 @@ RATES = (
     "api_match_accuracy",
     "mean_answer_accuracy",
     "hallucination_rate",
+    "undefined_global_rate",
     "arity_error_rate",
     "no_api_rate",
     "no_code_rate",
@@ -66,7 +72,10 @@ class CheckpointScores:
     arity_errors: int = 0
     answers_with_api: int = 0
     answer_accuracy_sum: float = 0.0  # sum of matched / API calls over answers_with_api
-    answers_with_hallucination: int = 0
+    answers_with_hallucination: int = 0  # hallucinated API calls, or undefined globals when they count
+    answers_with_undefined_global: int = 0
+    undefined_global_calls: int = 0
+    undefined_globals_counted: bool = True  # whether answers_with_hallucination counts undefined globals
     answers_with_code: int = 0
     syntax_valid: int = 0
     expected_apis: int = 0
@@ -87,6 +96,10 @@ class CheckpointScores:
     @property
     def hallucination_rate(self) -> float | None:
         return ratio(self.answers_with_hallucination, self.answers)
+
+    @property
+    def undefined_global_rate(self) -> float | None:
+        return ratio(self.answers_with_undefined_global, self.answers)
 
     @property
     def arity_error_rate(self) -> float | None:
@@ -137,10 +150,18 @@ class CheckpointScores:
 
 
 def aggregate(
-    grades: Sequence[AnswerGrade], generated_tokens: int = 0, generation_seconds: float = 0.0
+    grades: Sequence[AnswerGrade],
+    generated_tokens: int = 0,
+    generation_seconds: float = 0.0,
+    count_undefined_globals: bool = True,
 ) -> CheckpointScores:
+    """The scores of a checkpoint's grades; `count_undefined_globals` says whether an answer calling an undefined
+    global counts in the hallucination rate (it always counts in the undefined-global rate)."""
     scores = CheckpointScores(
-        answers=len(grades), generated_tokens=generated_tokens, generation_seconds=generation_seconds
+        answers=len(grades),
+        generated_tokens=generated_tokens,
+        generation_seconds=generation_seconds,
+        undefined_globals_counted=count_undefined_globals,
     )
     for g in grades:
         scores.api_calls += g.api_calls
@@ -150,7 +171,10 @@ def aggregate(
         if g.api_calls:
             scores.answers_with_api += 1
             scores.answer_accuracy_sum += g.matched / g.api_calls
-        scores.answers_with_hallucination += g.hallucinated > 0
+        undefined = len(g.undefined)
+        scores.undefined_global_calls += undefined
+        scores.answers_with_undefined_global += undefined > 0
+        scores.answers_with_hallucination += g.hallucinated > 0 or (count_undefined_globals and undefined > 0)
         scores.answers_with_code += g.has_code
         scores.syntax_valid += g.has_code and g.syntax_valid
         scores.expected_apis += len(g.expected_apis)

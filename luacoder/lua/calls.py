@@ -10,11 +10,20 @@ names the string library for methods called on a string literal (`("%d"):format(
 functions the source defines itself, and plain calls through a local variable (a parameter, a loop variable, a local
 holding a closure), are marked `local`: they are not calls of a documented API. Calls inside strings and comments
 are not calls. Calls are listed in source order, an outer call before the calls in its arguments.
+
+What the grader tells `extract_calls` about the API (all optional, so that the extraction alone knows no API):
+`modules` are the API's module names (a function parameter named `uv` then stands for the module `uv`, the
+`function(uv) ... end` idiom of code that is handed its library), `requires` maps `require` names to the module they
+load (`{"luv": "uv"}`: `local _uv = require('luv')` is an alias of `uv`), and `known` says whether a resolved name
+is documented, so that `local unpack = table.unpack or unpack` and `local ipairs = compat and compat.ipairs or ipairs`
+resolve to the documented operand. Scopes are kept: a variable holding a call's result is only that variable in
+the scope that assigned it (`Call.receiver_value`), not a same-named parameter of a callback elsewhere.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Container, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -28,6 +37,7 @@ _PARSER = tree_sitter.Parser(LANGUAGE)
 _SCOPES = {"chunk", "block", "function_declaration", "function_definition", "for_statement"}
 _FUNCTIONS = {"function_declaration", "function_definition"}
 _MAX_LITERAL = 24
+_ROOT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass
@@ -40,6 +50,12 @@ class Call:
     open_ended: bool = False  # the last argument is `...` or a call, so more values may be passed
     is_method: bool = False  # called with `:`
     local: bool = False  # a function defined in this source, or a call through a local variable
+    # For a method call: the resolved callee of the call whose result the receiver is (`io.open` for `f:read()`
+    # after `local f = io.open(p)`, or for `io.open(p):read()`); "" when the receiver is not a call's result.
+    receiver_value: str = ""
+    # The global name the callee starts from (`lstrip` for `lstrip(s)`, `string` for `s.format` after
+    # `local s = string`); "" when it starts from a local variable or a literal.
+    global_root: str = ""
 
     @property
     def method_name(self) -> str:
@@ -65,6 +81,7 @@ class CallReport:
     calls: list[Call] = field(default_factory=list)
     errors: list[SyntaxIssue] = field(default_factory=list)
     defined: set[str] = field(default_factory=set)  # names of the functions the source defines
+    assigned: set[str] = field(default_factory=set)  # global names the source assigns (`M = {}`, `M.f = g`)
 
     @property
     def syntax_ok(self) -> bool:
@@ -83,12 +100,21 @@ def is_valid_lua(source: str | bytes) -> bool:
     return not parse(source).root_node.has_error
 
 
-def extract_calls(source: str | bytes) -> CallReport:
+def extract_calls(
+    source: str | bytes,
+    *,
+    modules: Container[str] = (),
+    requires: Mapping[str, str] | None = None,
+    known: Callable[[str], bool] | None = None,
+) -> CallReport:
+    """The calls of `source`; `modules`, `requires` and `known` describe the API (see the module docstring)."""
     tree = parse(source)
     report = CallReport(errors=list(_syntax_issues(tree.root_node)))
     defined, methods = _definitions(tree.root_node)
     report.defined = defined
-    _Walker(report, defined, methods).walk(tree.root_node)
+    walker = _Walker(report, defined, methods)
+    walker.modules, walker.requires, walker.known = modules, dict(requires or {}), known
+    walker.walk(tree.root_node)
     return report
 
 
@@ -226,8 +252,11 @@ def _pairs(assignment: tree_sitter.Node) -> list[tuple[tree_sitter.Node, tree_si
 
 @dataclass
 class _Binding:
-    kind: str  # "alias" (stands for `target`), "module" (a `require` result), "local" (any other local value)
+    # "alias" (stands for `target`), "module" (a `require` result), "result" (the result of a call of `target`),
+    # "local" (any other local value)
+    kind: str
     target: str = ""
+    free: bool = False  # an alias whose target starts from a global name
 
 
 class _Scope:
@@ -256,6 +285,9 @@ class _Walker:
     def __init__(self, report: CallReport, defined: set[str], methods: set[str]):
         self.report, self.defined, self.methods = report, defined, methods
         self.globals: dict[str, _Binding] = {}  # `fmt = string.format` at any level, without `local`
+        self.modules: Container[str] = ()
+        self.requires: dict[str, str] = {}
+        self.known: Callable[[str], bool] | None = None
 
     def walk(self, root: tree_sitter.Node) -> None:
         # Items are (node, scope) to visit, or a callable to run once the nodes pushed before it are done.
@@ -283,7 +315,10 @@ class _Walker:
             params = node.child_by_field_name("parameters")
             for p in params.named_children if params is not None else []:
                 if p.type == "identifier":
-                    scope.names[_text(p)] = _Binding("local")
+                    name = _text(p)
+                    # `function(uv) uv.tcp_bind(...) end`: code handed its library under the module's own name.
+                    module = name in self.modules
+                    scope.names[name] = _Binding("alias", name, free=True) if module else _Binding("local")
             name = node.child_by_field_name("name")
             if name is not None and name.type == "method_index_expression":
                 scope.names["self"] = _Binding("local")
@@ -313,6 +348,9 @@ class _Walker:
         is_local = node.parent is not None and node.parent.type == "variable_declaration"
         bindings = [(target, self._binding_for(value, scope)) for target, value in _pairs(node)]
         for target, binding in bindings:
+            base = _base_identifier(target)
+            if not is_local and base is not None and scope.lookup(_text(base)) is None:
+                self.report.assigned.add(_text(base))
             if target.type != "identifier":
                 continue
             name = _text(target)
@@ -320,7 +358,7 @@ class _Walker:
                 scope.names[name] = binding
             elif (owner := scope.owner(name)) is not None:
                 owner.names[name] = binding
-            elif binding.kind == "alias":
+            elif binding.kind in ("alias", "result"):
                 self.globals[name] = binding
             else:
                 self.globals.pop(name, None)
@@ -328,13 +366,56 @@ class _Walker:
     def _binding_for(self, value: tree_sitter.Node | None, scope: _Scope) -> _Binding:
         value = _unparen(value)
         if value is not None and _is_name_expression(value):
-            resolved, _base = self._resolve(value, scope)
-            return _Binding("alias", resolved)
+            return self._alias(value, scope)
+        if value is not None and value.type == "binary_expression":
+            names = [n for n in _or_operands(value) if _is_name_expression(n)]
+            # `tostr or tostring` with `tostr` a parameter may be the caller's own function: not an alias.
+            held = [self._resolve(n, scope)[1] for n in names]
+            if names and not any(b is not None and b.kind in ("local", "result") for b in held):
+                aliases = [self._alias(n, scope) for n in names]
+                documented = [a for a in aliases if self.known is not None and self.known(a.target)]
+                return (documented or aliases)[-1 if not documented else 0]
         if value is not None and value.type == "function_call":
             callee = value.child_by_field_name("name")
             if callee is not None and _text(callee) == "require" and scope.lookup("require") is None:
-                return _Binding("module")
+                loaded = _string_argument(value)
+                module = self.requires.get(loaded, loaded if loaded in self.modules else None)
+                return _Binding("alias", module, free=True) if module else _Binding("module", loaded or "")
+            producer = self._producer(value, scope)
+            return _Binding("result", producer) if producer else _Binding("local")
         return _Binding("local")
+
+    def _alias(self, value: tree_sitter.Node, scope: _Scope) -> _Binding:
+        resolved, base = self._resolve(value, scope)
+        free = base is None or (base.kind == "alias" and base.free)
+        return _Binding("alias", resolved, free=free)
+
+    def _producer(self, value: tree_sitter.Node, scope: _Scope) -> str:
+        """The resolved callee of the call whose result `value` (a function call) is, through `assert(...)`; ""
+        when it is a local function or a call through a local value."""
+        callee = value.child_by_field_name("name")
+        if callee is None:
+            return ""
+        resolved, binding = self._resolve(callee, scope)
+        if resolved == "assert" and binding is None:
+            first = _first_argument(value)
+            first = _unparen(first)
+            return self._producer(first, scope) if first is not None and first.type == "function_call" else ""
+        if self._is_local_call(callee, resolved, binding):
+            return ""
+        return resolved
+
+    def _is_local_call(self, callee: tree_sitter.Node, resolved: str, binding: _Binding | None) -> bool:
+        name = written_name(callee)
+        if binding is not None and binding.kind == "alias":
+            local = resolved in self.defined  # `local f = helper` is local; `local fmt = string.format` is not
+        else:
+            local = name in self.defined or resolved in self.defined
+        if callee.type == "method_index_expression":
+            return local or _text(callee.child_by_field_name("method")) in self.methods
+        if binding is not None and binding.kind in ("local", "result") and _base_identifier(callee) is not None:
+            return True
+        return local
 
     def _resolve(self, node: tree_sitter.Node, scope: _Scope) -> tuple[str, _Binding | None]:
         """The resolved name of a callee, and the binding of its base identifier (None for a global)."""
@@ -344,6 +425,8 @@ class _Walker:
             binding = scope.lookup(name)
             if binding is None:
                 binding = self.globals.get(name)
+                if binding is not None and binding.kind == "result":
+                    return name, binding
                 return (binding.target if binding else name), None
             return (binding.target if binding.kind == "alias" else name), binding
         if kind in ("dot_index_expression", "method_index_expression"):
@@ -370,18 +453,59 @@ class _Walker:
         resolved, binding = self._resolve(callee, scope)
         is_method = callee.type == "method_index_expression"
         open_ended = bool(args) and args[-1].type in ("vararg_expression", "function_call")
-        if binding is not None and binding.kind == "alias":
-            local = resolved in self.defined  # `local f = helper` is local; `local fmt = string.format` is not
-        else:
-            local = name in self.defined or resolved in self.defined
+        local = self._is_local_call(callee, resolved, binding)
+        receiver_value = ""
         if is_method:
-            local = local or _text(callee.child_by_field_name("method")) in self.methods
-        elif binding is not None and binding.kind == "local" and _base_identifier(callee) is not None:
-            local = True
+            receiver = _unparen(callee.child_by_field_name("table"))
+            if receiver is not None and receiver.type == "function_call":
+                receiver_value = self._producer(receiver, scope)
+            elif receiver is not None and receiver.type == "identifier":
+                held = self._resolve(receiver, scope)[1]
+                receiver_value = held.target if held is not None and held.kind == "result" else ""
+        global_root = ""
+        base = _base_identifier(callee)
+        if base is not None and (binding is None or (binding.kind == "alias" and binding.free)):
+            global_root = _ROOT_NAME.match(resolved).group(0) if _ROOT_NAME.match(resolved) else ""
         where = callee
         if callee.type == "method_index_expression":
             where = callee.child_by_field_name("method")
         elif callee.type == "dot_index_expression":
             where = callee.child_by_field_name("field")
         row, col = where.start_point
-        self.report.calls.append(Call(name, resolved, row + 1, col + 1, len(args), open_ended, is_method, local))
+        self.report.calls.append(
+            Call(
+                name, resolved, row + 1, col + 1, len(args), open_ended, is_method, local, receiver_value, global_root
+            )
+        )
+
+
+def _or_operands(node: tree_sitter.Node) -> list[tree_sitter.Node]:
+    """The values `a and b or c` may take, in order: `b`, `c` (an `and`'s left operand is only a condition)."""
+    node = _unparen(node)
+    if node is None or node.type != "binary_expression":
+        return [node] if node is not None else []
+    operator = node.child_by_field_name("operator")
+    left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
+    if operator is None or left is None or right is None:
+        return []
+    if _text(operator) == "or":
+        return _or_operands(left) + _or_operands(right)
+    if _text(operator) == "and":
+        return _or_operands(right)
+    return []
+
+
+def _first_argument(call: tree_sitter.Node) -> tree_sitter.Node | None:
+    args = call.child_by_field_name("arguments")
+    if args is None:
+        return None
+    return next((a for a in args.named_children if a.type != "comment"), None)
+
+
+def _string_argument(call: tree_sitter.Node) -> str:
+    """The text of a call's first argument when it is a string literal (`require "pl.utils"`), else ""."""
+    first = _first_argument(call)
+    if first is None or first.type != "string":
+        return ""
+    content = first.child_by_field_name("content")
+    return _text(content) if content is not None else ""

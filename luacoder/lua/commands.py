@@ -61,16 +61,15 @@ def _read(path: Path) -> tuple[list[tuple[str, int]], str | None]:
 
 
 def calls_command(args: argparse.Namespace, grader=None) -> int:
-    """Print the calls of the file. `grader(code, calls)`, given by `luacoder grade` (luacoder.grading.commands),
-    returns the fields each call's row gains: the grader sits above this layer, so it is passed in."""
+    """Print the calls of the file. `grader(code)`, given by `luacoder grade` (luacoder.grading.commands), returns
+    the calls report and the fields each call's row gains: the grader sits above this layer, so it is passed in."""
     from luacoder.lua.calls import extract_calls
 
     blocks, error = _read(args.file)
     if error:
         return _usage_error(error)
     for code, first in blocks:
-        report = extract_calls(code)
-        grade_fields = grader(code, report.calls) if grader is not None else None
+        report, grade_fields = (extract_calls(code), None) if grader is None else grader(code)
         for issue in report.errors:
             print(
                 f"{args.file}:{issue.line + first - 1}:{issue.column}: syntax error: {issue.message}", file=sys.stderr
