@@ -253,13 +253,13 @@ def test_packed_mixture_gives_the_loss_of_its_samples_run_one_by_one(tmp_path, f
     assert (batch["labels"][:, 1:] != IGNORE_INDEX).sum() == sum(c.trained_tokens for c in counts)
 
 
-def _command(output_dir, code, chat, test):
+def _command(output_dir, code, chat, tests):
     return [
         "train.py",
         "config_cpu.yaml",
         CPU_ZERO3,
         f"--train_mixture={{{code}: 1.5, {chat}: 1}}",
-        f"--test_files=[{test}]",
+        f"--test_files=[{', '.join(map(str, tests))}]",
         f"--output_dir={output_dir}",
         "--max_length=128",
         "--per_device_train_batch_size=2",
@@ -280,15 +280,19 @@ def test_two_process_zero3_run_trains_the_mixture_writes_its_card_and_resumes_to
 ):
     code = _write(tmp_path / "code" / "train.jsonl", stage_datasets.code_rows(entries)[:24])
     chat = _write(tmp_path / "chat" / "train.jsonl", stage_datasets.chat_rows(entries)[:16])
-    test = _write(tmp_path / "chat" / "test.jsonl", stage_datasets.chat_rows(entries)[16:20])
+    tests = [
+        _write(tmp_path / "chat" / "test.jsonl", stage_datasets.chat_rows(entries)[16:20]),
+        _write(tmp_path / "code" / "test.jsonl", stage_datasets.code_rows(entries)[24:28]),
+    ]
     out = tmp_path / "out"
     model = f"--model_name_or_path={tiny_model_dir('starcoder2')}"
-    torchrun("multi", *_command(out, code, chat, test), model)
+    torchrun("multi", *_command(out, code, chat, tests), model)
 
     history = losses(out)
     assert len(history) == 4 and all(np.isfinite(history))
     state = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())
-    assert any("eval_chat_test_loss" in entry for entry in state["log_history"])
+    evaluated = {key: value for entry in state["log_history"] for key, value in entry.items()}
+    assert np.isfinite([evaluated["eval_chat_test_loss"], evaluated["eval_code_test_loss"]]).all()  # one per source
     meta = json.loads((out / "checkpoint-4" / "luacoder_meta.json").read_text())
     assert meta["stage"] == "multi" and [m["samples"] for m in meta["mixture"]] == [36, 16]
     card = (out / "dataset_card.md").read_text()
@@ -302,7 +306,7 @@ def test_two_process_zero3_run_trains_the_mixture_writes_its_card_and_resumes_to
     reference = load_file(out / "model.safetensors")
     shutil.rmtree(out / "checkpoint-4")
     (out / "model.safetensors").unlink()
-    rerun = torchrun("multi", *_command(out, code, chat, test), model)
+    rerun = torchrun("multi", *_command(out, code, chat, tests), model)
     assert f"resuming from {out / 'checkpoint-2'}" in rerun.stdout
     resumed = load_file(out / "model.safetensors")
     assert reference.keys() == resumed.keys()
