@@ -231,7 +231,7 @@ def build_mixture(
                 sample = code_sample(ids, tokenizer.eos_token_id)
             else:
                 sample = conversation_sample(tokenizer, source.rows[index])
-            pieces = [p for p in fit_to_length(*sample, fitting.max_length, fitting.split, fitting.keep_end)]
+            pieces = fit_to_length(*sample, fitting.max_length, fitting.split, fitting.keep_end)
             pieces = [p for p in pieces if trained_tokens(p[1])]
             if not pieces:
                 count.dropped += 1
@@ -295,7 +295,8 @@ def mixture_card(
     lines = [
         "# Training mixture\n",
         "Code rows train on every token; conversations on the assistant's answers and their `<|end|>`. A trained token"
-        " is a target of the loss (a sample's first token never is). Weight: times each row is seen per epoch.\n",
+        " is a target of the loss (the first token of a sample, or of a piece of one, never is). Weight: times each"
+        " row is seen per epoch.\n",
         markdown_table(rows),
         f"\nCode rows: {fim}. {length[0].upper() + length[1:]}; a dropped sample had no trained token left."
         f" Seed {seed} (row choice and FIM per sample).\n",
