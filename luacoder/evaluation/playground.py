@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,9 @@ class Playground:
             "hf", self.checkpoint, report_type, system_prompt=system_prompt, dtype=dtype, device=device
         )
 
-    def ask(self, prompt: str, expected_apis: list[str] = (), max_new_tokens: int = 256, **sampling: Any) -> Attempt:
+    def ask(
+        self, prompt: str, expected_apis: Sequence[str] = (), max_new_tokens: int = 256, **sampling: Any
+    ) -> Attempt:
         """The answer to `prompt` (greedy unless sampling says do_sample=True, temperature=...), graded."""
         from luacoder.evaluation.backends import Decoding
 
