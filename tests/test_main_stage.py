@@ -122,6 +122,7 @@ def test_every_sft_stage_builds_its_trainer_with_the_one_builder():
     assert {p.relative_to(REPO).as_posix() for p in sft_stages} >= {
         "deepspeed/chat/train.py",
         "deepspeed/main/train.py",
+        "deepspeed/multi/train.py",
         "deepspeed/RL/sft_lora.py",
     }
     for script in sft_stages:

@@ -11,6 +11,7 @@ from trl import SFTConfig
 
 from luacoder.config import ConfigError, coerce, parse_config
 from luacoder.train.datasets import ChatDataArguments, MainDataArguments, PretrainDataArguments
+from luacoder.train.mixture import MixtureDataArguments
 from luacoder.train.model_setup import ModelArguments
 
 
@@ -87,6 +88,7 @@ STAGE_CONFIGS = {
     "pretrain": [ModelArguments, PretrainDataArguments, TrainingArguments],
     "chat": [ModelArguments, ChatDataArguments, SFTConfig],
     "main": [ModelArguments, MainDataArguments, SFTConfig],
+    "multi": [ModelArguments, MixtureDataArguments, SFTConfig],
 }
 
 
