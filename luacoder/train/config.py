@@ -37,7 +37,10 @@ class ModelArguments:
     tokenizer_name_or_path: str | None = field(default=None, metadata={"help": "default: model_name_or_path"})
     trust_remote_code: bool = field(default=False, metadata={"help": "run code shipped with a hub model"})
     dtype: str = field(default="auto", metadata={"help": "auto, float32, bfloat16 or float16"})
-    attn_implementation: str | None = field(default=None, metadata={"help": "sdpa, eager, flash_attention_2, ..."})
+    attn_implementation: str | None = field(
+        default=None,
+        metadata={"help": "auto (flash attention where installed on a GPU), sdpa, eager, flash_attention_2, ..."},
+    )
     start_over: bool = field(
         default=False, metadata={"help": "ignore checkpoints in output_dir instead of resuming from the last one"}
     )

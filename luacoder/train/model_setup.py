@@ -12,6 +12,7 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 from transformers.integrations import is_deepspeed_zero3_enabled
 
+from luacoder.train.attention import choose_attn_implementation
 from luacoder.train.chat_template import CHAT_TEMPLATE, DIALOGUE_TOKENS
 from luacoder.train.config import ModelArguments
 from luacoder.train.generation import stop_token_ids
@@ -35,8 +36,9 @@ def load_model(args: ModelArguments, model_class=AutoModelForCausalLM, **load_kw
     if is_deepspeed_zero3_enabled():
         _init_deepspeed_comm()
     kwargs = {"trust_remote_code": args.trust_remote_code}
-    if args.attn_implementation:
-        kwargs["attn_implementation"] = args.attn_implementation
+    attn_implementation = choose_attn_implementation(args.attn_implementation, args.dtype)
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
     if args.model_name_or_path is not None:
         dtype = args.dtype if args.dtype == "auto" else getattr(torch, args.dtype)
         return model_class.from_pretrained(args.model_name_or_path, dtype=dtype, **kwargs, **load_kwargs)
