@@ -1,6 +1,6 @@
 """GRPO from a chat checkpoint on eval-style prompts, rewarded by the grader eval uses (TRL GRPOTrainer).
 
-    torchrun --nproc_per_node=8 grpo.py grpo.yaml --deepspeed=../ds_configs/zero3_bf16.json
+    torchrun --nproc_per_node=8 grpo.py grpo.yaml --deepspeed=../ds_configs/zero2.json
 
 For each prompt the policy samples num_generations answers; luacoder.grading grades each (documented API calls,
 expected APIs called, valid Lua, optionally a run in the sandbox) and the weighted sum of those scores, compared
