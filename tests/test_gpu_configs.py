@@ -3,7 +3,10 @@ GRPO's vLLM rollout keys reach TRL's GRPOConfig."""
 
 from __future__ import annotations
 
+import importlib.util
+import runpy
 import shlex
+import sys
 
 import pytest
 import yaml
@@ -75,3 +78,13 @@ def test_grpo_rollouts_go_to_vllm_in_colocate_mode(monkeypatch):
     # The plan line leaves vLLM its share of each GPU: training plans for the rest.
     gpu_memory = float(option(plan_arguments(STAGES / "RL" / "grpo.yaml"), "--gpu-memory-gb"))
     assert gpu_memory == pytest.approx(80 * (1 - training.vllm_gpu_memory_utilization))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed here")
+def test_grpo_without_vllm_installed_stops_before_loading_anything(monkeypatch):
+    from luacoder.train.config import ConfigError
+
+    monkeypatch.chdir(STAGES / "RL")
+    monkeypatch.setattr(sys, "argv", ["grpo.py", "grpo.yaml", "--use_cpu=true", "--bf16=false"])
+    with pytest.raises(ConfigError, match=r"use_vllm: true needs vllm .*or --use_vllm=false"):
+        runpy.run_path("grpo.py", run_name="__main__")
