@@ -68,20 +68,13 @@ def workload(tiny: bool) -> dict:
 
 def prepare(folder: Path, tiny: bool) -> None:
     """The tokenizer and the chat conversations every run reads: made once, here."""
-    import datasets
+    from demo_data import demo_conversations  # beside this script
 
-    from luacoder.apidocs.markdown import read_markdown_docs
-    from luacoder.data.chat import build_chat
-    from luacoder.data.config import load_data_config
     from luacoder.train.tokenizer import docs_texts, train_tokenizer
 
-    datasets.disable_progress_bars()
     train_tokenizer(docs_texts([BUNDLED_DOCS]), vocab_size=workload(tiny)["vocab"]).save_pretrained(folder / "tok")
-    api = read_markdown_docs([BUNDLED_DOCS], name="lua54")
-    config = load_data_config(REPO / "data" / "config.yaml", [f"output_dir={folder}", "chat.execute=false"])
-    rows = build_chat(api, config, folder).splits["train"]
     with open(folder / "chat.jsonl", "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps({"messages": row["messages"]}) + "\n" for row in rows)
+        handle.writelines(json.dumps(row) + "\n" for row in demo_conversations())
 
 
 # ---------------------------------------------------------------- one run (child process)
