@@ -134,6 +134,7 @@ def main() -> None:
             per_device_train_batch_size=batch,
             seed=stage.seed,
             padding_free=True,
+            max_length=None,  # TRL refuses max_length without packing here; the check below sees any truncation
             **CPU_RUN,
         )
         # side: (config, packed rows kept apart)

@@ -10,9 +10,10 @@ one that fails (out of memory, a missing kernel) is a row with its error and the
 
 Rows:
 - chat SFT, as deepspeed/chat/train.py trains (bfd packing into rows of max_length, assistant-only loss, bf16, no
-  activation checkpointing, the ZeRO config `luacoder plan` recommends): SDPA with the packed rows kept apart
-  (`luacoder.train.packed_rows`), flash attention with TRL's flat padding-free row (where flash-attn is installed),
-  and the better of the two under ZeRO-3 for the ZeRO-2/ZeRO-3 comparison. Tokens/s counts the data tokens of the
+  activation checkpointing; micro-batch 4 as the config on a GPU of 120 GiB or more, else 1): SDPA with the
+  packed rows kept apart (`luacoder.train.packed_rows`), flash attention with TRL's flat padding-free row (where flash-attn is installed),
+  and the better of the two under ZeRO-3 for the ZeRO-2/ZeRO-3 comparison (on one GPU ZeRO-3 saves no memory:
+  the row shows what its per-layer gathering costs). Tokens/s counts the data tokens of the
   timed steps (after warm-up steps); MFU = 6 x parameters x tokens/s / the GPU's dense bf16 peak (looked up by
   name below; n/a for an unknown GPU and on the CPU).
 - eval generation: eval's HF backend (`luacoder.train.shrinking_batch`, batches of 32) and vLLM (where installed),
@@ -60,7 +61,15 @@ def workload(tiny: bool) -> dict:
     """Sizes of every run; --tiny shrinks them to seconds on a CPU."""
     if tiny:
         return dict(max_length=256, micro_batch=2, warmup=1, steps=2, prompts=6, batch=4, new_tokens=8, vocab=1024)
-    return dict(max_length=2048, micro_batch=4, warmup=3, steps=10, prompts=128, batch=32, new_tokens=256, vocab=8192)
+    import torch
+
+    # On one GPU ZeRO partitions nothing: the 3B's model states take about 56 GiB (luacoder plan --gpus-per-node 1),
+    # so an 80 GiB GPU has room for activations of one 2048-token row, a 141 GiB one for the chat config's four.
+    memory_gib = torch.cuda.get_device_properties(0).total_memory / 2**30
+    micro_batch = 4 if memory_gib >= 120 else 1
+    return dict(
+        max_length=2048, micro_batch=micro_batch, warmup=3, steps=10, prompts=128, batch=32, new_tokens=256, vocab=8192
+    )
 
 
 # ---------------------------------------------------------------- preparation (parent process)
