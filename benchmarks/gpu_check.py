@@ -10,10 +10,10 @@ one that fails (out of memory, a missing kernel) is a row with its error and the
 
 Rows:
 - chat SFT, as deepspeed/chat/train.py trains (bfd packing into rows of max_length, assistant-only loss, bf16, no
-  activation checkpointing; micro-batch 4 as the config on a GPU of 120 GiB or more, else 1): SDPA with the
-  packed rows kept apart (`luacoder.train.packed_rows`), flash attention with TRL's flat padding-free row (where flash-attn is installed),
-  and the better of the two under ZeRO-3 for the ZeRO-2/ZeRO-3 comparison (on one GPU ZeRO-3 saves no memory:
-  the row shows what its per-layer gathering costs). Tokens/s counts the data tokens of the
+  activation checkpointing; micro-batch 4 as the config on a GPU of 120 GiB or more, else 1): SDPA with the packed
+  rows kept apart (`luacoder.train.packed_rows`), flash attention with TRL's flat padding-free row (where
+  flash-attn is installed), and the better of the two under ZeRO-3 for the ZeRO-2/ZeRO-3 comparison (on one GPU
+  ZeRO-3 saves no memory: the row shows what its per-layer gathering costs). Tokens/s counts the data tokens of the
   timed steps (after warm-up steps); MFU = 6 x parameters x tokens/s / the GPU's dense bf16 peak (looked up by
   name below; n/a for an unknown GPU and on the CPU).
 - eval generation: eval's HF backend (`luacoder.train.shrinking_batch`, batches of 32) and vLLM (where installed),
