@@ -5,9 +5,11 @@ packing and with per-batch padding (no packing).
 
 Code rows (every example of the bundled Lua 5.4 docs, unless --code_file) are packed as deepspeed/pretrain packs
 them (luacoder.train.datasets: FIM, documents joined by EOS and cut every seq_length tokens) and collated by
-the Trainer's default collator. Conversations (one per bundled example, unless --chat_file, e.g. the chat dataset
-that data/dialogue.ipynb writes) are packed as deepspeed/chat packs them: TRL's best-fit-decreasing packing, then
-TRL's padding-free collator. The baseline is TRL's default: one row per sample, each batch padded to its longest
+the Trainer's default collator. Conversations (the demo's chat dataset, built here by the data builders from the
+bundled docs as `luacoder build-chat` does, unless --chat_file) are packed as deepspeed/chat packs them: TRL's
+best-fit-decreasing packing, then the collator the stage runs: `luacoder.train.packing.PackedRowsCollator`
+(SDPA: each packed row a row, padded to the batch's longest), and TRL's padding-free flat row (flash attention:
+no padding at all) beside it. The baseline is TRL's default: one row per sample, each batch padded to its longest
 row. Batches are drawn in a seeded random order, as the Trainer draws them. Sequence lengths, batch sizes and FIM
 rates are read from the stages' configs: config_cpu.yaml (the demo, which trains on these bundled datasets) and
 config.yaml (GPU).
@@ -24,22 +26,24 @@ from pathlib import Path
 import datasets
 import numpy as np
 from datasets import Dataset
+from demo_data import demo_conversations  # beside this script
 from transformers import default_data_collator
 from trl.data_utils import pack_dataset
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from luacoder.apidocs.markdown import read_markdown_docs
 from luacoder.config import load_yaml
+from luacoder.dialogue import to_messages
 from luacoder.files import read_jsonl
 from luacoder.train.datasets import (
     FimIds,
     PretrainDataArguments,
     apply_fim,
     build_pretrain_rows,
-    chat_rows,
     code_rows,
     load_chat_dataset,
 )
+from luacoder.train.packing import PackedRowsCollator
 from luacoder.train.tokenizer import docs_texts, train_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,21 +54,22 @@ TARGET = 0.97
 @dataclass
 class Result:
     tokens: int  # data tokens: the same on both sides
-    packed: float  # data share of the packed batches
+    packed: float  # data share of the packed batches, as the stage collates them
     padded: float  # data share of the per-batch-padded batches
     fill: float  # data tokens / (packed rows x seq): how full the packed rows are
+    flat: float | None = None  # chat: data share with TRL's flat padding-free row (flash attention)
 
 
 def data_share(rows: list[dict], collate, batch_size: int, seed: int) -> tuple[int, int]:
-    """(data tokens, batch tokens) over all batches the collator makes of `rows`, in a seeded random order."""
+    """(data tokens, batch tokens) over all batches the collator makes of `rows`, in a seeded random order. Data
+    tokens are the rows' own; every other position of a batch is padding, whatever the collator marks."""
     order = list(range(len(rows)))
     random.Random(seed).shuffle(order)
     data = total = 0
     for start in range(0, len(order), batch_size):
-        batch = collate([rows[i] for i in order[start : start + batch_size]])
-        total += batch["input_ids"].numel()
-        # Padding-free batches have no attention mask and no padding: every position is data.
-        data += int(batch["attention_mask"].sum()) if "attention_mask" in batch else batch["input_ids"].numel()
+        examples = [rows[i] for i in order[start : start + batch_size]]
+        total += collate(examples)["input_ids"].numel()
+        data += sum(len(example["input_ids"]) for example in examples)
     return data, total
 
 
@@ -105,17 +110,19 @@ def chat_case(conversations: Dataset, tokenizer, config: dict) -> Result:
     max_length, batch, seed = config["max_length"], config["per_device_train_batch_size"], config["seed"]
     samples = [tokenizer.apply_chat_template(m, tokenize=True, return_dict=False) for m in conversations["messages"]]
     samples = [ids[:max_length] for ids in samples]  # SFTTrainer truncates at max_length, packed or not
-    packed = pack_dataset(Dataset.from_dict({"input_ids": samples}), seq_length=max_length, strategy="bfd")
-    collate = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id, padding_free=True)
-    data, total = data_share(list(packed), collate, batch, seed)
-    fill = sum(map(len, samples)) / (len(packed) * max_length)
-    return Result(data, data / total, padded_baseline(samples, tokenizer.pad_token_id, batch, seed), fill)
+    packed = list(pack_dataset(Dataset.from_dict({"input_ids": samples}), seq_length=max_length, strategy="bfd"))
+    data, total = data_share(packed, PackedRowsCollator(pad_token_id=tokenizer.pad_token_id), batch, seed)
+    flat = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id, padding_free=True)
+    flat_data, flat_total = data_share(packed, flat, batch, seed)
+    assert flat_data == data == sum(map(len, samples))
+    fill = data / (len(packed) * max_length)
+    padded = padded_baseline(samples, tokenizer.pad_token_id, batch, seed)
+    return Result(data, data / total, padded, fill, flat_data / flat_total)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    default_chat = REPO / "outputs" / "data" / "chat" / "train.jsonl"
-    parser.add_argument("--chat_file", type=Path, default=default_chat if default_chat.is_file() else None)
+    parser.add_argument("--chat_file", type=Path, help="{'messages'} rows; default: the demo's, built from the docs")
     parser.add_argument("--code_file", type=Path, help="{'content'} rows; default: the bundled docs' examples")
     args = parser.parse_args()
     datasets.disable_progress_bars()
@@ -128,14 +135,16 @@ def main() -> None:
     print(f"tokenizer: byte-level BPE, {len(tokenizer)} tokens, trained on the bundled docs")
     print(
         f"code: {len(texts)} rows ({args.code_file or 'the bundled examples'});"
-        f" chat: {args.chat_file or 'one conversation per bundled example'}\n"
+        f" chat: {args.chat_file or 'the demo chat dataset (luacoder build-chat on the bundled docs)'}\n"
     )
     print(
         "{:<5} {:<25} {:>5} {:>5} {:>7} {:>7} {:>7} {:>6} {:>5}".format(
             "data", "stage config", "seq", "batch", "tokens", "packed", "padded", "ratio", "fill"
         )
+        + " flat row"
     )
     demo = []
+    demo_rows = None if args.chat_file else demo_conversations()
     for config_name in ("config_cpu.yaml", "config.yaml"):
         code_config = load_yaml(REPO / "deepspeed" / "pretrain" / config_name)
         chat_config = load_yaml(REPO / "deepspeed" / "chat" / config_name)
@@ -143,7 +152,9 @@ def main() -> None:
         conversations = (
             load_chat_dataset(str(args.chat_file), system)
             if args.chat_file
-            else Dataset.from_list(chat_rows(api, system))
+            else Dataset.from_dict(
+                {"messages": [to_messages(r, f"demo row {n}", system) for n, r in enumerate(demo_rows)]}
+            )
         )
         for data, config, seq, result in (
             ("code", code_config, code_config["seq_length"], code_case(texts, tokenizer, code_config)),
@@ -154,6 +165,7 @@ def main() -> None:
                 f"{data:<5} {stage + '/' + config_name:<25} {seq:>5} {config['per_device_train_batch_size']:>5}"
                 f" {result.tokens:>7} {result.packed:>7.3f} {result.padded:>7.3f}"
                 f" {result.packed / result.padded:>5.2f}x {result.fill:>5.2f}"
+                + (f" {result.flat:>8.3f}" if result.flat is not None else "")
             )
             if config_name == "config_cpu.yaml":
                 demo.append(result)
@@ -162,7 +174,8 @@ def main() -> None:
         "\npacked, padded: data tokens / batch tokens, with the stage's packing and with per-batch padding; ratio:"
         " packed / padded.\nfill: data tokens / (packed rows x seq). Code rows are cut every seq tokens, so only the"
         " last row is padded (at most 1/rows of the tokens: the bundled set is 10 rows at seq 2048). Packed"
-        " conversations are collated padding-free (one flat row per batch): no padding, rows just hold fewer tokens."
+        " conversations: packed = the chat stage's PackedRowsCollator (rows padded to the batch's longest row);"
+        " flat row = TRL's padding-free collator, which the stage uses under flash attention (no padding at all)."
     )
     worst = min(result.packed for result in demo)
     verdict = "met" if worst >= TARGET else "NOT met"

@@ -1,7 +1,7 @@
 """Chat fine-tuning throughput (data tokens per second): the chat stage's settings against TRL's SFTTrainer with
 its defaults, on the same tiny model and the same conversations, one after the other in one process.
 
-    .venv/bin/python benchmarks/bench_sft_throughput.py [--rows 64] [--repeats 1] [--chat_file F]
+    .venv/bin/python benchmarks/bench_sft_throughput.py [--rows 400] [--repeats 3] [--chat_file F]
 
 Sides, each training one epoch in one process without DeepSpeed, from the same randomly initialised tiny
 StarCoder2 model:
@@ -10,12 +10,15 @@ StarCoder2 model:
   masked per conversation over the whole row;
 - chat stage: the same settings with luacoder.train.packing's PackedRowsCollator, as deepspeed/chat and deepspeed/main
   use it without flash attention: each packed row a row of its own, attention masked per conversation within it;
+- TRL padding-free: `SFTConfig(padding_free=True)` without packing, same batch size: each batch of conversations
+  one flat row without padding (what a user of TRL would pick), attention masked per conversation;
 - TRL defaults: `SFTConfig()` with the same batch size: one row per conversation, each batch padded to its longest.
 All sides run in fp32 without activation checkpointing (SFTConfig defaults to bf16 and checkpointing, which only
 slow a tiny model on the CPU), on one thread. Throughput is the epoch's data tokens (the same on every side) per
-second of this process's CPU time (wall time, printed too, moves with whatever else runs on the machine); with
---repeats the sides alternate and the median counts. Conversations: one per example of the
-bundled docs, unless --chat_file (e.g. outputs/data/chat/train.jsonl from data/dialogue.ipynb).
+second of this process's CPU time (wall time, printed too, moves with whatever else runs on the machine); the sides
+alternate for --repeats rounds and the medians count. Conversations: the first --rows of the demo's chat dataset
+(`luacoder build-chat` on the bundled docs, built here), unless --chat_file (e.g. outputs/data/chat/train.jsonl).
+Every side trains on the same conversations; the script checks that each side's data tokens are the same.
 """
 
 from __future__ import annotations
@@ -31,11 +34,12 @@ from pathlib import Path
 import datasets
 import torch
 import transformers
+from demo_data import demo_conversations  # beside this script
 from trl import SFTConfig, SFTTrainer
 
-from luacoder.apidocs.markdown import read_markdown_docs
 from luacoder.config import parse_config
-from luacoder.train.datasets import ChatDataArguments, chat_rows, load_chat_dataset
+from luacoder.dialogue import to_messages
+from luacoder.train.datasets import ChatDataArguments, load_chat_dataset
 from luacoder.train.model_setup import ModelArguments, ensure_chat_format, load_model, load_tokenizer
 from luacoder.train.packing import keep_packed_rows_apart
 from luacoder.train.tiny_model import save_tiny_model
@@ -91,8 +95,8 @@ def train_one_epoch(model_args: ModelArguments, dataset, args: SFTConfig, rows_a
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=64, help="conversations to train on (default 64)")
-    parser.add_argument("--repeats", type=int, default=1, help="epochs per side, alternating; the median counts")
+    parser.add_argument("--rows", type=int, default=400, help="conversations to train on (default 400)")
+    parser.add_argument("--repeats", type=int, default=3, help="epochs per side, alternating; medians count")
     parser.add_argument("--chat_file", type=Path, help="{'messages'} rows; default: built from the bundled docs")
     args = parser.parse_args()
     datasets.disable_progress_bars()
@@ -124,21 +128,36 @@ def main() -> None:
         defaults = SFTConfig(
             output_dir=str(tmp / "trl"), use_cpu=True, per_device_train_batch_size=batch, seed=stage.seed, **CPU_RUN
         )
+        padding_free = SFTConfig(
+            output_dir=str(tmp / "trl-pf"),
+            use_cpu=True,
+            per_device_train_batch_size=batch,
+            seed=stage.seed,
+            padding_free=True,
+            max_length=None,  # TRL refuses max_length without packing here; the check below sees any truncation
+            **CPU_RUN,
+        )
         # side: (config, packed rows kept apart)
-        sides = {"flat packed row": (stage, False), "chat stage": (stage, True), "TRL defaults": (defaults, False)}
+        sides = {
+            "flat packed row": (stage, False),
+            "chat stage": (stage, True),
+            "TRL padding-free": (padding_free, False),
+            "TRL defaults": (defaults, False),
+        }
 
         if args.chat_file:
             conversations = load_chat_dataset(str(args.chat_file), data_args.system_prompt)
         else:
-            rows = chat_rows(read_markdown_docs([BUNDLED_DOCS]), data_args.system_prompt)
-            conversations = datasets.Dataset.from_list(rows)
+            rows = demo_conversations()
+            messages = [to_messages(row, f"demo row {n}", data_args.system_prompt) for n, row in enumerate(rows)]
+            conversations = datasets.Dataset.from_dict({"messages": messages})
         dataset = conversations.select(range(min(args.rows, len(conversations))))
         parameters = sum(p.numel() for p in load_model(model_args).parameters())
         threads = torch.get_num_threads()
         print(f"{len(dataset)} conversations; tiny StarCoder2, {parameters:,} parameters; {threads} threads")
-        print(f"\n{'setting':<28} " + " ".join(f"{side:>20}" for side in sides))
-        for name in SETTINGS:
-            print(f"{name:<28} " + " ".join(f"{str(getattr(config, name)):>20}" for config, _ in sides.values()))
+        print(f"\n{'setting':<28} " + " ".join(f"{side:>17}" for side in sides))
+        for name in [*SETTINGS[:2], "padding_free", *SETTINGS[2:]]:
+            print(f"{name:<28} " + " ".join(f"{str(getattr(config, name)):>17}" for config, _ in sides.values()))
 
         runs: dict[str, list] = {side: [] for side in sides}
         for _ in range(args.repeats):
@@ -156,9 +175,12 @@ def main() -> None:
             f"{side:<20} {epoch.tokens:>7.0f} {epoch.steps:>5.0f} {epoch.cpu_seconds:>7.1f} {speed[side]:>12.0f}"
             f" {speed[side] / speed['TRL defaults']:>6.2f}x {epoch.wall_seconds:>7.1f}"
         )
-    print()
-    for side in ("flat packed row", "chat stage"):
+    tokens = {side: {e.tokens for e in epochs} for side, epochs in runs.items()}
+    same = len(set().union(*tokens.values())) == 1
+    print(f"\nthe same data tokens on every side: {'yes' if same else f'NO: {tokens}'}")
+    for side in ("flat packed row", "chat stage", "TRL padding-free"):
         print(f"throughput ratio, {side} / TRL defaults: {speed[side] / speed['TRL defaults']:.2f}x")
+    print(f"throughput ratio, chat stage / TRL padding-free: {speed['chat stage'] / speed['TRL padding-free']:.2f}x")
     load_after = os.getloadavg()[0]
     print(f"load average {load_before:.1f} before, {load_after:.1f} after, on {os.cpu_count()} cores")
     print(f"({time.perf_counter() - started:.0f} s)")

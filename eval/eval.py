@@ -14,6 +14,7 @@ still scored. Relative paths are relative to the current folder.
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import sys
 import time
@@ -87,19 +88,23 @@ executions = ExecutionCache(cache_dir / "executions.jsonl") if config.execute el
 
 
 def generation_settings(system_prompt: str | None) -> dict:
-    """Everything besides the checkpoint and the prompts that changes the answers: the cache key's third part."""
+    """Everything besides the checkpoint and the prompts that changes the answers: the cache key's third part.
+    Not batch_size: each prompt is sampled with its own seed, so its answer does not depend on its batch."""
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return {
+    settings = {
         "report_type": config.report_type,
         "system_prompt": system_prompt,
         "backend": config.backend,
         "decoding": {"max_new_tokens": decoding.max_new_tokens, **decoding.hf_kwargs()},
-        "batch_size": config.batch_size,
-        "seed": config.seed,
+        "seed": f"{config.seed} + prompt index",
         "dtype": config.dtype,
         "device": device,
         "versions": [torch.__version__, transformers.__version__],
     }
+    if config.backend == "vllm":  # split over more GPUs, the sums run in another order
+        settings["tensor_parallel_size"] = config.tensor_parallel_size
+        settings["versions"].append(importlib.metadata.version("vllm"))
+    return settings
 
 
 # 3. Every checkpoint: answers (from the cache, or generated and cached batch by batch), then grades.
@@ -136,7 +141,10 @@ for ref in checkpoints:
                 dtype=config.dtype,
                 trust_remote_code=config.trust_remote_code,
                 device=config.device,
+                batch_size=config.batch_size,
                 seed=config.seed,
+                tensor_parallel_size=config.tensor_parallel_size,
+                gpu_memory_utilization=config.gpu_memory_utilization,
             )
         except Exception as exc:  # a corrupt checkpoint is reported; the run goes on with the others
             result.error = f"cannot load: {type(exc).__name__}: {exc}"
@@ -144,17 +152,17 @@ for ref in checkpoints:
             continue
         cache.start({"checkpoint": str(ref.path), "settings": generation_settings(system_prompt)})
         texts = [backend.prompt_text(p.prompt) for p in prompts]
-        # Longest first, so batches pad little; fixed batches, so a resumed run generates exactly what was missing.
-        order = sorted(range(len(prompts)), key=lambda i: (-len(texts[i]), i))
-        batches = [order[s : s + config.batch_size] for s in range(0, len(order), config.batch_size)]
-        backend.complete(texts[:1], Decoding(max_new_tokens=1), 1)  # warm-up: time the model, not its start-up
+        # Longest first, so batches pad little. vLLM gets every missing prompt at once; hf a batch at a time, each
+        # cached as it ends. Answers are seeded per prompt, so a resumed run may batch the rest differently.
+        order = [i for i in sorted(range(len(prompts)), key=lambda i: (-len(texts[i]), i)) if i not in cache.answers]
+        chunk = len(order) if backend.all_at_once else config.batch_size
+        batches = [order[s : s + chunk] for s in range(0, len(order), chunk)]
+        backend.complete(texts[:1], Decoding(max_new_tokens=1), [0])  # warm-up: time the model, not its start-up
         with tqdm(total=len(prompts), initial=len(cache.answers), desc=ref.name, unit="prompt") as bar:
-            for number, batch in enumerate(batches):
-                if all(i in cache.answers for i in batch):
-                    continue
-                set_seed(config.seed + number)
+            for batch in batches:
+                set_seed(config.seed)  # whatever else draws random numbers (the prompts' samplers are seeded)
                 started = time.perf_counter()
-                completions = backend.complete([texts[i] for i in batch], decoding, config.batch_size)
+                completions = backend.complete([texts[i] for i in batch], decoding, [config.seed + i for i in batch])
                 seconds = time.perf_counter() - started
                 cache.add_batch(batch, [c.text for c in completions], [c.new_tokens for c in completions], seconds)
                 result.generated += len(batch)

@@ -416,6 +416,22 @@ def test_a_rerun_is_served_from_the_cache(eval_run, monkeypatch):
 
 
 @pytest.mark.slow
+def test_another_batch_size_is_served_from_the_cache(eval_run, monkeypatch):
+    """batch_size changes how answers are computed, not what they are (each prompt has its own seed)."""
+    root, _ = eval_run
+    before = (root / "out" / "samples.jsonl").read_text()
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a cached rerun loads no model")
+
+    monkeypatch.setattr("luacoder.evaluation.backends.load_backend", no_model)
+    assert run_in_process(root, monkeypatch, "--batch_size=5") == 0
+    results, _ = read_outputs(root / "out")
+    assert (results[results["status"] == "scored"]["generated_now"] == 0).all()
+    assert (root / "out" / "samples.jsonl").read_text() == before
+
+
+@pytest.mark.slow
 def test_a_killed_run_resumes_after_its_last_complete_batch(eval_run, monkeypatch):
     root, _ = eval_run
     before = (root / "out" / "samples.jsonl").read_text()

@@ -134,3 +134,69 @@ def test_a_local_config_is_planned_and_a_missing_one_is_a_clear_error(tmp_path, 
         load_config(str(tmp_path / "missing"))
     with pytest.raises(SystemExit, match="luacoder plan: .*missing: not a preset"):
         main(["plan", "--model", str(tmp_path / "missing")])
+
+
+def _saved_activation_bytes(model, micro_batch: int, seq_length: int) -> int:
+    """Bytes of the tensors autograd keeps from a training forward for the backward (weights not counted)."""
+    import torch
+
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    saved: dict[int, int] = {}
+
+    def keep(tensor):
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in weights:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    ids = torch.randint(
+        0, model.config.vocab_size, (micro_batch, seq_length), generator=torch.Generator().manual_seed(0)
+    )
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda tensor: tensor):
+        model(input_ids=ids, labels=ids)
+    return sum(saved.values())
+
+
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_the_activation_estimate_is_what_autograd_keeps_of_a_bf16_starcoder2(checkpointing):
+    import torch
+    from transformers import Starcoder2Config
+
+    from luacoder.train.plan import LOGIT_BYTES_KEPT, LOGIT_GRADIENT_BYTES, activation_estimate
+
+    config = Starcoder2Config(
+        vocab_size=1024,
+        hidden_size=256,
+        intermediate_size=1024,
+        num_hidden_layers=4,
+        num_attention_heads=8,
+        num_key_value_heads=2,
+        sliding_window=None,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16, attn_implementation="sdpa").train()
+    if checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    measured = _saved_activation_bytes(model, 2, 256)
+    estimate_ = activation_estimate(config, 2, 256)
+    # With checkpointing the forward keeps the layer inputs; one layer's activations come back in the backward.
+    # The logits' gradient is no saved tensor: it comes in the backward pass, beside what was kept.
+    logits = LOGIT_BYTES_KEPT * config.vocab_size * estimate_.tokens
+    gradient = LOGIT_GRADIENT_BYTES * config.vocab_size * estimate_.tokens
+    per_layer = (estimate_.plain - logits - gradient) // config.num_hidden_layers
+    expected = (estimate_.checkpointed - per_layer if checkpointing else estimate_.plain) - gradient
+    assert 0.75 * expected <= measured <= 1.05 * expected, (measured, expected)
+
+
+def test_plan_says_whether_activation_checkpointing_is_needed(capsys):
+    from luacoder.train.plan import ActivationEstimate, needs_activation_checkpointing
+
+    gib = ActivationEstimate(tokens=1, plain=40 * GIB, checkpointed=10 * GIB)
+    assert needs_activation_checkpointing(20 * GIB, gib, gpu_memory_gb=80) is False  # 60 of 68 GiB
+    assert needs_activation_checkpointing(40 * GIB, gib, gpu_memory_gb=80) is True
+    assert needs_activation_checkpointing(60 * GIB, gib, gpu_memory_gb=80) is None
+    assert main(["plan", "--model", "starcoder2-3b"]) == 0
+    assert "recommended: activation_checkpointing: false" in capsys.readouterr().out
+    assert main(["plan", "--model", "starcoder2-15b"]) == 0
+    assert "recommended: activation_checkpointing: true (needed" in capsys.readouterr().out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -368,3 +369,48 @@ def test_batch_runs_many_and_recovers_from_a_kill():
 def test_unknown_allowance_is_an_error():
     with pytest.raises(ValueError, match="unknown sandbox allowance"):
         run_lua("print(1)", allow=["network"])
+
+
+def test_parallel_runs_give_the_results_of_one_child_in_job_order():
+    from luacoder.lua.sandbox import iter_run_parallel
+
+    jobs = ["print(1)", "error('x')", "print(2)", "print(3)", "return nil + 1", "print(4)", "print(5)"]
+    parallel = list(iter_run_parallel(jobs, workers=3))
+
+    def outcome(result):
+        return {k: v for k, v in result.to_dict().items() if k != "elapsed"}
+
+    assert [outcome(r) for r in parallel] == [outcome(r) for r in run_many(jobs)]
+    assert [r.stdout for r in parallel] == ["1\n", "", "2\n", "3\n", "", "4\n", "5\n"]
+
+
+def test_parallel_runs_use_that_many_children_at_once_and_pass_errors_on(monkeypatch):
+    import threading
+    import time
+
+    from luacoder.lua import sandbox
+
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def one_child(jobs, **defaults):  # stands in for a sandbox child: each job takes 50 ms
+        for job in jobs:
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            time.sleep(0.05)
+            with lock:
+                running[0] -= 1
+            if job == "boom":
+                raise RuntimeError("child failed")
+            yield sandbox.RunResult(ok=True, stdout=job)
+
+    monkeypatch.setattr(sandbox, "iter_run_many", one_child)
+    jobs = [f"job {n}" for n in range(12)]
+    assert [r.stdout for r in sandbox.iter_run_parallel(jobs, workers=4)] == jobs
+    assert most[0] == 4
+    with pytest.raises(RuntimeError, match="child failed"):
+        list(sandbox.iter_run_parallel(["a", "boom", "c"], workers=2))
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")
+    assert sandbox.sandbox_workers(100) == max(1, (os.cpu_count() or 1) // 8)
+    assert sandbox.sandbox_workers(1) == 1

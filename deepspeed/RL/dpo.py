@@ -1,6 +1,6 @@
 """Direct preference optimisation from a chat checkpoint on preference pairs (TRL DPOTrainer).
 
-    torchrun --nproc_per_node=8 dpo.py dpo.yaml --deepspeed=../ds_configs/zero3_bf16.json
+    torchrun --nproc_per_node=8 dpo.py dpo.yaml --deepspeed=../ds_configs/zero2.json
 
 The policy starts as the chat checkpoint and learns to prefer answers that call the documented API over the same
 answers with a hallucinated name, a wrong module or a wrong argument count (luacoder.data.preferences). The frozen

@@ -1,6 +1,6 @@
 """GRPO from a chat checkpoint on eval-style prompts, rewarded by the grader eval uses (TRL GRPOTrainer).
 
-    torchrun --nproc_per_node=8 grpo.py grpo.yaml --deepspeed=../ds_configs/zero3_bf16.json
+    torchrun --nproc_per_node=8 grpo.py grpo.yaml --deepspeed=../ds_configs/zero2.json
 
 For each prompt the policy samples num_generations answers; luacoder.grading grades each (documented API calls,
 expected APIs called, valid Lua, optionally a run in the sandbox) and the weighted sum of those scores, compared
@@ -8,6 +8,7 @@ within the group, is the advantage the policy follows. The scores are the grader
 optimises is exactly what eval.py reports. The result is a chat checkpoint like the input.
 """
 
+import importlib.util
 import logging
 
 from transformers import set_seed
@@ -33,6 +34,10 @@ model_args, data_args, reward_args, lora_args, training_args = parse_config(
 weights = training_args.reward_weights
 if weights is not None and len(weights) != len(reward_args.reward_funcs):
     raise ConfigError(f"reward_weights has {len(weights)} numbers for {len(reward_args.reward_funcs)} reward_funcs")
+if training_args.use_vllm and importlib.util.find_spec("vllm") is None:
+    raise ConfigError(
+        "use_vllm: true needs vllm (pip install -r requirements/gpu.txt on a GPU machine); or --use_vllm=false"
+    )
 resolve_local_model(model_args)
 setup_logging(training_args)
 set_seed(training_args.seed)

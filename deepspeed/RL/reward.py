@@ -1,6 +1,6 @@
 """A reward model on preference pairs: chosen answers use the documented API, rejected ones misuse it (RewardTrainer).
 
-    torchrun --nproc_per_node=8 reward.py reward.yaml --deepspeed=../ds_configs/zero3_bf16.json
+    torchrun --nproc_per_node=8 reward.py reward.yaml --deepspeed=../ds_configs/zero2.json
 
 Starts from a chat checkpoint with a fresh one-number head (AutoModelForSequenceClassification); each pair is the
 conversation with the chosen answer and with the rejected one, rendered with the checkpoint's chat template, and the

@@ -1,6 +1,6 @@
 """Chat fine-tuning with a LoRA adapter (QLoRA with load_in_4bit) on {"messages": [...]} rows (TRL SFTTrainer).
 
-    torchrun --nproc_per_node=8 sft_lora.py sft_lora.yaml --deepspeed=../ds_configs/zero3_bf16.json
+    torchrun --nproc_per_node=8 sft_lora.py sft_lora.yaml --deepspeed=../ds_configs/zero2.json
 
 As deepspeed/chat/train.py, with the base frozen: the dialogue tokens and template are added, the loss covers the
 assistant's turns only. The adapter trains LoRA matrices on every linear layer, and (train_dialogue_tokens) the input

@@ -1,6 +1,6 @@
 """Chat fine-tuning on {"messages": [...]} rows with the dialogue template and assistant-only loss (TRL SFTTrainer).
 
-    torchrun --nproc_per_node=8 train.py config.yaml --deepspeed=../ds_configs/zero3_bf16.json
+    torchrun --nproc_per_node=8 train.py config.yaml --deepspeed=../ds_configs/zero2.json
 
 The tokenizer gets the `<|system|> <|user|> <|assistant|> <|end|>` tokens (embeddings resized, new rows at the
 mean) and the Jinja chat template, so generation, eval and serving format prompts exactly as training did. Packing

@@ -1,6 +1,6 @@
 """Continued pretraining of a causal LM on Lua code: fill-in-the-middle, packing, DeepSpeed.
 
-    torchrun --nproc_per_node=8 train.py config.yaml --deepspeed=../ds_configs/zero3_bf16.json
+    torchrun --nproc_per_node=8 train.py config.yaml --deepspeed=../ds_configs/zero2.json
 
 Reads {"content": lua} rows (data/lua.ipynb, `luacoder build-pretrain`). Rerunning the same command after a crash
 resumes from the last checkpoint in output_dir (start_over=true begins again).

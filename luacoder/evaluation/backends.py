@@ -1,8 +1,10 @@
 """Generation for eval: a checkpoint's continuations of prompt texts, with the number of tokens each took.
 
-`hf` runs transformers' `generate` through `luacoder.train.generation` (batched, left padding, cut at `<|end|>`
-or EOS: the same code `deepspeed/chat/generate.py` uses). `vllm` runs vLLM's offline `LLM` on a GPU machine with
-the same prompt tokens, stop tokens and answer clean-up; it is used only where vllm is installed.
+`hf` decodes batches of `batch_size` with `luacoder.train.shrinking_batch` (left padding, a row leaves the batch
+once it writes `<|end|>` or EOS; the stop tokens and answer clean-up of `luacoder.train.generation`). `vllm` runs
+vLLM's offline `LLM` on a GPU machine: all of a checkpoint's prompts go in one `generate` call, so its scheduler
+batches continuously; used only where vllm is installed. Both seed sampling per prompt (`seeds`), so an answer
+never depends on which prompts were generated with it.
 
 A "markdown" eval formats each prompt with the checkpoint's chat template (the tokenizer must carry one); a "code"
 eval feeds the prompt as raw text, the start of a Lua file, and takes the continuation.
@@ -66,10 +68,12 @@ class HfBackend:
         dtype: str = "auto",
         trust_remote_code: bool = False,
         device: str | None = None,
+        batch_size: int = 8,
     ):
         from luacoder.train.model_setup import load_chat_model
 
-        self.report_type, self.system_prompt = report_type, system_prompt
+        self.report_type, self.system_prompt, self.batch_size = report_type, system_prompt, batch_size
+        self.all_at_once = False  # eval caches answers batch by batch: a killed run loses one batch at most
         self.model, self.tokenizer = load_chat_model(
             str(path), dtype, trust_remote_code, device, chat=report_type == "markdown"
         )
@@ -77,15 +81,16 @@ class HfBackend:
     def prompt_text(self, prompt: str) -> str:
         return _prompt_text(self.tokenizer, prompt, self.report_type, self.system_prompt)
 
-    def complete(self, texts: Sequence[str], decoding: Decoding, batch_size: int) -> list[Any]:
-        from luacoder.train.generation import generate_completions
+    def complete(self, texts: Sequence[str], decoding: Decoding, seeds: Sequence[int]) -> list[Any]:
+        from luacoder.train.shrinking_batch import generate_shrinking
 
-        return generate_completions(
+        return generate_shrinking(
             self.model,
             self.tokenizer,
             texts,
+            seeds=seeds,
             max_new_tokens=decoding.max_new_tokens,
-            batch_size=batch_size,
+            batch_size=self.batch_size,
             add_special_tokens=self.report_type == "code",
             **decoding.hf_kwargs(),
         )
@@ -104,6 +109,8 @@ class VllmBackend:
         dtype: str = "auto",
         trust_remote_code: bool = False,
         seed: int = 42,
+        tensor_parallel_size: int = 1,
+        gpu_memory_utilization: float = 0.9,
     ):
         from transformers import AutoTokenizer, GenerationConfig
         from vllm import LLM
@@ -119,26 +126,24 @@ class VllmBackend:
         except OSError:
             generation_config = GenerationConfig()
         self.stops = stop_token_ids(types.SimpleNamespace(generation_config=generation_config), self.tokenizer)
-        self.llm = LLM(model=str(path), dtype=dtype, seed=seed, trust_remote_code=trust_remote_code)
+        self.all_at_once = True  # vLLM's scheduler batches continuously only over the requests it is given
+        self.llm = LLM(
+            **vllm_engine_options(path, dtype, seed, trust_remote_code, tensor_parallel_size, gpu_memory_utilization)
+        )
 
     def prompt_text(self, prompt: str) -> str:
         return _prompt_text(self.tokenizer, prompt, self.report_type, self.system_prompt)
 
-    def complete(self, texts: Sequence[str], decoding: Decoding, batch_size: int) -> list[Any]:
+    def complete(self, texts: Sequence[str], decoding: Decoding, seeds: Sequence[int]) -> list[Any]:
         from vllm import SamplingParams
 
         from luacoder.train.generation import Completion, decode_answer
 
-        params = SamplingParams(
-            temperature=decoding.temperature if decoding.do_sample else 0.0,
-            top_p=decoding.top_p if decoding.do_sample else 1.0,
-            top_k=decoding.top_k if decoding.do_sample else -1,
-            max_tokens=decoding.max_new_tokens,
-            stop_token_ids=self.stops,
-            seed=self.seed,
-            skip_special_tokens=False,
-        )
+        if len(seeds) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(seeds)} seeds")
+        params = [SamplingParams(**vllm_sampling_options(decoding, seed, self.stops)) for seed in seeds]
         ids = self.tokenizer(list(texts), add_special_tokens=self.report_type == "code")["input_ids"]
+        # One call with every request: vLLM schedules them continuously (finished sequences free their slots).
         outputs = self.llm.generate([{"prompt_token_ids": i} for i in ids], params, use_tqdm=False)
         completions = []
         for output in outputs:
@@ -154,14 +159,51 @@ class VllmBackend:
         _free_memory()
 
 
+def vllm_engine_options(
+    path: str | Path,
+    dtype: str,
+    seed: int,
+    trust_remote_code: bool,
+    tensor_parallel_size: int,
+    gpu_memory_utilization: float,
+) -> dict[str, Any]:
+    """The keyword arguments of `vllm.LLM` for one checkpoint."""
+    return {
+        "model": str(path),
+        "tokenizer": str(path),
+        "dtype": dtype,
+        "seed": seed,
+        "trust_remote_code": trust_remote_code,
+        "tensor_parallel_size": tensor_parallel_size,
+        "gpu_memory_utilization": gpu_memory_utilization,
+        # Every eval prompt starts with the same system prompt and template: its KV blocks are computed once.
+        "enable_prefix_caching": True,
+    }
+
+
+def vllm_sampling_options(decoding: Decoding, seed: int, stops: Sequence[int]) -> dict[str, Any]:
+    """The keyword arguments of one prompt's `vllm.SamplingParams` (greedy is temperature 0)."""
+    return {
+        "temperature": decoding.temperature if decoding.do_sample else 0.0,
+        "top_p": decoding.top_p if decoding.do_sample else 1.0,
+        "top_k": decoding.top_k if decoding.do_sample else -1,
+        "max_tokens": decoding.max_new_tokens,
+        "stop_token_ids": list(stops),
+        "seed": seed,
+        "skip_special_tokens": False,
+    }
+
+
+HF_ONLY, VLLM_ONLY = ("device", "batch_size"), ("seed", "tensor_parallel_size", "gpu_memory_utilization")
+
+
 def load_backend(name: str, path: str | Path, report_type: str, **options: Any) -> HfBackend | VllmBackend:
-    """options: system_prompt, dtype, trust_remote_code, and device (hf) or seed (vllm)."""
+    """options: system_prompt, dtype, trust_remote_code; device and batch_size (hf); seed, tensor_parallel_size and
+    gpu_memory_utilization (vllm). Options of the other backend are ignored."""
     check_backend(name)
-    if name == "vllm":
-        options.pop("device", None)
-        return VllmBackend(path, report_type, **options)
-    options.pop("seed", None)
-    return HfBackend(path, report_type, **options)
+    for key in HF_ONLY if name == "vllm" else VLLM_ONLY:
+        options.pop(key, None)
+    return VllmBackend(path, report_type, **options) if name == "vllm" else HfBackend(path, report_type, **options)
 
 
 def _prompt_text(tokenizer, prompt: str, report_type: str, system_prompt: str | None) -> str:

@@ -28,7 +28,9 @@ class EvalConfig:
     temperature: float = 0.2
     top_p: float = 0.95
     top_k: int = 50
-    seed: int = 42
+    seed: int = field(default=42, metadata={"help": "prompt i is sampled with seed + i"})
+    tensor_parallel_size: int = field(default=1, metadata={"help": "vllm: GPUs one model is split over"})
+    gpu_memory_utilization: float = field(default=0.9, metadata={"help": "vllm: share of GPU memory it may take"})
     dtype: str = "auto"
     device: str | None = field(default=None, metadata={"help": "default: cuda when there is a GPU, else cpu"})
     trust_remote_code: bool = False
@@ -57,7 +59,9 @@ class EvalConfig:
             raise ConfigError(f"backend is {self.backend!r}: choose one of {', '.join(BACKENDS)}")
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype is {self.dtype!r}: choose one of {', '.join(DTYPES)}")
-        if self.batch_size < 1 or self.max_new_tokens < 1:
-            raise ConfigError("batch_size and max_new_tokens must be at least 1")
+        if self.batch_size < 1 or self.max_new_tokens < 1 or self.tensor_parallel_size < 1:
+            raise ConfigError("batch_size, max_new_tokens and tensor_parallel_size must be at least 1")
+        if not 0 < self.gpu_memory_utilization <= 1:
+            raise ConfigError("gpu_memory_utilization must be in (0, 1]")
         if self.execute_timeout <= 0 or self.execute_memory_mb <= 0:
             raise ConfigError("execute_timeout and execute_memory_mb must be positive")

@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from luacoder.files import JsonlLog, stable_hash
 from luacoder.grading.answer import AnswerGrade, apply_run
-from luacoder.lua.sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, LuaJob, iter_run_many
+from luacoder.lua.sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, LuaJob, iter_run_parallel
 
 # Code that opens files gets an empty in-memory file system rather than an error: writing then reading works.
 ALLOW = ("files",)
@@ -39,9 +39,11 @@ def execute_grades(
     timeout: float = DEFAULT_TIMEOUT,
     memory_mb: float = DEFAULT_MEMORY_MB,
     desc: str = "sandbox",
+    workers: int | None = None,
 ) -> None:
-    """Run the code of every grade that has code that parses (one sandbox child for all), and record the outcome
-    on each grade (`apply_run`). Outcomes already in `cache` are reused; new ones are added to it."""
+    """Run the code of every grade that has code that parses (`workers` sandbox children at once, by default this
+    process's share of the cores), and record the outcome on each grade (`apply_run`). Outcomes already in `cache`
+    are reused; new ones are added to it."""
     limits = {"timeout": timeout, "memory_mb": memory_mb, "allow": list(ALLOW)}
     results = cache.results if cache is not None else {}
     keys = [ExecutionCache.key(g.code, limits) if g.has_code and g.syntax_valid else None for g in grades]
@@ -50,7 +52,7 @@ def execute_grades(
     outcomes = []
     for key, run in zip(
         missing,
-        tqdm(iter_run_many(jobs), total=len(missing), desc=desc, unit="program", disable=not missing),
+        tqdm(iter_run_parallel(jobs, workers), total=len(missing), desc=desc, unit="program", disable=not missing),
         strict=True,
     ):
         outcomes.append((key, {"ok": run.ok, "reason": run.reason}))

@@ -173,6 +173,50 @@ def iter_run_many(jobs: Iterable[LuaJob | str], **defaults) -> Iterator[RunResul
             child.close()
 
 
+def sandbox_workers(jobs: int) -> int:
+    """How many sandbox children to run at once: this process's share of the machine's cores (torchrun's
+    LOCAL_WORLD_SIZE ranks share them), at most one per job."""
+    share = (os.cpu_count() or 1) // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    return max(1, min(jobs, share))
+
+
+def iter_run_parallel(jobs: Iterable[LuaJob | str], workers: int | None = None, **defaults) -> Iterator[RunResult]:
+    """`iter_run_many` over `workers` sandbox children at once (default `sandbox_workers`), results in job order.
+
+    Job i goes to child i % workers; threads only wait on the children's pipes, so they do not contend for the
+    GIL. Each child is still restarted after a kill or a crash, as in `iter_run_many`."""
+    import queue
+    import threading
+
+    items = list(jobs)
+    workers = sandbox_workers(len(items)) if workers is None else max(1, min(workers, len(items)))
+    if workers <= 1:
+        yield from iter_run_many(items, **defaults)
+        return
+    done: queue.Queue = queue.Queue()
+
+    def work(first: int) -> None:
+        try:
+            for offset, result in enumerate(iter_run_many(items[first::workers], **defaults)):
+                done.put((first + offset * workers, result))
+        except BaseException as exc:  # handed to the caller's thread
+            done.put((None, exc))
+
+    threads = [threading.Thread(target=work, args=(n,), daemon=True) for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    ready: dict[int, RunResult] = {}
+    for position in range(len(items)):
+        while position not in ready:
+            index, result = done.get()
+            if index is None:
+                raise result
+            ready[index] = result
+        yield ready.pop(position)
+    for thread in threads:
+        thread.join()
+
+
 def _limits(job: LuaJob):
     address_space = int((job.memory_mb + _CHILD_OVERHEAD_MB) * 2**20)
     cpu = int(math.ceil(job.timeout)) + 2  # the child moves it ahead before each job

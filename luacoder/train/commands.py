@@ -40,6 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="CPU memory of one node, GiB (default: not checked)",
     )
+    p.add_argument(
+        "--micro_batch_size", type=_positive(int), default=4, help="per_device_train_batch_size (default 4)"
+    )
+    p.add_argument("--seq_length", type=_positive(int), default=2048, help="max_length of a row (default 2048)")
     p.add_argument("--trust_remote_code", action="store_true", help="run code shipped with a hub model's config")
     p.set_defaults(func=plan)
 
@@ -84,7 +88,15 @@ def new_model(args: argparse.Namespace) -> int:
 
 
 def plan(args: argparse.Namespace) -> int:
-    from luacoder.train.plan import PlanError, count_params, estimate, format_plan, load_config, recommend
+    from luacoder.train.plan import (
+        PlanError,
+        activation_estimate,
+        count_params,
+        estimate,
+        format_plan,
+        load_config,
+        recommend,
+    )
 
     try:
         config, name = load_config(args.model, trust_remote_code=args.trust_remote_code)
@@ -92,5 +104,18 @@ def plan(args: argparse.Namespace) -> int:
         raise SystemExit(f"luacoder plan: {exc}") from None
     size = count_params(config, trust_remote_code=args.trust_remote_code)
     estimates = estimate(size, args.gpus_per_node, args.nodes)
-    print(format_plan(name, size, estimates, args.nodes, args.gpu_memory_gb, args.cpu_memory_gb))
+    activations = activation_estimate(config, args.micro_batch_size, args.seq_length)
+    print(
+        format_plan(
+            name,
+            size,
+            estimates,
+            args.nodes,
+            args.gpu_memory_gb,
+            args.cpu_memory_gb,
+            activations,
+            args.micro_batch_size,
+            args.seq_length,
+        )
+    )
     return 0 if recommend(estimates, args.gpu_memory_gb, args.cpu_memory_gb) else 1

@@ -18,6 +18,7 @@ from transformers.integrations import is_deepspeed_zero3_enabled
 
 from luacoder.config import ConfigError
 from luacoder.dialogue import CHAT_TEMPLATE, DIALOGUE_TOKENS
+from luacoder.train.attention import choose_attn_implementation
 from luacoder.train.generation import stop_token_ids
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,10 @@ class ModelArguments:
     tokenizer_name_or_path: str | None = field(default=None, metadata={"help": "default: model_name_or_path"})
     trust_remote_code: bool = field(default=False, metadata={"help": "run code shipped with a hub model"})
     dtype: str = field(default="auto", metadata={"help": "auto, float32, bfloat16 or float16"})
-    attn_implementation: str | None = field(default=None, metadata={"help": "sdpa, eager, flash_attention_2, ..."})
+    attn_implementation: str | None = field(
+        default=None,
+        metadata={"help": "auto (flash attention where installed on a GPU), sdpa, eager, flash_attention_2, ..."},
+    )
     start_over: bool = field(
         default=False, metadata={"help": "ignore checkpoints in output_dir instead of resuming from the last one"}
     )
@@ -65,8 +69,9 @@ def load_model(args: ModelArguments, model_class=AutoModelForCausalLM, **load_kw
     if is_deepspeed_zero3_enabled():
         _init_deepspeed_comm()
     kwargs = {"trust_remote_code": args.trust_remote_code}
-    if args.attn_implementation:
-        kwargs["attn_implementation"] = args.attn_implementation
+    attn_implementation = choose_attn_implementation(args.attn_implementation, args.dtype)
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
     if args.model_name_or_path is not None:
         return from_pretrained(args.model_name_or_path, args.dtype, model_class=model_class, **kwargs, **load_kwargs)
     config = AutoConfig.from_pretrained(args.model_config, trust_remote_code=args.trust_remote_code)

@@ -6,6 +6,10 @@ way DeepSpeed counts (`model_to_params`: shared weights once, the largest layer'
 to DeepSpeed's `estimate_zero2_model_states_mem_needs` / `estimate_zero3_model_states_mem_needs`, the functions
 behind its `estimate_zero*_model_states_mem_needs_all_cold` tables. Model states are the 16-bit weights, gradients
 and the fp32 Adam states of mixed-precision training; activations come on top, hence the headroom rule below.
+
+Activations are estimated per micro-batch (`activation_estimate`) to say whether activation checkpointing is needed:
+it recomputes every layer's forward in the backward pass (about a third more compute, 8 x N instead of 6 x N FLOPs
+per token), which is worth paying only where model states plus activations would not fit.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ GIB = 2**30
 # Model states may take this share of a GPU's memory; the rest is for activations, communication buffers, the
 # allocator's fragmentation and the CUDA context.
 MODEL_STATE_SHARE = 0.6
+# Model states plus activations may take this share; the rest is the CUDA context, NCCL and DeepSpeed buffers and
+# the allocator's fragmentation.
+ACTIVATION_SHARE = 0.85
 # DeepSpeed's default: its estimates multiply the CPU-side buffers by this.
 ADDITIONAL_BUFFER_FACTOR = 1.5
 
@@ -196,6 +203,72 @@ def rule(gpu_memory_gb: float, cpu_memory_gb: float | None = None, share: float 
     )
 
 
+# Per vocabulary entry and token: the 16-bit logits and their fp32 copy kept for the loss, then the fp32 gradient
+# that exists beside everything kept while the backward pass starts.
+LOGIT_BYTES_KEPT, LOGIT_GRADIENT_BYTES = 6, 4
+
+
+@dataclass(frozen=True)
+class ActivationEstimate:
+    """Activation memory of one micro-batch on one GPU, in bytes, without and with activation checkpointing."""
+
+    tokens: int
+    plain: int
+    checkpointed: int
+
+
+def activation_estimate(config: PretrainedConfig, micro_batch: int, seq_length: int) -> ActivationEstimate:
+    """What the backward pass needs kept from the forward, for a decoder of `config` in 16-bit with an attention
+    that stores no score matrix (flash attention, SDPA's flash and memory-efficient kernels).
+
+    Per token and layer, as Korthikanti et al. 2022 ("Reducing Activation Recomputation in Large Transformer
+    Models") count it, without dropout masks (StarCoder2 trains without dropout): the inputs of the two norms, of
+    the q/k/v, output and MLP projections, the q/k/v themselves and the MLP's hidden activation before and after its
+    nonlinearity, 2 bytes each. The logits add 10 bytes per vocabulary entry and token (16-bit logits, their fp32
+    copy for the loss and its gradient; Liger's fused linear cross-entropy never builds them). With checkpointing a
+    layer keeps only its input, and one layer's activations exist at a time during the recomputation."""
+    hidden = config.hidden_size
+    heads = config.num_attention_heads
+    kv_width = getattr(config, "num_key_value_heads", None) or heads
+    kv_width = kv_width * (getattr(config, "head_dim", None) or hidden // heads)
+    intermediate = getattr(config, "intermediate_size", None) or getattr(config, "n_inner", None) or 4 * hidden
+    layers = config.num_hidden_layers
+    tokens = micro_batch * seq_length
+    per_layer = 2 * (5 * hidden + hidden + 2 * kv_width + 2 * intermediate) * tokens
+    logits = (LOGIT_BYTES_KEPT + LOGIT_GRADIENT_BYTES) * config.vocab_size * tokens
+    layer_input = 2 * hidden * tokens
+    return ActivationEstimate(tokens, layers * per_layer + logits, layers * layer_input + per_layer + logits)
+
+
+def needs_activation_checkpointing(
+    states_bytes: int, activations: ActivationEstimate, gpu_memory_gb: float, share: float = ACTIVATION_SHARE
+) -> bool | None:
+    """False when states plus plain activations fit in `share` of the GPU; True when only checkpointing fits;
+    None when neither does (a smaller micro-batch is needed)."""
+    budget = share * gpu_memory_gb * GIB
+    if states_bytes + activations.plain <= budget:
+        return False
+    return True if states_bytes + activations.checkpointed <= budget else None
+
+
+def format_activations(
+    states_bytes: int, activations: ActivationEstimate, micro_batch: int, seq_length: int, gpu_memory_gb: float
+) -> list[str]:
+    needed = needs_activation_checkpointing(states_bytes, activations, gpu_memory_gb)
+    verdict = {
+        False: "activation_checkpointing: false (not needed: it would cost a third more compute)",
+        True: "activation_checkpointing: true (needed: without it the activations do not fit)",
+        None: "activation_checkpointing: true, and lower per_device_train_batch_size: even then it does not fit",
+    }[needed]
+    return [
+        f"activations per GPU for a micro-batch of {micro_batch} x {seq_length} tokens: "
+        f"{activations.plain / GIB:.1f} GiB, {activations.checkpointed / GIB:.1f} GiB with activation checkpointing;"
+        f" with the recommended config's model states {(states_bytes + activations.plain) / GIB:.1f} GiB, of the"
+        f" {ACTIVATION_SHARE * gpu_memory_gb:.1f} GiB ({ACTIVATION_SHARE:.0%} of {gpu_memory_gb:g} GiB) they may take",
+        f"recommended: {verdict}",
+    ]
+
+
 def format_plan(
     name: str,
     size: ModelSize,
@@ -203,6 +276,9 @@ def format_plan(
     nodes: int,
     gpu_memory_gb: float,
     cpu_memory_gb: float | None = None,
+    activations: ActivationEstimate | None = None,
+    micro_batch: int = 4,
+    seq_length: int = 2048,
 ) -> str:
     gpus = estimates[0].gpus_per_node
     lines = [
@@ -224,4 +300,6 @@ def format_plan(
         lines.append("recommended: none fits; add GPUs or nodes, or use GPUs with more memory")
     else:
         lines.append(f"recommended: --deepspeed=../ds_configs/{choice.option.ds_config}")
+        if activations is not None:
+            lines += format_activations(choice.gpu_bytes, activations, micro_batch, seq_length, gpu_memory_gb)
     return "\n".join(lines)
