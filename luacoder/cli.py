@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "luacoder.apidocs.commands",
     "luacoder.data.commands",
     "luacoder.demo",
+    "luacoder.evaluation.commands",
 ]
 
 
