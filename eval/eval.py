@@ -6,7 +6,10 @@
 For each checkpoint under `base_folder` (`checkpoint-N` by step, then the final model saved in the folder itself,
 or the folder alone when it is one model), answer every prompt of `test_data_path`, grade each answer against the
 API docs at `api_path` (luacoder.grading: the same grader RL uses as its reward) and write to `output_dir`:
-report.md, results.csv, samples.jsonl, accuracy.png and best.json. Answers are cached under `output_dir/cache/`
+report.md, results.csv, samples.jsonl, accuracy.png and best.json. With `multipl_e` (a MultiPL-E JSONL such as
+HumanEval-Lua, or a hub id), each checkpoint also completes its problems, which run against their tests in the Lua
+sandbox: pass@1 (and pass@k with `multipl_e_samples`) beside the API-match columns, per-problem outcomes in
+multipl_e.jsonl. Answers are cached under `output_dir/cache/`
 by checkpoint content, prompts and settings: a rerun generates only what is new, and a killed run resumes after its
 last complete batch. A checkpoint that is incomplete or fails to load is reported with its error; the others are
 still scored. Relative paths are relative to the current folder.
@@ -27,12 +30,14 @@ from transformers import set_seed
 
 from luacoder.apidocs.json_docs import read_json_docs
 from luacoder.apidocs.schema import ApiError
+from luacoder.evaluation import multipl_e as benchmark
+from luacoder.evaluation.code_prompts import DEFAULT_STOP, DEFAULT_TEMPLATE, check_template, code_prompt, graded_prefix
 from luacoder.files import RowError
 from luacoder.grading.answer import REPORT_TYPES, grade_answer
 from luacoder.grading.api_index import ApiIndex
 from luacoder.grading.backends import BACKENDS, BackendError, Decoding, check_backend, load_backend
 from luacoder.grading.checkpoints import CheckpointError, HashMemo, content_hash, find_checkpoints, saved_config
-from luacoder.grading.eval_cache import AnswerCache, ExecutionCache, answers_key
+from luacoder.grading.eval_cache import AnswerCache, ExecutionCache, JsonlLog, answers_key
 from luacoder.grading.execution import execute_grades
 from luacoder.grading.prompts import read_eval_prompts
 from luacoder.grading.report import (
@@ -40,6 +45,7 @@ from luacoder.grading.report import (
     plot_metrics,
     results_table,
     summary_text,
+    write_benchmark_rows,
     write_best,
     write_report,
     write_results_csv,
@@ -77,6 +83,25 @@ class EvalConfig:
     execute_timeout: float = 5.0
     execute_memory_mb: float = 64.0
     samples_in_report: int = 3
+    code_template: str = field(
+        default=DEFAULT_TEMPLATE,
+        metadata={"help": "report_type code: the prompt; {comment} is the question as -- lines, {question} its text"},
+    )
+    code_stop: list[str] = field(
+        default_factory=lambda: list(DEFAULT_STOP),
+        metadata={"help": "report_type code: a completion ends at the first of these (MultiPL-E's; [] for none)"},
+    )
+    multipl_e: str | None = field(
+        default=None, metadata={"help": "also score pass@k on a MultiPL-E JSONL, or a hub id (nuprl/MultiPL-E:...)"}
+    )
+    multipl_e_samples: int = field(
+        default=1, metadata={"help": "completions per problem: 1 is greedy pass@1; more are sampled, for pass@k"}
+    )
+    multipl_e_k: list[int] = field(
+        default_factory=lambda: list(benchmark.KS), metadata={"help": "the k of pass@k (those up to the samples)"}
+    )
+    multipl_e_timeout: float = benchmark.DEFAULT_TIMEOUT
+    multipl_e_memory_mb: float = benchmark.DEFAULT_MEMORY_MB
 
     def __post_init__(self) -> None:
         for key in ("base_folder", "api_path", "test_data_path", "output_dir"):
@@ -92,6 +117,17 @@ class EvalConfig:
             raise ConfigError("batch_size and max_new_tokens must be at least 1")
         if self.execute_timeout <= 0 or self.execute_memory_mb <= 0:
             raise ConfigError("execute_timeout and execute_memory_mb must be positive")
+        if (
+            min(self.multipl_e_samples, *self.multipl_e_k, 1) < 1
+            or min(self.multipl_e_timeout, self.multipl_e_memory_mb) <= 0
+        ):
+            raise ConfigError(
+                "multipl_e_samples, multipl_e_k, multipl_e_timeout and multipl_e_memory_mb must be positive"
+            )
+        try:
+            check_template(self.code_template)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 def fail(message: str) -> None:
@@ -108,15 +144,41 @@ except (ConfigError, BackendError) as exc:
     fail(str(exc))
 output_dir = Path(config.output_dir)
 cache_dir = output_dir / "cache"
-decoding = Decoding(config.max_new_tokens, config.do_sample, config.temperature, config.top_p, config.top_k)
+code_mode = config.report_type == "code"
+decoding = Decoding(
+    config.max_new_tokens,
+    config.do_sample,
+    config.temperature,
+    config.top_p,
+    config.top_k,
+    tuple(config.code_stop) if code_mode else (),
+)
 
 # 2. The API docs and the prompts.
 try:
     index = ApiIndex(read_json_docs(config.api_path))
     prompts = read_eval_prompts(config.test_data_path, index)
     checkpoints = find_checkpoints(config.base_folder)
+    problems = benchmark.load_problems(config.multipl_e) if config.multipl_e else []
 except (ApiError, RowError, CheckpointError) as exc:
     fail(str(exc))
+# Code checkpoints are asked in Lua (the question as a comment); the prompt is graded with the completion only
+# where it is Lua.
+requests = [code_prompt(p.prompt, config.code_template) if code_mode else p.prompt for p in prompts]
+prefixes = [graded_prefix(r) if code_mode else "" for r in requests]
+# MultiPL-E: each problem `multipl_e_samples` times (sampled when more than once), as a prompt to complete (code)
+# or a request for the function (chat).
+n_samples = config.multipl_e_samples
+bench_requests = [p.prompt if code_mode else benchmark.chat_request(p) for p in problems for _ in range(n_samples)]
+bench_decoding = Decoding(
+    config.max_new_tokens,
+    config.do_sample or n_samples > 1,
+    config.temperature,
+    config.top_p,
+    config.top_k,
+    tuple(dict.fromkeys(s for p in problems for s in p.stop_tokens)) if code_mode else (),
+)
+bench_limits = benchmark.Limits(config.multipl_e_timeout, config.multipl_e_memory_mb)
 logger.info(
     "%d prompts, %d documented entries, %d checkpoint(s) in %s",
     len(prompts),
@@ -126,22 +188,45 @@ logger.info(
 )
 memo = HashMemo(cache_dir / "file_hashes.json")
 executions = ExecutionCache(cache_dir / "executions.jsonl") if config.execute else None
+bench_runs = JsonlLog(cache_dir / "multipl_e_runs.jsonl")
 
 
-def generation_settings(system_prompt: str | None) -> dict:
+def generation_settings(system_prompt: str | None, decoding: Decoding = decoding) -> dict:
     """Everything besides the checkpoint and the prompts that changes the answers: the cache key's third part."""
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    stop = {"stop": list(decoding.stop)} if decoding.stop else {}
     return {
         "report_type": config.report_type,
         "system_prompt": system_prompt,
         "backend": config.backend,
-        "decoding": {"max_new_tokens": decoding.max_new_tokens, **decoding.hf_kwargs()},
+        "decoding": {"max_new_tokens": decoding.max_new_tokens, **decoding.hf_kwargs(), **stop},
         "batch_size": config.batch_size,
         "seed": config.seed,
         "dtype": config.dtype,
         "device": device,
         "versions": [torch.__version__, transformers.__version__],
     }
+
+
+def generate_missing(backend, cache: AnswerCache, asked: list[str], decoding: Decoding, desc: str) -> int:
+    """Generate the answers `cache` lacks, batch by batch (each batch cached as it is done); returns how many."""
+    texts = [backend.prompt_text(a) for a in asked]
+    # Longest first, so batches pad little; fixed batches, so a resumed run generates exactly what was missing.
+    order = sorted(range(len(asked)), key=lambda i: (-len(texts[i]), i))
+    batches = [order[s : s + config.batch_size] for s in range(0, len(order), config.batch_size)]
+    generated = 0
+    with tqdm(total=len(asked), initial=len(cache.answers), desc=desc, unit="prompt") as bar:
+        for number, batch in enumerate(batches):
+            if all(i in cache.answers for i in batch):
+                continue
+            set_seed(config.seed + number)
+            started = time.perf_counter()
+            completions = backend.complete([texts[i] for i in batch], decoding, config.batch_size)
+            seconds = time.perf_counter() - started
+            cache.add_batch(batch, [c.text for c in completions], [c.new_tokens for c in completions], seconds)
+            generated += len(batch)
+            bar.update(len(batch))
+    return generated
 
 
 # 3. Every checkpoint: answers (from the cache, or generated and cached batch by batch), then grades.
@@ -158,17 +243,17 @@ for ref in checkpoints:
     else:
         system_prompt = saved_config(ref.path).get("system_prompt") or None
     try:
-        key = answers_key(
-            content_hash(ref.path, memo), [p.prompt for p in prompts], generation_settings(system_prompt)
-        )
+        checkpoint_hash = content_hash(ref.path, memo)
     except (CheckpointError, OSError) as exc:
         result.error = str(exc)
         logger.warning("%s: %s", ref.name, exc)
         continue
     memo.save()
-    cache = AnswerCache(cache_dir, key)
-    result.cached = len(cache.answers)
-    if len(cache.answers) < len(prompts):
+    cache = AnswerCache(cache_dir, answers_key(checkpoint_hash, requests, generation_settings(system_prompt)))
+    bench_settings = {**generation_settings(system_prompt, bench_decoding), "benchmark": "multipl-e"}
+    bench_cache = AnswerCache(cache_dir, answers_key(checkpoint_hash, bench_requests, bench_settings))
+    result.cached = len(cache.answers) + len(bench_cache.answers)
+    if len(cache.answers) < len(prompts) or len(bench_cache.answers) < len(bench_requests):
         try:
             backend = load_backend(
                 config.backend,
@@ -185,28 +270,34 @@ for ref in checkpoints:
             logger.warning("%s: %s", ref.name, result.error)
             continue
         cache.start({"checkpoint": str(ref.path), "settings": generation_settings(system_prompt)})
-        texts = [backend.prompt_text(p.prompt) for p in prompts]
-        # Longest first, so batches pad little; fixed batches, so a resumed run generates exactly what was missing.
-        order = sorted(range(len(prompts)), key=lambda i: (-len(texts[i]), i))
-        batches = [order[s : s + config.batch_size] for s in range(0, len(order), config.batch_size)]
-        backend.complete(texts[:1], Decoding(max_new_tokens=1), 1)  # warm-up: time the model, not its start-up
-        with tqdm(total=len(prompts), initial=len(cache.answers), desc=ref.name, unit="prompt") as bar:
-            for number, batch in enumerate(batches):
-                if all(i in cache.answers for i in batch):
-                    continue
-                set_seed(config.seed + number)
-                started = time.perf_counter()
-                completions = backend.complete([texts[i] for i in batch], decoding, config.batch_size)
-                seconds = time.perf_counter() - started
-                cache.add_batch(batch, [c.text for c in completions], [c.new_tokens for c in completions], seconds)
-                result.generated += len(batch)
-                bar.update(len(batch))
+        backend.complete([backend.prompt_text(requests[0])], Decoding(max_new_tokens=1), 1)  # warm-up: time the model
+        result.generated = generate_missing(backend, cache, requests, decoding, ref.name)
+        if problems:
+            bench_cache.start({"checkpoint": str(ref.path), "settings": bench_settings})
+            result.generated += generate_missing(backend, bench_cache, bench_requests, bench_decoding, "MultiPL-E")
         backend.close()
 
+    answers = [cache.answers[i].answer for i in range(len(prompts))]
+    if code_mode:
+        answers = [benchmark.cut_at_stop(a, config.code_stop) for a in answers]
     grades = [
-        grade_answer(cache.answers[i].answer, index, p.expected_apis, config.report_type, prompt=p.prompt)
+        grade_answer(answers[i], index, p.expected_apis, config.report_type, prompt=prefixes[i])
         for i, p in enumerate(prompts)
     ]
+    if problems:
+        outcomes = benchmark.run_completions(
+            problems,
+            {
+                p.name: [bench_cache.answers[i * n_samples + j].answer for j in range(n_samples)]
+                for i, p in enumerate(problems)
+            },
+            bench_limits,
+            report_type=config.report_type,
+            cache=bench_runs,
+        )
+        result.benchmark, rows = benchmark.summarize(outcomes, config.multipl_e_k)
+        result.benchmark_rows = [{"checkpoint": ref.name, "step": ref.step, **row} for row in rows]
+        logger.info("%s: MultiPL-E %s", ref.name, benchmark.summary_line(result.benchmark))
     if config.execute:
         execute_grades(grades, executions, config.execute_timeout, config.execute_memory_mb, f"{ref.name} sandbox")
     result.grades = grades
@@ -217,7 +308,7 @@ for ref in checkpoints:
             "index": i,
             "prompt": p.prompt,
             "expected_apis": p.expected_apis,
-            "answer": cache.answers[i].answer,
+            "answer": answers[i],
             "new_tokens": cache.answers[i].new_tokens,
             "grade": grades[i].to_dict(),
         }
@@ -238,6 +329,12 @@ settings = {
     "max_new_tokens": config.max_new_tokens,
     "execute": config.execute,
 }
+if problems:
+    settings["multipl_e"] = (
+        f"{config.multipl_e} ({len(problems)} problems, {n_samples} sample(s) each, "
+        f"{'sampled' if bench_decoding.do_sample else 'greedy'})"
+    )
+    write_benchmark_rows(output_dir / "multipl_e.jsonl", results)
 write_results_csv(output_dir / "results.csv", results_table(results, best))
 write_samples(output_dir / "samples.jsonl", results)
 write_best(output_dir / "best.json", results, best)

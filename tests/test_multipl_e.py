@@ -13,6 +13,7 @@ import json
 import math
 from itertools import combinations
 from math import comb
+from pathlib import Path
 
 import pytest
 from conftest import CORPORA
@@ -353,3 +354,131 @@ def test_score_command_prints_pass_at_k_and_writes_outcomes(tmp_path, capsys):
     completions.write_text('{"name": "HumanEval_999_nothing", "completion": "end"}\n')
     assert cli(["multipl-e", "score", "--problems", str(HUMANEVAL_LUA), "--completions", str(completions)]) == 2
     assert "unknown problem(s): HumanEval_999_nothing" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# eval.py: code mode asks in Lua; MultiPL-E beside the API-match columns
+
+OWN_PROBLEMS = [
+    {
+        "name": "inc",
+        "prompt": "-- Add one.\n-- >>> inc(1)\n-- 2\nlocal function inc(x)\n",
+        "tests": "lu = require('luaunit')\n\nfunction test_humaneval()\nlocal candidate = inc\n"
+        "    lu.assertEquals(candidate(1), 2)\n    lu.assertEquals(candidate(-1), 0)\nend\n\n"
+        "os.exit(lu.LuaUnit.run())",
+    },
+    {
+        "name": "dec",
+        "prompt": "-- Subtract one.\nlocal function dec(x)\n",
+        "tests": "lu = require('luaunit')\n\nfunction test_humaneval()\nlocal candidate = dec\n"
+        "    lu.assertEquals(candidate(1), 0)\nend\n\nos.exit(lu.LuaUnit.run())",
+    },
+]
+
+
+def eval_folder(tmp_path, tokenizer, answer: str, report_type: str, extra: str = "") -> Path:
+    """A one-checkpoint run whose model answers `answer` to anything, two API prompts, the two problems above."""
+    import pandas as pd
+    from conftest import BUNDLED_DOCS
+    from test_eval import scripted_checkpoint
+
+    from luacoder.apidocs.markdown import read_markdown_docs
+    from luacoder.apidocs.schema import save_api
+
+    scripted_checkpoint(tokenizer, tmp_path / "run" / "checkpoint-1", answer, 1)
+    save_api(read_markdown_docs([BUNDLED_DOCS], name="lua54"), tmp_path / "api.json")
+    pd.DataFrame(
+        [("Please write a short Lua example that formats a number.", "string.format"), ("Print hello.", "")],
+        columns=["prompt", "expected_apis"],
+    ).to_csv(tmp_path / "prompts.csv", index=False)
+    (tmp_path / "problems.jsonl").write_text("".join(json.dumps(p) + "\n" for p in OWN_PROBLEMS))
+    (tmp_path / "config.yaml").write_text(
+        "base_folder: run\napi_path: api.json\ntest_data_path: prompts.csv\noutput_dir: out\n"
+        f"report_type: {report_type}\nbatch_size: 2\nmax_new_tokens: 4\ndevice: cpu\ndtype: float32\n{extra}"
+    )
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_code_mode_asks_in_lua_and_grades_the_prompt_only_where_it_is_lua(tmp_path, tokenizer, monkeypatch):
+    from test_eval import read_outputs, run_in_process
+
+    root = eval_folder(tmp_path, tokenizer, 'print(string.format("%d", 3))\n\nlocal after = 1', "code")
+    assert run_in_process(root, monkeypatch) == 0
+    results, samples = read_outputs(root / "out")
+    # Before: the English question + the completion was one program, "1:1: unexpected 'Please write ...'".
+    assert [s["grade"]["syntax_valid"] for s in samples] == [True, True]
+    first = samples[0]
+    assert first["answer"] == 'print(string.format("%d", 3))'  # cut at the blank line (MultiPL-E's stops)
+    assert first["grade"]["code"] == (
+        '-- Please write a short Lua example that formats a number.\nprint(string.format("%d", 3))'
+    )
+    assert first["grade"]["expected_found"] == ["string.format"]
+    assert results.loc[0, "syntax_valid_rate"] == 1.0 and results.loc[0, "expected_api_recall"] == 1.0
+
+    # A template that leaves the question in English: the prompt is not Lua, so the completion alone is graded.
+    assert run_in_process(root, monkeypatch, "--code_template={question}\n", "--output_dir=out2") == 0
+    _, samples = read_outputs(root / "out2")
+    assert [s["grade"]["code"] for s in samples] == ['print(string.format("%d", 3))'] * 2
+    assert all(s["grade"]["syntax_valid"] for s in samples)
+    assert run_in_process(root, monkeypatch, "--code_template=-- asked", "--output_dir=out3") == 2
+
+
+@pytest.mark.slow
+def test_eval_scores_multipl_e_pass_at_k_beside_api_match_and_reruns_from_the_cache(tmp_path, tokenizer, monkeypatch):
+    from test_eval import read_outputs, run_in_process
+
+    # A code checkpoint that always writes `return x + 1`: right for inc, wrong for dec.
+    root = eval_folder(
+        tmp_path, tokenizer, "    return x + 1\nend\n\nprint('more')", "code", "multipl_e: problems.jsonl\n"
+    )
+    assert run_in_process(root, monkeypatch) == 0
+    results, _ = read_outputs(root / "out")
+    row = results.iloc[0]
+    assert (row["pass@1"], row["multipl_e_problems"], row["multipl_e_solved"]) == (0.5, 2, 1)
+    assert row["multipl_e_statuses"] == "Exception 1, OK 1"
+    outcomes = [json.loads(line) for line in (root / "out" / "multipl_e.jsonl").read_text().splitlines()]
+    assert [(o["checkpoint"], o["name"], o["passed"]) for o in outcomes] == [
+        ("checkpoint-1", "inc", 1),
+        ("checkpoint-1", "dec", 0),
+    ]
+    failed = outcomes[1]["outcomes"][0]
+    assert failed["completion"] == "    return x + 1\nend" and failed["reason"] == "exit"
+    assert "expected: 0, actual: 2" in failed["output"]
+    report = (root / "out" / "report.md").read_text()
+    assert (
+        "| pass@1 |" in report and "| 0.500 (1/2) |" in report and "multipl_e: `problems.jsonl (2 problems" in report
+    )
+
+    # A rerun generates nothing: the completions come from the cache, the runs too.
+    def no_model(*args, **kwargs):
+        raise AssertionError("a cached rerun loads no model")
+
+    monkeypatch.setattr("luacoder.grading.backends.load_backend", no_model)
+    monkeypatch.setattr("luacoder.lua.sandbox.iter_run_many", no_model)
+    assert run_in_process(root, monkeypatch) == 0
+    results, _ = read_outputs(root / "out")
+    assert results.loc[0, "generated_now"] == 0 and results.loc[0, "pass@1"] == 0.5
+    monkeypatch.undo()
+
+    # Two samples a problem (sampled): pass@1 and pass@2.
+    assert (
+        run_in_process(root, monkeypatch, "--multipl_e_samples=2", "--multipl_e_k=[1, 2, 10]", "--output_dir=out2")
+        == 0
+    )
+    results, _ = read_outputs(root / "out2")
+    assert (results.loc[0, "pass@1"], results.loc[0, "pass@2"]) == (0.5, 0.5) and "pass@10" not in results
+    assert results.loc[0, "multipl_e_samples"] == 2 and results.loc[0, "multipl_e_completions"] == 4
+
+
+@pytest.mark.slow
+def test_a_chat_checkpoint_answers_the_function_in_a_lua_block(tmp_path, tokenizer, monkeypatch):
+    from test_eval import read_outputs, run_in_process
+
+    answer = "Here it is:\n```lua\nlocal function inc(x)\n  return x + 1\nend\n```"
+    root = eval_folder(tmp_path, tokenizer, answer, "markdown", "multipl_e: problems.jsonl\n")
+    assert run_in_process(root, monkeypatch) == 0
+    results, _ = read_outputs(root / "out")
+    assert results.loc[0, "pass@1"] == 0.5
+    outcomes = [json.loads(line) for line in (root / "out" / "multipl_e.jsonl").read_text().splitlines()]
+    assert [o["outcomes"][0]["status"] for o in outcomes] == ["OK", "SyntaxError"]  # dec's function is never closed

@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="completions are chat answers: their ```lua code is the function (or its body)",
     )
+    p.add_argument(
+        "-k", type=int, nargs="+", default=list(m.KS), help="the k of pass@k (up to the samples per problem)"
+    )
     p.add_argument("--timeout", type=float, default=m.DEFAULT_TIMEOUT, metavar="S", help="seconds per program")
     p.add_argument("--memory-mb", type=float, default=m.DEFAULT_MEMORY_MB, metavar="M", help="Lua memory limit")
     p.add_argument("--instructions", type=int, default=m.DEFAULT_INSTRUCTIONS, help="instruction budget per program")
@@ -44,8 +47,8 @@ def score_command(args: argparse.Namespace) -> int:
     from luacoder.evaluation import multipl_e as m
     from luacoder.files import RowError, atomic_open
 
-    if args.timeout <= 0 or args.memory_mb <= 0 or args.instructions <= 0:
-        print("luacoder multipl-e: --timeout, --memory-mb and --instructions must be positive", file=sys.stderr)
+    if min(args.timeout, args.memory_mb, args.instructions, *args.k) <= 0:
+        print("luacoder multipl-e: -k, --timeout, --memory-mb and --instructions must be positive", file=sys.stderr)
         return USAGE_ERROR
     try:
         problems = m.load_problems(args.problems)
@@ -55,7 +58,7 @@ def score_command(args: argparse.Namespace) -> int:
     except (RowError, ValueError) as exc:
         print(f"luacoder multipl-e: {exc}", file=sys.stderr)
         return USAGE_ERROR
-    scores, rows = m.summarize(outcomes)
+    scores, rows = m.summarize(outcomes, args.k)
     if args.output is not None:
         with atomic_open(args.output) as handle:
             handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)

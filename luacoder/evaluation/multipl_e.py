@@ -214,7 +214,7 @@ def run_programs(programs: Sequence[str], limits: Limits, cache: Any | None = No
         for p in missing.values()
     )
     new = []
-    runs = tqdm(iter_run_many(jobs), total=len(missing), desc=desc, unit="program", disable=not missing)
+    runs = tqdm(iter_run_many(jobs), total=len(missing), desc=desc, unit="program") if missing else []
     for key, result in zip(missing, runs, strict=True):
         output = (result.stdout + result.stderr)[-OUTPUT_KEPT:]
         run = {

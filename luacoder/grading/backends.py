@@ -32,6 +32,7 @@ class Decoding:
     temperature: float = 0.2
     top_p: float = 0.95
     top_k: int = 50
+    stop: tuple[str, ...] = ()  # text that ends a completion (code mode; the caller cuts the text at it)
 
     def hf_kwargs(self) -> dict[str, Any]:
         if not self.do_sample:
@@ -86,6 +87,7 @@ class HfBackend:
             max_new_tokens=decoding.max_new_tokens,
             batch_size=batch_size,
             add_special_tokens=self.report_type == "code",
+            stop_strings=decoding.stop,
             **decoding.hf_kwargs(),
         )
 
@@ -134,6 +136,7 @@ class VllmBackend:
             top_k=decoding.top_k if decoding.do_sample else -1,
             max_tokens=decoding.max_new_tokens,
             stop_token_ids=self.stops,
+            stop=list(decoding.stop) or None,
             seed=self.seed,
             skip_special_tokens=False,
         )

@@ -169,6 +169,7 @@ def generate_completions(
     batch_size: int = 8,
     progress: bool = False,
     add_special_tokens: bool = False,
+    stop_strings: Sequence[str] = (),
     **generate_kwargs: Any,
 ) -> list[Completion]:
     """The continuation of each text, in order.
@@ -176,13 +177,16 @@ def generate_completions(
     Texts are batched by length (longest first, so running out of memory shows at once) with left padding, and
     each continuation is cut at the first stop token (`stop_token_ids`). `add_special_tokens` is off for chat
     prompts: the template writes every special token itself (as apply_chat_template does). `generate_kwargs` go
-    to `model.generate`: do_sample, temperature, top_p, top_k, logits_processor, ...
+    to `model.generate`: do_sample, temperature, top_p, top_k, logits_processor, ... `stop_strings` end a
+    sequence's generation early once it writes one of them (the text keeps it: the caller cuts).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     stops = stop_token_ids(model, tokenizer)
+    if stop_strings:
+        generate_kwargs.update(stop_strings=list(stop_strings), tokenizer=tokenizer)
     lengths = [len(ids) for ids in tokenizer(list(texts), add_special_tokens=add_special_tokens)["input_ids"]]
     order = sorted(range(len(texts)), key=lambda i: -lengths[i])
     completions: list[Completion] = [Completion("", 0)] * len(texts)
