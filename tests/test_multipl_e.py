@@ -482,3 +482,36 @@ def test_a_chat_checkpoint_answers_the_function_in_a_lua_block(tmp_path, tokeniz
     assert results.loc[0, "pass@1"] == 0.5
     outcomes = [json.loads(line) for line in (root / "out" / "multipl_e.jsonl").read_text().splitlines()]
     assert [o["outcomes"][0]["status"] for o in outcomes] == ["OK", "SyntaxError"]  # dec's function is never closed
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Decontamination: the data builders keep MultiPL-E's prompts out of every training row
+
+
+@needs_corpus
+def test_the_builders_decontaminate_against_the_benchmark(tmp_path):
+    from conftest import BUNDLED_DOCS
+
+    from luacoder.apidocs.markdown import read_markdown_docs
+    from luacoder.data.build import Row, decontaminate, eval_prompts_for
+    from luacoder.data.config import DataConfig
+    from luacoder.data.ledger import Ledger
+
+    api = read_markdown_docs([BUNDLED_DOCS], name="lua54")
+    plain = eval_prompts_for(api, DataConfig())
+    config = DataConfig(decontam_benchmarks=[str(HUMANEVAL_LUA)])
+    prompts = eval_prompts_for(api, config)
+    problems = m.load_problems(HUMANEVAL_LUA)
+    # The generated eval prompts first (they alone become eval/prompts.csv), then every benchmark prompt.
+    assert [p.prompt for p in prompts] == [p.prompt for p in plain] + [p.prompt for p in problems]
+
+    pile = next(p for p in problems if p.name == "HumanEval_100_make_a_pile")
+    texts = {
+        "a.lua": 'local s = string.format("%d items", 3)\nprint(s)',
+        "b.lua": pile.prompt + "    return {}\nend\n",  # a training row holding the benchmark prompt
+    }
+    rows = [Row({"content": text}, "lua file", origin, origin, text) for origin, text in texts.items()]
+    ledger = Ledger("pretrain")
+    kept = decontaminate(rows, ledger, prompts, 10, "text")
+    assert [r.origin for r in kept] == ["a.lua"]
+    assert decontaminate(rows, Ledger("pretrain"), plain, 10, "text") == rows
