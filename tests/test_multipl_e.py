@@ -163,6 +163,8 @@ SOLUTIONS = {
         ("    return math.floor(number)\nend", False, "Exception"),
         # an endless loop: the sandbox's limit, MultiPL-E's "Timeout"
         ("    while true do end\nend", False, "Timeout"),
+        # exiting with a success from inside the test: luaunit makes os.exit an error while tests run
+        ("    os.exit(0)\nend", False, "Exception"),
     ],
     "HumanEval_27_flip_case": [
         (
@@ -244,6 +246,7 @@ def test_solutions_pass_and_fail_as_multipl_es_harness_says(reference_outcomes):
     assert by_key["HumanEval_0_has_close_elements", 2].reason == "exit"
     assert "attempt to index a nil value" in by_key["HumanEval_0_has_close_elements", 2].output
     assert by_key["HumanEval_2_truncate_number", 2].reason in ("timeout", "instructions")
+    assert "still a running instance of LuaUnit" in by_key["HumanEval_2_truncate_number", 3].output
     assert by_key["HumanEval_27_flip_case", 3].reason == "syntax"
     assert "expected" in by_key["HumanEval_27_flip_case", 3].error  # Lua's own message: "')' expected ..."
 

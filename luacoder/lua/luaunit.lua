@@ -8,6 +8,7 @@
 --   (luaunit's _is_table_equals: same types, numbers by ==, so 1 == 1.0, cycles matched by position; metatables
 --   ignored); other values by type and ==.
 -- - a failed assertion raises "LuaUnit test FAILURE: <message>" at the caller's line; any other error is an ERROR.
+-- - while tests run, os.exit raises an error (a test cannot end the script with a success).
 -- - LuaUnit.run() runs every global whose name starts with "test" (any case): functions, and the test* methods of
 --   tables (with setUp/tearDown), in sorted order, prints luaunit's text summary and returns the number of failures
 --   plus errors, the status that `os.exit(lu.LuaUnit.run())` ends the script with.
@@ -303,6 +304,18 @@ M.assertEqual, M.assertNotEqual = M.assertEquals, M.assertNotEquals
 -- ---------------------------------------------------------------------------------------------------------------
 -- The runner
 
+-- As luaunit does: while tests run, os.exit is an error, so a candidate that exits with status 0 from inside a
+-- test does not pass for a success.
+local running = 0
+local exit = os.exit
+os.exit = function(...)
+  if running > 0 then
+    error("You are trying to exit but there is still a running instance of LuaUnit. LuaUnit expects to run until "
+      .. "the end before exiting with a complete status of successful/failed tests.", 2)
+  end
+  return exit(...)
+end
+
 local function is_test_name(name) return type(name) == "string" and slower(ssub(name, 1, 4)) == "test" end
 
 local function classify(e)
@@ -357,6 +370,7 @@ function M.LuaUnit.run(...)
   local start = os.clock()
   local counts = {PASS = 0, FAIL = 0, ERROR = 0, SKIP = 0, SUCCESS = 0}
   local problems, marks = {}, {}
+  running = running + 1
   for _, test in ipairs(tests) do
     local status, message = "PASS", nil
     local instance = test.instance
@@ -373,6 +387,7 @@ function M.LuaUnit.run(...)
     marks[#marks + 1] = ({PASS = ".", FAIL = "F", ERROR = "E", SKIP = "S"})[status]
     if status == "FAIL" or status == "ERROR" then problems[#problems + 1] = {test.name, status, message} end
   end
+  running = running - 1
   print(tconcat(marks))
   if #problems > 0 then
     print("Failed tests:")
