@@ -117,13 +117,10 @@ class EvalConfig:
             raise ConfigError("batch_size and max_new_tokens must be at least 1")
         if self.execute_timeout <= 0 or self.execute_memory_mb <= 0:
             raise ConfigError("execute_timeout and execute_memory_mb must be positive")
-        if (
-            min(self.multipl_e_samples, *self.multipl_e_k, 1) < 1
-            or min(self.multipl_e_timeout, self.multipl_e_memory_mb) <= 0
-        ):
-            raise ConfigError(
-                "multipl_e_samples, multipl_e_k, multipl_e_timeout and multipl_e_memory_mb must be positive"
-            )
+        if not self.multipl_e_k or min(self.multipl_e_samples, *self.multipl_e_k) < 1:
+            raise ConfigError("multipl_e_samples and every multipl_e_k must be at least 1")
+        if self.multipl_e_timeout <= 0 or self.multipl_e_memory_mb <= 0:
+            raise ConfigError("multipl_e_timeout and multipl_e_memory_mb must be positive")
         try:
             check_template(self.code_template)
         except ValueError as exc:
