@@ -103,22 +103,23 @@ def test_all_tests_pass_ends_the_program_with_status_zero():
 
 
 def test_the_luaunit_allowance_opens_nothing_else():
-    names = ("io.open", "os.execute", "os.remove", "dofile", "loadfile")
-    codes = [f"local lu = require('luaunit')\n{n}('x')" for n in names] + [
-        "require('socket')",
-        "return package.loaded",
+    luaunit = ("luaunit", "exit")
+    cases = [  # (code, allowances, what the error says; None: it runs)
+        *[(f"local lu = require('luaunit')\n{n}('x')", luaunit, "not allowed") for n in ("io.open", "os.execute")],
+        *[(f"{n}('x')", luaunit, "not allowed") for n in ("os.remove", "dofile", "loadfile")],
+        ("require('socket')", luaunit, "offers only 'luaunit'"),
+        ("return package.loaded", luaunit, "attempt to index a nil value (global 'package')"),
+        # Without the allowance there is no luaunit at all.
+        ("require('luaunit')", (), "require is not allowed"),
+        # With "modules" too, it is found through package.preload.
+        ("local lu = require('luaunit')\nassert(package.loaded.luaunit == lu)", ("luaunit", "modules"), None),
     ]
-    for code, result in zip(codes, lua(*codes), strict=True):
-        assert not result.ok, code
-    assert "not allowed" in lua("io.open('x')")[0].error
-    assert "offers only 'luaunit'" in lua("require('socket')")[0].error
-    assert "attempt to index a nil value (global 'package')" in lua("return package.loaded")[0].error
-    # Without the allowance there is no luaunit at all.
-    (denied,) = lua("require('luaunit')", allow=())
-    assert not denied.ok and "require is not allowed" in denied.error
-    # With "modules" too, it is found through package.preload.
-    (both,) = lua("local lu = require('luaunit')\nassert(package.loaded.luaunit == lu)", allow=("luaunit", "modules"))
-    assert both.ok, both.error
+    results = run_many([LuaJob(code, timeout=5, allow=allow) for code, allow, _ in cases])
+    for (code, _, message), result in zip(cases, results, strict=True):
+        if message is None:
+            assert result.ok, (code, result.error)
+        else:
+            assert not result.ok and message in result.error, (code, result.error)
 
 
 # ---------------------------------------------------------------------------------------------------------------
