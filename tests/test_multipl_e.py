@@ -519,3 +519,25 @@ def test_the_builders_decontaminate_against_the_benchmark(tmp_path):
     kept = decontaminate(rows, ledger, prompts, 10, "text")
     assert [r.origin for r in kept] == ["a.lua"]
     assert decontaminate(rows, Ledger("pretrain"), plain, 10, "text") == rows
+
+
+def test_generation_stops_at_stop_text_the_model_writes_not_at_the_prompts_end(tokenizer):
+    import torch
+    from transformers import StopStringCriteria
+
+    from luacoder.train.generation import NewTextStop
+
+    prompt = tokenizer("-- Add one.\nlocal function inc(x)\n")["input_ids"]
+
+    def ids(new_text: str) -> torch.Tensor:
+        return torch.tensor([prompt + tokenizer(new_text)["input_ids"]])
+
+    stops = list(m.STOP_TOKENS)
+    criterion = NewTextStop(tokenizer, stops, len(prompt))
+    # A body that starts with a comment: "\n--" spans the prompt's last newline and the first new token.
+    assert not criterion(ids("--"), None).item()
+    assert not criterion(ids("-- add\n    return x + 1\nend"), None).item()
+    assert criterion(ids("-- add\n    return x + 1\nend\n\n"), None).item()
+    assert criterion(ids("    return x + 1\nend\nlocal"), None).item()
+    # transformers' stop_strings see the prompt too: they would end this completion after its first token.
+    assert StopStringCriteria(tokenizer, stops)(ids("--"), None).item()

@@ -17,7 +17,13 @@ from typing import Any
 
 import torch
 from tqdm import tqdm
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedTokenizerBase,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
 
 from luacoder.files import RowError, read_jsonl
 from luacoder.train.chat_template import END
@@ -178,15 +184,13 @@ def generate_completions(
     each continuation is cut at the first stop token (`stop_token_ids`). `add_special_tokens` is off for chat
     prompts: the template writes every special token itself (as apply_chat_template does). `generate_kwargs` go
     to `model.generate`: do_sample, temperature, top_p, top_k, logits_processor, ... `stop_strings` end a
-    sequence's generation early once it writes one of them (the text keeps it: the caller cuts).
+    sequence's generation early once its new text holds one of them (the text keeps it: the caller cuts).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     stops = stop_token_ids(model, tokenizer)
-    if stop_strings:
-        generate_kwargs.update(stop_strings=list(stop_strings), tokenizer=tokenizer)
     lengths = [len(ids) for ids in tokenizer(list(texts), add_special_tokens=add_special_tokens)["input_ids"]]
     order = sorted(range(len(texts)), key=lambda i: -lengths[i])
     completions: list[Completion] = [Completion("", 0)] * len(texts)
@@ -200,6 +204,9 @@ def generate_completions(
                 padding_side="left",
                 return_tensors="pt",
             ).to(model.device)
+            if stop_strings:
+                criterion = NewTextStop(tokenizer, stop_strings, inputs["input_ids"].shape[1])
+                generate_kwargs["stopping_criteria"] = StoppingCriteriaList([criterion])
             output = model.generate(
                 **inputs,
                 max_new_tokens=max_new_tokens,
@@ -213,6 +220,19 @@ def generate_completions(
                 completions[i] = Completion(decode_answer(tokenizer, new_ids, stops), min(end + 1, len(new_ids)))
             bar.update(len(batch))
     return completions
+
+
+class NewTextStop(StoppingCriteria):
+    """Done once the generated text (not the prompt) holds one of `stops`. transformers' own `stop_strings` also
+    match across the prompt's end: after a prompt ending in "\n", a first token "--" would match "\n--" and stop
+    every completion of a MultiPL-E prompt at once."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, stops: Sequence[str], prompt_length: int):
+        self.tokenizer, self.stops, self.prompt_length = tokenizer, list(stops), prompt_length
+
+    def __call__(self, input_ids: torch.LongTensor, scores=None, **kwargs) -> torch.BoolTensor:
+        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_length :], skip_special_tokens=False)
+        return torch.tensor([any(s in t for s in self.stops) for t in texts], device=input_ids.device)
 
 
 def stop_position(new_ids: list[int], stops: Sequence[int]) -> int:
