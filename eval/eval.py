@@ -6,7 +6,10 @@
 For each checkpoint under `base_folder` (`checkpoint-N` by step, then the final model saved in the folder itself,
 or the folder alone when it is one model), answer every prompt of `test_data_path`, grade each answer against the
 API docs at `api_path` (luacoder.grading: the same grader RL uses as its reward) and write to `output_dir`:
-report.md, results.csv, samples.jsonl, accuracy.png and best.json. Answers are cached under `output_dir/cache/`
+report.md, results.csv, samples.jsonl, accuracy.png and best.json. With `multipl_e` (a MultiPL-E JSONL such as
+HumanEval-Lua, or a hub id), each checkpoint also completes its problems, which run against their tests in the Lua
+sandbox: pass@1 (and pass@k with `multipl_e_samples`) beside the API-match columns, per-problem outcomes in
+multipl_e.jsonl. Answers are cached under `output_dir/cache/`
 by checkpoint content, prompts and settings: a rerun generates only what is new, and a killed run resumes after its
 last complete batch. A checkpoint that is incomplete or fails to load is reported with its error; the others are
 still scored. Relative paths are relative to the current folder.
@@ -29,9 +32,11 @@ from luacoder.apidocs.json_docs import read_json_docs
 from luacoder.apidocs.schema import ApiError
 from luacoder.checkpoints import saved_config
 from luacoder.config import ConfigError, parse_config
+from luacoder.evaluation import multipl_e as benchmark
 from luacoder.evaluation.backends import BackendError, Decoding, check_backend, load_backend
 from luacoder.evaluation.cache import AnswerCache, answers_key
 from luacoder.evaluation.checkpoints import CheckpointError, HashMemo, content_hash, find_checkpoints
+from luacoder.evaluation.code_prompts import code_prompt, graded_prefix
 from luacoder.evaluation.config import EvalConfig
 from luacoder.evaluation.prompts import read_eval_prompts
 from luacoder.evaluation.report import (
@@ -39,12 +44,13 @@ from luacoder.evaluation.report import (
     plot_metrics,
     results_table,
     summary_text,
+    write_benchmark_rows,
     write_best,
     write_report,
     write_results_csv,
     write_samples,
 )
-from luacoder.files import RowError
+from luacoder.files import JsonlLog, RowError
 from luacoder.grading.answer import grade_answer
 from luacoder.grading.api_index import ApiIndex
 from luacoder.grading.execution import ExecutionCache, execute_grades
@@ -67,15 +73,41 @@ except (ConfigError, BackendError) as exc:
     fail(str(exc))
 output_dir = Path(config.output_dir)
 cache_dir = output_dir / "cache"
-decoding = Decoding(config.max_new_tokens, config.do_sample, config.temperature, config.top_p, config.top_k)
+code_mode = config.report_type == "code"
+decoding = Decoding(
+    config.max_new_tokens,
+    config.do_sample,
+    config.temperature,
+    config.top_p,
+    config.top_k,
+    tuple(config.code_stop) if code_mode else (),
+)
 
 # 2. The API docs and the prompts.
 try:
     index = ApiIndex(read_json_docs(config.api_path), base=config.standard_library)
     prompts = read_eval_prompts(config.test_data_path, index)
     checkpoints = find_checkpoints(config.base_folder)
+    problems = benchmark.load_problems(config.multipl_e) if config.multipl_e else []
 except (ApiError, RowError, CheckpointError) as exc:
     fail(str(exc))
+# Code checkpoints are asked in Lua (the question as a comment); the prompt is graded with the completion only
+# where it is Lua.
+requests = [code_prompt(p.prompt, config.code_template) if code_mode else p.prompt for p in prompts]
+prefixes = [graded_prefix(r) if code_mode else "" for r in requests]
+# MultiPL-E: each problem `multipl_e_samples` times (sampled when more than once), as a prompt to complete (code)
+# or a request for the function (chat).
+n_samples = config.multipl_e_samples
+bench_requests = [p.prompt if code_mode else benchmark.chat_request(p) for p in problems for _ in range(n_samples)]
+bench_decoding = Decoding(
+    config.max_new_tokens,
+    config.do_sample or n_samples > 1,
+    config.temperature,
+    config.top_p,
+    config.top_k,
+    tuple(dict.fromkeys(s for p in problems for s in p.stop_tokens)) if code_mode else (),
+)
+bench_limits = benchmark.Limits(config.multipl_e_timeout, config.multipl_e_memory_mb)
 logger.info(
     "%d prompts, %d documented entries, %d checkpoint(s) in %s",
     len(prompts),
@@ -85,17 +117,19 @@ logger.info(
 )
 memo = HashMemo(cache_dir / "file_hashes.json")
 executions = ExecutionCache(cache_dir / "executions.jsonl") if config.execute else None
+bench_runs = JsonlLog(cache_dir / "multipl_e_runs.jsonl")
 
 
-def generation_settings(system_prompt: str | None) -> dict:
+def generation_settings(system_prompt: str | None, decoding: Decoding = decoding) -> dict:
     """Everything besides the checkpoint and the prompts that changes the answers: the cache key's third part.
     Not batch_size: each prompt is sampled with its own seed, so its answer does not depend on its batch."""
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    stop = {"stop": list(decoding.stop)} if decoding.stop else {}
     settings = {
         "report_type": config.report_type,
         "system_prompt": system_prompt,
         "backend": config.backend,
-        "decoding": {"max_new_tokens": decoding.max_new_tokens, **decoding.hf_kwargs()},
+        "decoding": {"max_new_tokens": decoding.max_new_tokens, **decoding.hf_kwargs(), **stop},
         "seed": f"{config.seed} + prompt index",
         "dtype": config.dtype,
         "device": device,
@@ -105,6 +139,27 @@ def generation_settings(system_prompt: str | None) -> dict:
         settings["tensor_parallel_size"] = config.tensor_parallel_size
         settings["versions"].append(importlib.metadata.version("vllm"))
     return settings
+
+
+def generate_missing(backend, cache: AnswerCache, asked: list[str], decoding: Decoding, desc: str) -> int:
+    """Generate the answers `cache` lacks; returns how many. Longest first, so batches pad little. vLLM gets every
+    missing request at once; hf a batch at a time, each cached as it ends. Request i is sampled with seed + i, so a
+    resumed run may batch the rest differently and still give the same answers."""
+    texts = [backend.prompt_text(a) for a in asked]
+    order = [i for i in sorted(range(len(asked)), key=lambda i: (-len(texts[i]), i)) if i not in cache.answers]
+    chunk = max(1, len(order) if backend.all_at_once else config.batch_size)
+    batches = [order[s : s + chunk] for s in range(0, len(order), chunk)]
+    generated = 0
+    with tqdm(total=len(asked), initial=len(cache.answers), desc=desc, unit="prompt") as bar:
+        for batch in batches:
+            set_seed(config.seed)  # whatever else draws random numbers (the requests' samplers are seeded)
+            started = time.perf_counter()
+            completions = backend.complete([texts[i] for i in batch], decoding, [config.seed + i for i in batch])
+            seconds = time.perf_counter() - started
+            cache.add_batch(batch, [c.text for c in completions], [c.new_tokens for c in completions], seconds)
+            generated += len(batch)
+            bar.update(len(batch))
+    return generated
 
 
 # 3. Every checkpoint: answers (from the cache, or generated and cached batch by batch), then grades.
@@ -121,17 +176,17 @@ for ref in checkpoints:
     else:
         system_prompt = saved_config(ref.path).get("system_prompt") or None
     try:
-        key = answers_key(
-            content_hash(ref.path, memo), [p.prompt for p in prompts], generation_settings(system_prompt)
-        )
+        checkpoint_hash = content_hash(ref.path, memo)
     except (CheckpointError, OSError) as exc:
         result.error = str(exc)
         logger.warning("%s: %s", ref.name, exc)
         continue
     memo.save()
-    cache = AnswerCache(cache_dir, key)
-    result.cached = len(cache.answers)
-    if len(cache.answers) < len(prompts):
+    cache = AnswerCache(cache_dir, answers_key(checkpoint_hash, requests, generation_settings(system_prompt)))
+    bench_settings = {**generation_settings(system_prompt, bench_decoding), "benchmark": "multipl-e"}
+    bench_cache = AnswerCache(cache_dir, answers_key(checkpoint_hash, bench_requests, bench_settings))
+    result.cached = len(cache.answers) + len(bench_cache.answers)
+    if len(cache.answers) < len(prompts) or len(bench_cache.answers) < len(bench_requests):
         try:
             backend = load_backend(
                 config.backend,
@@ -151,28 +206,36 @@ for ref in checkpoints:
             logger.warning("%s: %s", ref.name, result.error)
             continue
         cache.start({"checkpoint": str(ref.path), "settings": generation_settings(system_prompt)})
-        texts = [backend.prompt_text(p.prompt) for p in prompts]
-        # Longest first, so batches pad little. vLLM gets every missing prompt at once; hf a batch at a time, each
-        # cached as it ends. Answers are seeded per prompt, so a resumed run may batch the rest differently.
-        order = [i for i in sorted(range(len(prompts)), key=lambda i: (-len(texts[i]), i)) if i not in cache.answers]
-        chunk = len(order) if backend.all_at_once else config.batch_size
-        batches = [order[s : s + chunk] for s in range(0, len(order), chunk)]
-        backend.complete(texts[:1], Decoding(max_new_tokens=1), [0])  # warm-up: time the model, not its start-up
-        with tqdm(total=len(prompts), initial=len(cache.answers), desc=ref.name, unit="prompt") as bar:
-            for batch in batches:
-                set_seed(config.seed)  # whatever else draws random numbers (the prompts' samplers are seeded)
-                started = time.perf_counter()
-                completions = backend.complete([texts[i] for i in batch], decoding, [config.seed + i for i in batch])
-                seconds = time.perf_counter() - started
-                cache.add_batch(batch, [c.text for c in completions], [c.new_tokens for c in completions], seconds)
-                result.generated += len(batch)
-                bar.update(len(batch))
+        backend.complete(
+            [backend.prompt_text(requests[0])], Decoding(max_new_tokens=1), [0]
+        )  # warm-up: time the model
+        result.generated = generate_missing(backend, cache, requests, decoding, ref.name)
+        if problems:
+            bench_cache.start({"checkpoint": str(ref.path), "settings": bench_settings})
+            result.generated += generate_missing(backend, bench_cache, bench_requests, bench_decoding, "MultiPL-E")
         backend.close()
 
+    answers = [cache.answers[i].answer for i in range(len(prompts))]
+    if code_mode:
+        answers = [benchmark.cut_at_stop(a, config.code_stop) for a in answers]
     grades = [
-        grade_answer(cache.answers[i].answer, index, p.expected_apis, config.report_type, prompt=p.prompt)
+        grade_answer(answers[i], index, p.expected_apis, config.report_type, prompt=prefixes[i])
         for i, p in enumerate(prompts)
     ]
+    if problems:
+        outcomes = benchmark.run_completions(
+            problems,
+            {
+                p.name: [bench_cache.answers[i * n_samples + j].answer for j in range(n_samples)]
+                for i, p in enumerate(problems)
+            },
+            bench_limits,
+            report_type=config.report_type,
+            cache=bench_runs,
+        )
+        result.benchmark, rows = benchmark.summarize(outcomes, config.multipl_e_k)
+        result.benchmark_rows = [{"checkpoint": ref.name, "step": ref.step, **row} for row in rows]
+        logger.info("%s: MultiPL-E %s", ref.name, benchmark.summary_line(result.benchmark))
     if config.execute:
         execute_grades(grades, executions, config.execute_timeout, config.execute_memory_mb, f"{ref.name} sandbox")
     result.grades = grades
@@ -183,7 +246,7 @@ for ref in checkpoints:
             "index": i,
             "prompt": p.prompt,
             "expected_apis": p.expected_apis,
-            "answer": cache.answers[i].answer,
+            "answer": answers[i],
             "new_tokens": cache.answers[i].new_tokens,
             "grade": grades[i].to_dict(),
         }
@@ -205,6 +268,12 @@ settings = {
     "execute": config.execute,
     "undefined globals count as hallucinations": config.count_undefined_globals,
 }
+if problems:
+    settings["multipl_e"] = (
+        f"{config.multipl_e} ({len(problems)} problems, {n_samples} sample(s) each, "
+        f"{'sampled' if bench_decoding.do_sample else 'greedy'})"
+    )
+    write_benchmark_rows(output_dir / "multipl_e.jsonl", results)
 write_results_csv(output_dir / "results.csv", results_table(results, best))
 write_samples(output_dir / "samples.jsonl", results)
 write_best(output_dir / "best.json", results, best)

@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "luacoder.selfinstruct.commands",
     "luacoder.apidocs.commands",
     "luacoder.data.commands",
+    "luacoder.evaluation.commands",
 ]
 
 

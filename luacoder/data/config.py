@@ -137,6 +137,9 @@ class DataConfig:
     seed: int = 42
     tokenizer: str | None = None  # a tokenizer folder or hub id for the token counts in the cards
     eval_prompts_file: str | None = None  # your own prompts.csv to decontaminate against as well
+    # Benchmarks in MultiPL-E's JSONL form (HumanEval-Lua: evaluation only, its licence forbids training on it):
+    # no training row may share an n-gram with one of their prompts.
+    decontam_benchmarks: list[str] = field(default_factory=list)
     docs: DocsConfig = field(default_factory=DocsConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)

@@ -36,6 +36,7 @@ class Decoding:
     temperature: float = 0.2
     top_p: float = 0.95
     top_k: int = 50
+    stop: tuple[str, ...] = ()  # text that ends a completion (code mode; the caller cuts the text at it)
 
     def hf_kwargs(self) -> dict[str, Any]:
         if not self.do_sample:
@@ -92,6 +93,7 @@ class HfBackend:
             max_new_tokens=decoding.max_new_tokens,
             batch_size=self.batch_size,
             add_special_tokens=self.report_type == "code",
+            stop_strings=decoding.stop,
             **decoding.hf_kwargs(),
         )
 
@@ -189,6 +191,7 @@ def vllm_sampling_options(decoding: Decoding, seed: int, stops: Sequence[int]) -
         "top_k": decoding.top_k if decoding.do_sample else -1,
         "max_tokens": decoding.max_new_tokens,
         "stop_token_ids": list(stops),
+        "stop": list(decoding.stop) or None,
         "seed": seed,
         "skip_special_tokens": False,
     }

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from luacoder.config import ConfigError
+from luacoder.evaluation import multipl_e as benchmark
 from luacoder.evaluation.backends import BACKENDS
+from luacoder.evaluation.code_prompts import DEFAULT_STOP, DEFAULT_TEMPLATE, check_template
 from luacoder.grading.answer import REPORT_TYPES
 from luacoder.train.generation import MAX_NEW_TOKENS
 from luacoder.train.model_setup import DTYPES
@@ -48,6 +50,25 @@ class EvalConfig:
         default=None,
         metadata={"help": "Lua standard library under the API: lua54, docs path, none (default: api.json's)"},
     )
+    code_template: str = field(
+        default=DEFAULT_TEMPLATE,
+        metadata={"help": "report_type code: the prompt; {comment} is the question as -- lines, {question} its text"},
+    )
+    code_stop: list[str] = field(
+        default_factory=lambda: list(DEFAULT_STOP),
+        metadata={"help": "report_type code: a completion ends at the first of these (MultiPL-E's; [] for none)"},
+    )
+    multipl_e: str | None = field(
+        default=None, metadata={"help": "also score pass@k on a MultiPL-E JSONL, or a hub id (nuprl/MultiPL-E:...)"}
+    )
+    multipl_e_samples: int = field(
+        default=1, metadata={"help": "completions per problem: 1 is greedy pass@1; more are sampled, for pass@k"}
+    )
+    multipl_e_k: list[int] = field(
+        default_factory=lambda: list(benchmark.KS), metadata={"help": "the k of pass@k (those up to the samples)"}
+    )
+    multipl_e_timeout: float = benchmark.DEFAULT_TIMEOUT
+    multipl_e_memory_mb: float = benchmark.DEFAULT_MEMORY_MB
 
     def __post_init__(self) -> None:
         for key in ("base_folder", "api_path", "test_data_path", "output_dir"):
@@ -65,3 +86,11 @@ class EvalConfig:
             raise ConfigError("gpu_memory_utilization must be in (0, 1]")
         if self.execute_timeout <= 0 or self.execute_memory_mb <= 0:
             raise ConfigError("execute_timeout and execute_memory_mb must be positive")
+        if not self.multipl_e_k or min(self.multipl_e_samples, *self.multipl_e_k) < 1:
+            raise ConfigError("multipl_e_samples and every multipl_e_k must be at least 1")
+        if self.multipl_e_timeout <= 0 or self.multipl_e_memory_mb <= 0:
+            raise ConfigError("multipl_e_timeout and multipl_e_memory_mb must be positive")
+        try:
+            check_template(self.code_template)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None

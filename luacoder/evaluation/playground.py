@@ -114,13 +114,19 @@ class Playground:
         )
 
     def ask(
-        self, prompt: str, expected_apis: Sequence[str] = (), max_new_tokens: int = 256, **sampling: Any
+        self,
+        prompt: str,
+        expected_apis: Sequence[str] = (),
+        max_new_tokens: int = 256,
+        seed: int = 42,
+        **sampling: Any,
     ) -> Attempt:
-        """The answer to `prompt` (greedy unless sampling says do_sample=True, temperature=...), graded."""
+        """The answer to `prompt` (greedy unless sampling says do_sample=True, temperature=...; sampled with
+        `seed`), graded."""
         from luacoder.evaluation.backends import Decoding
 
         decoding = Decoding(max_new_tokens=max_new_tokens, **sampling)
-        (completion,) = self.backend.complete([self.backend.prompt_text(prompt)], decoding, batch_size=1)
+        (completion,) = self.backend.complete([self.backend.prompt_text(prompt)], decoding, [seed])
         answer = completion.text
         grade = grade_answer(answer, self.index, expected_apis, self.report_type, prompt=prompt)
         return Attempt(prompt, answer, grade)

@@ -18,6 +18,8 @@ from importlib.resources import files
 # The Lua side of the sandbox (whitelist environment, limits, output capture); the chunk name marks its functions.
 PRELUDE = files("luacoder.lua").joinpath("sandbox_prelude.lua").read_bytes()
 SANDBOX_CHUNKNAME = "=[sandbox]"
+# `require('luaunit')` under the "luaunit" allowance (MultiPL-E's tests): a luaunit-compatible module.
+LUAUNIT = files("luacoder.lua").joinpath("luaunit.lua").read_bytes()
 
 
 def _deny_attributes(obj, name, is_setting):
@@ -57,6 +59,8 @@ def run_job(job: dict) -> dict:
             }
         )
         cfg[b"allow"] = runtime.table_from([a.encode() for a in job.get("allow", [])])
+        if "luaunit" in job.get("allow", []):
+            cfg[b"luaunit"] = LUAUNIT
         if job.get("files") is not None:
             cfg[b"files"] = runtime.table_from({k.encode(): v.encode() for k, v in job["files"].items()})
         factory = runtime.eval("load")(PRELUDE, SANDBOX_CHUNKNAME.encode(), b"t")

@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--allow",
         action="append",
         default=[],
-        choices=["files", "modules", "debug", "exit"],
+        choices=["files", "modules", "debug", "exit", "luaunit"],
         help="an allowance: in-memory files, require/package, the safe debug library, os.exit; repeatable",
     )
     p.set_defaults(func=run_command)

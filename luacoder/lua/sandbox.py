@@ -26,7 +26,8 @@ What the sandbox does:
   `package.preload`, `package.loaded` and Lua files of the in-memory file system (`package.loadlib` reports
   dynamic libraries as absent); "debug" gives the debug library minus `debug.getregistry`, with inspection of the
   user's own functions only (and `debug.sethook` layered over the budget's hook); "exit" makes `os.exit` end the
-  script.
+  script; "luaunit" gives `require('luaunit')` a luaunit-compatible test module (luaunit.lua here: the assertions
+  and `LuaUnit.run()` that MultiPL-E's tests use) and nothing else.
 
 What it does not protect against:
 
@@ -61,7 +62,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-ALLOWANCES = frozenset({"files", "modules", "debug", "exit"})
+ALLOWANCES = frozenset({"files", "modules", "debug", "exit", "luaunit"})
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_MEMORY_MB = 64
 DEFAULT_INSTRUCTIONS = 100_000_000

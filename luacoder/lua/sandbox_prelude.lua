@@ -449,8 +449,17 @@ local function searchpath(name, path, sep, rep)
   return nil, tconcat(tried, "\n\t")
 end
 
+-- The luaunit allowance: `require('luaunit')` gives the sandbox's own luaunit-compatible module (luaunit.lua beside
+-- this file, passed in cfg.luaunit), loaded as user code; with "modules" it is in package.preload.
+local function luaunit_loader()
+  local chunk, lerr = real_load(cfg.luaunit, "@luaunit.lua", "t", env)
+  if not chunk then real_error(lerr, 0) end
+  return chunk
+end
+
 if allow.modules then
   LOADED, PRELOAD = {}, {}
+  if allow.luaunit then PRELOAD.luaunit = luaunit_loader() end
   package_ = {
     config = "/\n;\n?\n!\n-\n",
     path = "./?.lua;./?/init.lua",
@@ -508,6 +517,15 @@ if allow.modules then
         msgs[#msgs + 1] = "\n\t" .. loader
       end
     end
+  end
+elseif allow.luaunit then
+  local luaunit
+  env.require = function(name)
+    if name ~= "luaunit" then
+      real_error("module '" .. real_tostring(name) .. "' not found (the sandbox offers only 'luaunit')", 2)
+    end
+    if luaunit == nil then luaunit = luaunit_loader()("luaunit") or true end
+    return luaunit
   end
 else
   env.require = denied("require", "modules are disabled")

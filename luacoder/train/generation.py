@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 from tqdm import tqdm
-from transformers import PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList
 
 from luacoder.dialogue import END
 
@@ -86,6 +86,7 @@ def generate_completions(
     batch_size: int = 8,
     progress: bool = False,
     add_special_tokens: bool = False,
+    stop_strings: Sequence[str] = (),
     **generate_kwargs: Any,
 ) -> list[Completion]:
     """The continuation of each text, in order.
@@ -93,7 +94,8 @@ def generate_completions(
     Texts are batched by length (longest first, so running out of memory shows at once) with left padding, and
     each continuation is cut at the first stop token (`stop_token_ids`). `add_special_tokens` is off for chat
     prompts: the template writes every special token itself (as apply_chat_template does). `generate_kwargs` go
-    to `model.generate`: do_sample, temperature, top_p, top_k, logits_processor, ...
+    to `model.generate`: do_sample, temperature, top_p, top_k, logits_processor, ... `stop_strings` end a
+    sequence's generation early once its new text holds one of them (the text keeps it: the caller cuts).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -113,6 +115,9 @@ def generate_completions(
                 padding_side="left",
                 return_tensors="pt",
             ).to(model.device)
+            if stop_strings:
+                criterion = NewTextStop(tokenizer, stop_strings, inputs["input_ids"].shape[1])
+                generate_kwargs["stopping_criteria"] = StoppingCriteriaList([criterion])
             output = model.generate(
                 **inputs,
                 max_new_tokens=max_new_tokens,
@@ -126,6 +131,19 @@ def generate_completions(
                 completions[i] = Completion(decode_answer(tokenizer, new_ids, stops), min(end + 1, len(new_ids)))
             bar.update(len(batch))
     return completions
+
+
+class NewTextStop(StoppingCriteria):
+    """Done once the generated text (not the prompt) holds one of `stops`. transformers' own `stop_strings` also
+    match across the prompt's end: after a prompt ending in "\n", a first token "--" would match "\n--" and stop
+    every completion of a MultiPL-E prompt at once."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, stops: Sequence[str], prompt_length: int):
+        self.tokenizer, self.stops, self.prompt_length = tokenizer, list(stops), prompt_length
+
+    def __call__(self, input_ids: torch.LongTensor, scores=None, **kwargs) -> torch.BoolTensor:
+        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_length :], skip_special_tokens=False)
+        return torch.tensor([any(s in t for s in self.stops) for t in texts], device=input_ids.device)
 
 
 def stop_position(new_ids: list[int], stops: Sequence[int]) -> int:

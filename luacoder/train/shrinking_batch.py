@@ -51,8 +51,12 @@ def generate_shrinking(
     top_k: int = 0,
     logits_processor: LogitsProcessorList | None = None,
     counts: DecodeCounts | None = None,
+    stop_strings: Sequence[str] = (),
 ) -> list[Completion]:
     """The continuation of each text, in order, cut at the first stop token (`stop_token_ids`).
+
+    A row also leaves the batch once its generated text (not its prompt) holds one of `stop_strings`; the text keeps
+    it (the caller cuts), as `generate_completions` does.
 
     Texts are batched longest first (as `generate_completions` does) with left padding; `seeds[i]` seeds text i's
     sampler (unused when greedy). `logits_processor` sees the live rows only: a processor must decide per row.
@@ -89,6 +93,7 @@ def generate_shrinking(
             do_sample,
             warpers,
             counts,
+            list(stop_strings),
         )
         for i, new_ids in zip(batch, generated, strict=True):
             completions[i] = Completion(decode_answer(tokenizer, new_ids, stops), len(new_ids))
@@ -106,6 +111,7 @@ def _decode_batch(
     do_sample: bool,
     warpers: LogitsProcessorList,
     counts: DecodeCounts,
+    stop_strings: list[str],
 ) -> list[list[int]]:
     """Each text's generated ids (the stop token included when one was written)."""
     device = model.device
@@ -139,6 +145,10 @@ def _decode_batch(
         mask = torch.cat([mask, mask.new_ones(len(live), 1)], dim=-1)
         step_ids = tokens[:, None]
         going = ~torch.isin(tokens, stop_ids)
+        if stop_strings:
+            texts_so_far = tokenizer.batch_decode([generated[row] for row in live], skip_special_tokens=False)
+            ended = [any(stop in text for stop in stop_strings) for text in texts_so_far]
+            going &= ~torch.tensor(ended, device=going.device)
         if not going.any():
             break
         if not going.all():
