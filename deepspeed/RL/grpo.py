@@ -20,7 +20,7 @@ from luacoder.rl.lora import OptionalLoraArguments, load_base_model, lora_config
 from luacoder.rl.rewards import RewardArguments, reward_functions
 from luacoder.train.config import ConfigError, ModelArguments, parse_config
 from luacoder.train.model_setup import ensure_chat_format, load_tokenizer
-from luacoder.train.run import CheckpointMetadata, close_distributed, resume_checkpoint, setup_logging
+from luacoder.train.run import CheckpointMetadata, finish_stage, resume_checkpoint, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -68,4 +68,4 @@ trainer.train(resume_from_checkpoint=resume_checkpoint(training_args.output_dir,
 
 # 5. The policy with its tokenizer and chat template, loadable without DeepSpeed; all ranks end together.
 metadata.save_final(trainer)
-close_distributed()
+finish_stage()

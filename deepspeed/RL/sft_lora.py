@@ -19,7 +19,7 @@ from luacoder.train.chat_data import ChatDataArguments, load_chat_dataset
 from luacoder.train.config import ModelArguments, parse_config
 from luacoder.train.model_setup import ensure_chat_format, load_tokenizer
 from luacoder.train.packing import PackingIsolationCheck, refuse_leaking_packing
-from luacoder.train.run import CheckpointMetadata, close_distributed, resume_checkpoint, setup_logging
+from luacoder.train.run import CheckpointMetadata, finish_stage, resume_checkpoint, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -61,4 +61,4 @@ trainer.train(resume_from_checkpoint=resume_checkpoint(training_args.output_dir,
 
 # 5. The adapter (LoRA matrices, embedding and head) with the tokenizer and its chat template; all ranks end together.
 metadata.save_final(trainer)
-close_distributed()
+finish_stage()

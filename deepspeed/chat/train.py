@@ -18,7 +18,7 @@ from luacoder.train.config import ModelArguments, parse_config
 from luacoder.train.model_setup import ensure_chat_format, load_model, load_tokenizer
 from luacoder.train.packed_rows import keep_packed_rows_apart
 from luacoder.train.packing import PackingIsolationCheck, refuse_leaking_packing
-from luacoder.train.run import CheckpointMetadata, close_distributed, resume_checkpoint, setup_logging
+from luacoder.train.run import CheckpointMetadata, finish_stage, resume_checkpoint, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -59,4 +59,4 @@ trainer.train(resume_from_checkpoint=resume_checkpoint(training_args.output_dir,
 
 # 5. The final model with its tokenizer and chat template, loadable without DeepSpeed.
 metadata.save_final(trainer)
-close_distributed()
+finish_stage()

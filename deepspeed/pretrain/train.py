@@ -16,7 +16,7 @@ from luacoder.train.chat_template import FIM_TOKENS
 from luacoder.train.config import ModelArguments, parse_config
 from luacoder.train.model_setup import ensure_tokens, load_model, load_tokenizer
 from luacoder.train.pretrain_data import PretrainDataArguments, build_pretrain_rows
-from luacoder.train.run import CheckpointMetadata, close_distributed, resume_checkpoint, setup_logging
+from luacoder.train.run import CheckpointMetadata, finish_stage, resume_checkpoint, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -58,4 +58,4 @@ trainer.train(resume_from_checkpoint=resume_checkpoint(training_args.output_dir,
 
 # 5. The final model, loadable without DeepSpeed, beside the checkpoints.
 metadata.save_final(trainer)
-close_distributed()
+finish_stage()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import hashlib
 import logging
 import os
@@ -9,7 +11,7 @@ import re
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from transformers import TrainerCallback
@@ -72,6 +74,26 @@ def close_distributed() -> None:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
+
+
+def finish_stage() -> NoReturn:
+    """A stage's last call, once its work is saved: all ranks leave the process group together, the exit handlers
+    run (logging, temporary folders, writers), and the process ends with status 0 without interpreter teardown.
+
+    Why not a plain return: destroy_process_group drops only torch's own references to the process groups.
+    DeepSpeed holds more (every ZeRO-3 parameter's ds_process_group, deepspeed.utils.groups, its comm backend and
+    its C++ ops), so gloo's communicator threads (pt_gloo_runloop, gloo_tcp_loop) are still running when Python
+    tears the interpreter down and frees those objects in no set order. A native thread that needs the GIL then is
+    stopped by pthread_exit, and that unwind through a noexcept frame aborts the process ("terminate called without
+    an active exception", SIGABRT): GRPO's rank 1 did so after `saved the final model`, and torchrun reported the
+    finished stage as failed. Nothing of a finished stage is left to run, so it ends before that teardown.
+    """
+    close_distributed()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)
 
 
 def fingerprint(paths: list[str | os.PathLike | None]) -> str:
