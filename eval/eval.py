@@ -46,6 +46,7 @@ from luacoder.grading.report import (
     write_samples,
 )
 from luacoder.grading.scores import aggregate, best_index
+from luacoder.locks import FolderLocked, hold_folder
 from luacoder.train.config import ConfigError, parse_config
 from luacoder.train.generation import DTYPES
 
@@ -116,6 +117,10 @@ try:
     prompts = read_eval_prompts(config.test_data_path, index)
     checkpoints = find_checkpoints(config.base_folder)
 except (ApiError, RowError, CheckpointError) as exc:
+    fail(str(exc))
+try:  # two evals on one output_dir would both generate everything and overwrite each other's reports
+    output_lock = hold_folder(output_dir, "eval")
+except (FolderLocked, OSError) as exc:
     fail(str(exc))
 logger.info(
     "%d prompts, %d documented entries, %d checkpoint(s) in %s",

@@ -415,6 +415,20 @@ def test_a_rerun_is_served_from_the_cache(eval_run, monkeypatch):
 
 
 @pytest.mark.slow
+def test_a_second_eval_on_the_same_output_dir_is_refused(eval_run):
+    from luacoder.locks import hold_folder
+
+    root, _ = eval_run
+    hold_folder(root / "out", "eval")  # this process stands for an eval still running there
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    second = subprocess.run(
+        [sys.executable, str(EVAL_SCRIPT), "config.yaml"], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert second.returncode == 2
+    assert f"in use by another eval run: pid {os.getpid()}" in second.stderr, second.stderr[-2000:]
+
+
+@pytest.mark.slow
 def test_a_killed_run_resumes_after_its_last_complete_batch(eval_run, monkeypatch):
     root, _ = eval_run
     before = (root / "out" / "samples.jsonl").read_text()

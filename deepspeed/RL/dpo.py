@@ -17,7 +17,7 @@ from luacoder.rl.data import PreferenceDataArguments, check_chat_tokenizer, load
 from luacoder.rl.lora import OptionalLoraArguments, load_base_model, lora_config, resolve_local_model
 from luacoder.train.config import ModelArguments, parse_config
 from luacoder.train.model_setup import ensure_chat_format, load_tokenizer
-from luacoder.train.run import CheckpointMetadata, finish_stage, resume_checkpoint, setup_logging
+from luacoder.train.run import CheckpointMetadata, finish_stage, guard_run, resume_checkpoint, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +27,7 @@ model_args, data_args, lora_args, training_args = parse_config(
 )
 resolve_local_model(model_args)
 setup_logging(training_args)
+guard_run(training_args)
 set_seed(training_args.seed)
 
 # 2. The policy: the chat checkpoint (its tokenizer renders the pairs as training did), optionally with an adapter.

@@ -20,7 +20,7 @@ from luacoder.rl.lora import OptionalLoraArguments, load_base_model, lora_config
 from luacoder.rl.rewards import RewardArguments, reward_functions
 from luacoder.train.config import ConfigError, ModelArguments, parse_config
 from luacoder.train.model_setup import ensure_chat_format, load_tokenizer
-from luacoder.train.run import CheckpointMetadata, finish_stage, resume_checkpoint, setup_logging
+from luacoder.train.run import CheckpointMetadata, finish_stage, guard_run, resume_checkpoint, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ if weights is not None and len(weights) != len(reward_args.reward_funcs):
     raise ConfigError(f"reward_weights has {len(weights)} numbers for {len(reward_args.reward_funcs)} reward_funcs")
 resolve_local_model(model_args)
 setup_logging(training_args)
+guard_run(training_args)
 set_seed(training_args.seed)
 
 # 2. The policy: the chat checkpoint (generation stops at <|end|>), optionally with an adapter.

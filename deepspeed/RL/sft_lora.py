@@ -19,7 +19,7 @@ from luacoder.train.chat_data import ChatDataArguments, load_chat_dataset
 from luacoder.train.config import ModelArguments, parse_config
 from luacoder.train.model_setup import ensure_chat_format, load_tokenizer
 from luacoder.train.packing import PackingIsolationCheck, refuse_leaking_packing
-from luacoder.train.run import CheckpointMetadata, finish_stage, resume_checkpoint, setup_logging
+from luacoder.train.run import CheckpointMetadata, finish_stage, guard_run, resume_checkpoint, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ model_args, data_args, lora_args, training_args = parse_config(
 refuse_leaking_packing(training_args)
 resolve_local_model(model_args)
 setup_logging(training_args)
+guard_run(training_args)
 set_seed(training_args.seed)
 
 # 2. The frozen base (4-bit for QLoRA) with the dialogue tokens and template, and the adapter's config.

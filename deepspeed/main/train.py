@@ -20,7 +20,7 @@ from luacoder.train.main_data import MainDataArguments, load_rows
 from luacoder.train.model_setup import ensure_chat_format, load_model, load_tokenizer
 from luacoder.train.packed_rows import keep_packed_rows_apart
 from luacoder.train.packing import PackingIsolationCheck, refuse_leaking_packing
-from luacoder.train.run import CheckpointMetadata, finish_stage, resume_checkpoint, setup_logging
+from luacoder.train.run import CheckpointMetadata, finish_stage, guard_run, resume_checkpoint, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 model_args, data_args, training_args = parse_config([ModelArguments, MainDataArguments, SFTConfig])
 refuse_leaking_packing(training_args)
 setup_logging(training_args)
+guard_run(training_args)
 set_seed(training_args.seed)
 
 # 2. Data first: its kind (text or conversations) decides how the tokenizer is set up.

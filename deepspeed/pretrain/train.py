@@ -16,7 +16,7 @@ from luacoder.train.chat_template import FIM_TOKENS
 from luacoder.train.config import ModelArguments, parse_config
 from luacoder.train.model_setup import ensure_tokens, load_model, load_tokenizer
 from luacoder.train.pretrain_data import PretrainDataArguments, build_pretrain_rows
-from luacoder.train.run import CheckpointMetadata, finish_stage, resume_checkpoint, setup_logging
+from luacoder.train.run import CheckpointMetadata, finish_stage, guard_run, resume_checkpoint, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 #    they make from_pretrained load the weights already partitioned.
 model_args, data_args, training_args = parse_config([ModelArguments, PretrainDataArguments, TrainingArguments])
 setup_logging(training_args)
+guard_run(training_args)
 set_seed(training_args.seed)
 
 # 2. Model and tokenizer; FIM tokens found by name (StarCoder, StarCoder2) or added.

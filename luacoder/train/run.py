@@ -17,6 +17,7 @@ import torch
 from transformers import TrainerCallback
 
 from luacoder.files import write_json
+from luacoder.locks import FolderLock, exit_with_launcher, hold_folder
 
 logger = logging.getLogger("luacoder")
 META_FILE = "luacoder_meta.json"
@@ -42,6 +43,21 @@ def setup_logging(training_args) -> None:
     )
     if training_args.process_index != 0:
         datasets.disable_progress_bars()
+
+
+_output_lock: FolderLock | None = None  # held for the process's life: released when it ends, however it ends
+
+
+def guard_run(training_args) -> None:
+    """One run per output_dir, and no worker that outlives its torchrun launcher: call it once the config is read.
+
+    Rank 0 holds output_dir's lock (luacoder.locks): a second run of the same command, or one started while
+    orphaned workers still train, stops with the holder's host and pid instead of resuming from, and overwriting,
+    the other run's checkpoints. Every worker ends when its launcher does."""
+    global _output_lock
+    exit_with_launcher()
+    if training_args.process_index == 0 and _output_lock is None:
+        _output_lock = hold_folder(training_args.output_dir, "training")
 
 
 def complete_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
