@@ -236,6 +236,33 @@ def test_same_seed_same_files_and_the_dialogue_split(api, tmp_path, built):
     assert all("#" in g for g in groups["test"])  # dialogue ids: entry#intent
 
 
+def test_a_build_killed_while_writing_leaves_the_previous_dataset_whole(api, tmp_path, monkeypatch):
+    from luacoder.data import ledger as ledger_module
+
+    config = load_data_config(None, {**_plain_small(), "output_dir": str(tmp_path)})
+    first = build_chat(api, config)
+    before = {p.name: p.read_bytes() for p in first.out_dir.iterdir()}
+    assert {"train.jsonl", "test.jsonl", "rejects.jsonl", "README.md", "answer_code_rejects.jsonl"} <= set(before)
+
+    def killed(self, path):
+        raise KeyboardInterrupt  # as a Ctrl-C after train.jsonl and test.jsonl are written
+
+    monkeypatch.setattr(ledger_module.Ledger, "write_rejects", killed)
+    again = load_data_config(None, {**_plain_small(), "output_dir": str(tmp_path), "seed": 7})
+    with pytest.raises(KeyboardInterrupt):
+        build_chat(api, again)
+    assert {p.name: p.read_bytes() for p in first.out_dir.iterdir()} == before
+    assert not [p.name for p in first.out_dir.parent.iterdir() if p.name.startswith(".")]  # no stray temporary
+    monkeypatch.undo()
+    second = build_chat(api, again)
+    after = {p.name: p.read_bytes() for p in second.out_dir.iterdir()}
+    assert set(after) == set(before) and after["train.jsonl"] != before["train.jsonl"]
+
+
+def _plain_small():
+    return {"chat.dialogues_per_entry": 2, "chat.combined_per_entry": 0, "chat.eval_prompts": 4}
+
+
 def _plain(config):
     return {"chat.dialogues_per_entry": 6, "chat.combined_per_entry": 1, "chat.eval_prompts": 12, "seed": config.seed}
 

@@ -308,8 +308,9 @@ def build_chat(api: ApiSet, config: DataConfig, output_dir: str | Path | None = 
             "turns": Counter(len(r["messages"]) for s in splits.values() for r in s),
         },
     )
-    write_outputs(out, splits, ledger, chat_card(api, config, result))
-    bank_ledger.write_rejects(out / "answer_code_rejects.jsonl")
+    write_outputs(
+        out, splits, ledger, chat_card(api, config, result), extra_rejects={"answer_code_rejects.jsonl": bank_ledger}
+    )
     log.info("chat: wrote %s (train %d, test %d rows)", out, len(splits["train"]), len(splits["test"]))
     return result
 
