@@ -50,6 +50,31 @@ class ModelArguments:
         if self.model_config is not None and self.tokenizer_name_or_path is None:
             raise ConfigError("model_config (training from scratch) needs tokenizer_name_or_path")
 
+    def check_local_paths(self) -> None:
+        """Before loading: a local folder or file named here that does not exist is a ConfigError saying so."""
+        for key in ("model_name_or_path", "model_config", "tokenizer_name_or_path"):
+            missing_local_model(key, getattr(self, key))
+
+
+# Where the shipped CPU configs find their models: `./set-up.sh demo` makes them.
+DEMO_OUTPUTS = "outputs/demo"
+
+
+def missing_local_model(key: str, value: str | None) -> None:
+    """A ConfigError when `value` names a local path that does not exist. A hub id is `name` or `org/name`; a
+    path starting with `.`, `/` or `~`, or with more than one `/`, is local: without this check, transformers would
+    take it for a malformed hub id and fail with "Repo id must be in the form 'repo_name'..."."""
+    if not value:
+        return
+    local = value.startswith((".", "/", "~")) or value.count("/") > 1 or os.sep != "/" and os.sep in value
+    path = Path(value).expanduser()
+    if not local or path.exists():
+        return
+    hint = ""
+    if DEMO_OUTPUTS in Path(os.path.abspath(path)).as_posix():
+        hint = "; the shipped CPU configs start from the demo's models, which `./set-up.sh demo` makes"
+    raise ConfigError(f"{key}: {value} does not exist (resolved to {os.path.abspath(path)}){hint}")
+
 
 def parse_config(dataclass_types: list[type], argv: list[str] | None = None) -> tuple:
     """Parse `config.yaml [--key=value ...]` into one instance of each dataclass, in order."""

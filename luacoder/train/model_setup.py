@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 
 def load_tokenizer(args: ModelArguments) -> PreTrainedTokenizerBase:
+    args.check_local_paths()
     name = args.tokenizer_name_or_path or args.model_name_or_path
     tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=args.trust_remote_code)
     if tokenizer.pad_token is None:
@@ -32,6 +33,7 @@ def load_model(args: ModelArguments, model_class=AutoModelForCausalLM, **load_kw
 
     `model_class` and `load_kwargs` (num_labels, quantization_config, ...) let a stage load another head (a reward
     model) or a quantized base the same way, under ZeRO-3 included."""
+    args.check_local_paths()
     if is_deepspeed_zero3_enabled():
         _init_deepspeed_comm()
     kwargs = {"trust_remote_code": args.trust_remote_code}
