@@ -158,11 +158,11 @@ for ref in checkpoints:
         result.error = ref.error
         logger.warning("%s: %s", ref.name, ref.error)
         continue
-    if config.system_prompt is not None:
-        system_prompt = config.system_prompt or None  # "" asks for none
-    else:
-        system_prompt = saved_config(ref.path).get("system_prompt") or None
     try:
+        if config.system_prompt is not None:
+            system_prompt = config.system_prompt or None  # "" asks for none
+        else:
+            system_prompt = saved_config(ref.path).get("system_prompt") or None
         key = answers_key(
             content_hash(ref.path, memo), [p.prompt for p in prompts], generation_settings(system_prompt)
         )

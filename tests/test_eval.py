@@ -119,6 +119,15 @@ def test_checkpoints_by_step_then_the_final_model(tmp_path):
     assert checkpoints_module.saved_config(tmp_path) == {"system_prompt": "Be brief."}
 
 
+@pytest.mark.parametrize("text", ['{"step": 3, "config": {"system_prompt": "Be b', "[1, 2]", '{"config": "x"}'])
+def test_unreadable_metadata_is_an_error_not_a_checkpoint_without_its_system_prompt(tmp_path, text):
+    fake_checkpoint(tmp_path / "checkpoint-3")
+    (tmp_path / "checkpoint-3" / "luacoder_meta.json").write_text(text)
+    with pytest.raises(CheckpointError, match="checkpoint-3/luacoder_meta.json: .*LuaCoder metadata"):
+        checkpoints_module.saved_config(tmp_path / "checkpoint-3")
+    assert checkpoints_module.saved_config(tmp_path / "nothing-saved-here") == {}  # not a LuaCoder model: no prompt
+
+
 def test_in_a_luacoder_run_a_checkpoint_is_complete_once_its_metadata_is_written(tmp_path):
     for step in (1, 2, 3):
         fake_checkpoint(tmp_path / f"checkpoint-{step}", state=step != 3)

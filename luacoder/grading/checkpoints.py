@@ -89,12 +89,19 @@ def _saved_step(folder: Path) -> int | None:
 
 
 def saved_config(folder: str | os.PathLike) -> dict:
-    """The resolved training config LuaCoder saved with a checkpoint (luacoder_meta.json), or {}."""
-    try:
-        config = json.loads((Path(folder) / META_FILE).read_text(encoding="utf-8")).get("config")
-    except (OSError, ValueError, AttributeError):
+    """The resolved training config LuaCoder saved with a checkpoint (luacoder_meta.json), or {} for a model that
+    has no such file. A metadata file that cannot be read is a CheckpointError: scoring the checkpoint without its
+    training settings (its system prompt) would report numbers for prompts it was never trained on."""
+    path = Path(folder) / META_FILE
+    if not path.is_file():
         return {}
-    return config if isinstance(config, dict) else {}
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: unreadable LuaCoder metadata ({exc})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("config", {}), dict):
+        raise CheckpointError(f"{path}: LuaCoder metadata must be a JSON object with a 'config' object")
+    return meta.get("config", {})
 
 
 def model_files(folder: str | os.PathLike) -> list[Path]:
