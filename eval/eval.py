@@ -10,6 +10,10 @@ report.md, results.csv, samples.jsonl, accuracy.png and best.json. Answers are c
 by checkpoint content, prompts and settings: a rerun generates only what is new, and a killed run resumes after its
 last complete batch. A checkpoint that is incomplete or fails to load is reported with its error; the others are
 still scored. Relative paths are relative to the current folder.
+
+What is trusted: weights are loaded from safetensors files only; a checkpoint with only pickled weights
+(pytorch_model.bin) is reported as an error, since unpickling runs code the file's author chose. Code shipped with
+a model runs only with trust_remote_code=true.
 """
 
 from __future__ import annotations
@@ -101,6 +105,9 @@ def fail(message: str) -> None:
 
 
 # 1. Config. Bad input fails here, in a second, before any model is loaded.
+if {"-h", "--help"} & set(sys.argv[1:]):
+    print(__doc__)
+    sys.exit(0)
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
 try:
     (config,) = parse_config([EvalConfig])

@@ -9,6 +9,10 @@ EOS). Interactive mode reads one prompt a line from stdin until EOF or `exit`, k
 follow-up questions work (`reset` starts a new one). A prompts file is a .txt (one prompt a line), a .jsonl with a
 `prompt` field or a .csv with a `prompt` column; the output has one {"prompt", "answer"} row per prompt, in order.
 Greedy decoding unless --do_sample.
+
+Weights are loaded from safetensors files only: a checkpoint with only pickled weights (pytorch_model.bin) is
+refused, since unpickling runs code the file's author chose. Code shipped with a model runs only with
+--trust_remote_code.
 """
 
 import argparse
@@ -30,7 +34,10 @@ from luacoder.train.generation import (
 logger = logging.getLogger("generate")
 
 # 1. Arguments.
-parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+parser = argparse.ArgumentParser(
+    description=__doc__.split("\n")[0],
+    epilog=__doc__.split("\n\n")[-1].strip(),
+)
 parser.add_argument("--model_id", required=True, help="checkpoint folder (or hub id) with a chat tokenizer")
 parser.add_argument("--trust_remote_code", action="store_true", help="run code shipped with a hub model")
 parser.add_argument("--dtype", default="auto", choices=DTYPES)

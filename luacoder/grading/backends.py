@@ -118,7 +118,10 @@ class VllmBackend:
         except OSError:
             generation_config = GenerationConfig()
         self.stops = stop_token_ids(types.SimpleNamespace(generation_config=generation_config), self.tokenizer)
-        self.llm = LLM(model=str(path), dtype=dtype, seed=seed, trust_remote_code=trust_remote_code)
+        # load_format="safetensors": as the HF backend, never unpickle a checkpoint's weights.
+        self.llm = LLM(
+            model=str(path), dtype=dtype, seed=seed, trust_remote_code=trust_remote_code, load_format="safetensors"
+        )
 
     def prompt_text(self, prompt: str) -> str:
         return _prompt_text(self.tokenizer, prompt, self.report_type, self.system_prompt)
@@ -178,7 +181,10 @@ def _load_plain(path: str | Path, dtype: str, trust_remote_code: bool, device: s
         raise FileNotFoundError(f"{path}: not a model folder (no config.json in it)")
     tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
     model = AutoModelForCausalLM.from_pretrained(
-        str(path), dtype=dtype if dtype == "auto" else getattr(torch, dtype), trust_remote_code=trust_remote_code
+        str(path),
+        dtype=dtype if dtype == "auto" else getattr(torch, dtype),
+        trust_remote_code=trust_remote_code,
+        use_safetensors=True,  # never a pickle: a checkpoint from elsewhere must not run its author's code
     )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

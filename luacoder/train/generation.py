@@ -78,7 +78,10 @@ def load_chat_model(
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_id, trust_remote_code=trust_remote_code)
         model = AutoModelForCausalLM.from_pretrained(
-            model_id, dtype=dtype if dtype == "auto" else getattr(torch, dtype), trust_remote_code=trust_remote_code
+            model_id,
+            dtype=dtype if dtype == "auto" else getattr(torch, dtype),
+            trust_remote_code=trust_remote_code,
+            use_safetensors=True,  # never a pickle: a checkpoint from elsewhere must not run its author's code
         )
     except OSError as exc:
         if path.exists():
