@@ -84,3 +84,18 @@ def test_a_worker_ends_when_its_launcher_is_killed(tmp_path):
     if not gone:
         os.kill(worker, signal.SIGKILL)
     assert gone, "the worker kept running after its launcher died"
+
+
+def test_a_training_stage_on_a_held_output_dir_stops_on_rank_0(tmp_path):
+    from types import SimpleNamespace
+
+    from luacoder.train.run import guard_run
+
+    holder = _holder(tmp_path / "out")
+    try:
+        with pytest.raises(FolderLocked, match=f"in use by another training run: pid {holder.pid}"):
+            guard_run(SimpleNamespace(process_index=0, output_dir=str(tmp_path / "out")))
+        guard_run(SimpleNamespace(process_index=1, output_dir=str(tmp_path / "out")))  # rank 0 alone holds it
+    finally:
+        holder.kill()
+        holder.wait()
