@@ -13,6 +13,10 @@ multipl_e.jsonl. Answers are cached under `output_dir/cache/`
 by checkpoint content, prompts and settings: a rerun generates only what is new, and a killed run resumes after its
 last complete batch. A checkpoint that is incomplete or fails to load is reported with its error; the others are
 still scored. Relative paths are relative to the current folder.
+
+What is trusted: weights are loaded from safetensors files only; a checkpoint with only pickled weights
+(pytorch_model.bin) is reported as an error, since unpickling runs code the file's author chose. Code shipped with
+a model runs only with trust_remote_code=true.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from luacoder.grading.answer import grade_answer
 from luacoder.grading.api_index import ApiIndex
 from luacoder.grading.execution import ExecutionCache, execute_grades
 from luacoder.grading.scores import aggregate, best_index
+from luacoder.locks import FolderLocked, hold_folder
 
 logger = logging.getLogger("eval")
 
@@ -65,6 +70,9 @@ def fail(message: str) -> None:
 
 
 # 1. Config. Bad input fails here, in a second, before any model is loaded.
+if {"-h", "--help"} & set(sys.argv[1:]):
+    print(__doc__)
+    sys.exit(0)
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
 try:
     (config,) = parse_config([EvalConfig])
@@ -108,6 +116,10 @@ bench_decoding = Decoding(
     tuple(dict.fromkeys(s for p in problems for s in p.stop_tokens)) if code_mode else (),
 )
 bench_limits = benchmark.Limits(config.multipl_e_timeout, config.multipl_e_memory_mb)
+try:  # two evals on one output_dir would both generate everything and overwrite each other's reports
+    output_lock = hold_folder(output_dir, "eval")
+except (FolderLocked, OSError) as exc:
+    fail(str(exc))
 logger.info(
     "%d prompts, %d documented entries, %d checkpoint(s) in %s",
     len(prompts),
@@ -171,11 +183,11 @@ for ref in checkpoints:
         result.error = ref.error
         logger.warning("%s: %s", ref.name, ref.error)
         continue
-    if config.system_prompt is not None:
-        system_prompt = config.system_prompt or None  # "" asks for none
-    else:
-        system_prompt = saved_config(ref.path).get("system_prompt") or None
     try:
+        if config.system_prompt is not None:
+            system_prompt = config.system_prompt or None  # "" asks for none
+        else:
+            system_prompt = saved_config(ref.path).get("system_prompt") or None
         checkpoint_hash = content_hash(ref.path, memo)
     except (CheckpointError, OSError) as exc:
         result.error = str(exc)

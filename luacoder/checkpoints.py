@@ -73,7 +73,21 @@ def saved_step(folder: str | os.PathLike) -> int | None:
     return step if isinstance(step, int) else None
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used as it is (scored, resumed); the message names it and says why."""
+
+
 def saved_config(folder: str | os.PathLike) -> dict:
-    """The resolved training config LuaCoder saved with a checkpoint (luacoder_meta.json), or {}."""
-    config = read_meta(folder).get("config")
-    return config if isinstance(config, dict) else {}
+    """The resolved training config LuaCoder saved with a checkpoint (luacoder_meta.json), or {} for a model that
+    has no such file. A metadata file that cannot be read is a CheckpointError: scoring the checkpoint without its
+    training settings (its system prompt) would report numbers for prompts it was never trained on."""
+    path = Path(folder) / META_FILE
+    if not path.is_file():
+        return {}
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: unreadable LuaCoder metadata ({exc})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("config", {}), dict):
+        raise CheckpointError(f"{path}: LuaCoder metadata must be a JSON object with a 'config' object")
+    return meta.get("config", {})

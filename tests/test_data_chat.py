@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections import Counter
 
@@ -234,6 +235,54 @@ def test_same_seed_same_files_and_the_dialogue_split(api, tmp_path, built):
     groups = by_dialogue.details["groups"]
     assert set(groups["train"]).isdisjoint(groups["test"]) and groups["test"]
     assert all("#" in g for g in groups["test"])  # dialogue ids: entry#intent
+
+
+def test_a_build_killed_while_writing_leaves_the_previous_dataset_whole(api, tmp_path, monkeypatch):
+    from luacoder.data import ledger as ledger_module
+
+    config = load_data_config(None, {**_plain_small(), "output_dir": str(tmp_path)})
+    first = build_chat(api, config)
+    before = {p.name: p.read_bytes() for p in first.out_dir.iterdir()}
+    assert {"train.jsonl", "test.jsonl", "rejects.jsonl", "README.md", "answer_code_rejects.jsonl"} <= set(before)
+
+    def killed(self, path):
+        raise KeyboardInterrupt  # as a Ctrl-C after train.jsonl and test.jsonl are written
+
+    monkeypatch.setattr(ledger_module.Ledger, "write_rejects", killed)
+    again = load_data_config(None, {**_plain_small(), "output_dir": str(tmp_path), "seed": 7})
+    with pytest.raises(KeyboardInterrupt):
+        build_chat(api, again)
+    assert {p.name: p.read_bytes() for p in first.out_dir.iterdir()} == before
+    assert not [p.name for p in first.out_dir.parent.iterdir() if p.name.startswith(".")]  # no stray temporary
+    monkeypatch.undo()
+    second = build_chat(api, again)
+    after = {p.name: p.read_bytes() for p in second.out_dir.iterdir()}
+    assert set(after) == set(before) and after["train.jsonl"] != before["train.jsonl"]
+
+
+def _plain_small():
+    return {"chat.dialogues_per_entry": 2, "chat.combined_per_entry": 0, "chat.eval_prompts": 4}
+
+
+def test_rows_over_the_length_limit_are_rejected_and_an_import_with_no_usable_row_warns(api, tmp_path, caplog):
+    long = {"messages": [{"role": "user", "content": "Explain"}, {"role": "assistant", "content": "x" * 40_000}]}
+    (tmp_path / "long.jsonl").write_text(json.dumps(GOOD) + "\n" + json.dumps(long) + "\n")
+    (tmp_path / "bad.jsonl").write_text('{"messages": [\n' + json.dumps({"question": "no known columns"}) + "\n")
+    imports = [{"path": str(tmp_path / "long.jsonl")}, {"path": str(tmp_path / "bad.jsonl")}]
+    settings = {**_plain_small(), "output_dir": str(tmp_path / "out"), "chat.imports": imports}
+    with caplog.at_level(logging.WARNING):
+        result = build_chat(api, load_data_config(None, settings))
+    rejects = read_jsonl(result.out_dir / "rejects.jsonl")
+    too_long = [r for r in rejects if r["filter"] == "length"]
+    assert [(r["reason"], r["detail"]) for r in too_long] == [
+        ("longer than chat.max_row_chars=32000", "40007 characters")
+    ]
+    assert all(len(line) < 10_000 for line in (result.out_dir / "train.jsonl").read_text().splitlines())
+    warned = [r.getMessage() for r in caplog.records if "no row of the import" in r.getMessage()]
+    assert len(warned) == 1 and "bad.jsonl" in warned[0] and "2 read" in warned[0]
+    # The limit is the config's: at 200 characters generated rows with long answers go too.
+    tight = build_chat(api, load_data_config(None, {**settings, "chat.max_row_chars": 200}))
+    assert sum(r["filter"] == "length" for r in read_jsonl(tight.out_dir / "rejects.jsonl")) > len(too_long)
 
 
 def _plain(config):

@@ -170,6 +170,14 @@ def test_docs_usage_errors(tmp_path, capsys, monkeypatch, argv, code, message):
     assert not (tmp_path / "api.json").exists()
 
 
+def test_docs_output_naming_a_folder_is_a_usage_error(tmp_path, capsys):
+    (tmp_path / "m.md").write_text(MODULE_DOC)
+    (tmp_path / "out").mkdir()
+    rc, _out, err = run_cli(capsys, "docs", str(tmp_path / "m.md"), "-o", str(tmp_path / "out"), "-q")
+    assert rc == 2 and f"-o {tmp_path / 'out'} is a folder; name the file to write" in err
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_docs_lists_the_shipped_layouts(capsys):
     rc, out, _ = run_cli(capsys, "docs", "--list_layouts")
     assert rc == 0

@@ -120,6 +120,15 @@ def test_checkpoints_by_step_then_the_final_model(tmp_path):
     assert saved_config(tmp_path) == {"system_prompt": "Be brief."}
 
 
+@pytest.mark.parametrize("text", ['{"step": 3, "config": {"system_prompt": "Be b', "[1, 2]", '{"config": "x"}'])
+def test_unreadable_metadata_is_an_error_not_a_checkpoint_without_its_system_prompt(tmp_path, text):
+    fake_checkpoint(tmp_path / "checkpoint-3")
+    (tmp_path / "checkpoint-3" / "luacoder_meta.json").write_text(text)
+    with pytest.raises(CheckpointError, match="checkpoint-3/luacoder_meta.json: .*LuaCoder metadata"):
+        saved_config(tmp_path / "checkpoint-3")
+    assert saved_config(tmp_path / "nothing-saved-here") == {}  # not a LuaCoder model: no prompt
+
+
 def test_in_a_luacoder_run_a_checkpoint_is_complete_once_its_metadata_is_written(tmp_path):
     for step in (1, 2, 3):
         fake_checkpoint(tmp_path / f"checkpoint-{step}", state=step != 3)
@@ -429,6 +438,19 @@ def test_another_batch_size_is_served_from_the_cache(eval_run, monkeypatch):
     results, _ = read_outputs(root / "out")
     assert (results[results["status"] == "scored"]["generated_now"] == 0).all()
     assert (root / "out" / "samples.jsonl").read_text() == before
+
+
+def test_a_second_eval_on_the_same_output_dir_is_refused(eval_run):
+    from luacoder.locks import hold_folder
+
+    root, _ = eval_run
+    hold_folder(root / "out", "eval")  # this process stands for an eval still running there
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    second = subprocess.run(
+        [sys.executable, str(EVAL_SCRIPT), "config.yaml"], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert second.returncode == 2
+    assert f"in use by another eval run: pid {os.getpid()}" in second.stderr, second.stderr[-2000:]
 
 
 @pytest.mark.slow

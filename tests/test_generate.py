@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import REPO
+from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, LogitsProcessor, LogitsProcessorList
 
 from luacoder.dialogue import END
@@ -220,3 +222,22 @@ def test_a_missing_model_folder_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="not a model folder"):
         load_chat_model(str(tmp_path / "empty"))
+
+
+def test_pickled_weights_are_refused_and_the_help_says_so(noisy_model_dir, tmp_path):
+    pickled = tmp_path / "pickled"
+    shutil.copytree(noisy_model_dir(), pickled)
+    weights = load_file(pickled / "model.safetensors")
+    (pickled / "model.safetensors").unlink()
+    torch.save(weights, pickled / "pytorch_model.bin")  # what an older or a hostile checkpoint ships
+    with pytest.raises(OSError, match="safetensors"):
+        load_chat_model(str(pickled))
+    with pytest.raises(OSError, match="safetensors"):
+        load_chat_model(str(pickled), chat=False)  # eval's code mode loads through the same loader
+    assert load_chat_model(str(noisy_model_dir()))  # the safetensors checkpoint loads
+    shown = run_script("--help")
+    assert shown.returncode == 0 and "safetensors files only" in " ".join(shown.stdout.split())
+    eval_help = subprocess.run(
+        [sys.executable, str(REPO / "eval" / "eval.py"), "--help"], capture_output=True, text=True
+    )
+    assert eval_help.returncode == 0 and "safetensors files only" in " ".join(eval_help.stdout.split())

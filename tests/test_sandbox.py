@@ -163,6 +163,53 @@ def test_catching_the_budget_error_does_not_help(allow):
     assert took < 10
 
 
+@BOTH
+@pytest.mark.parametrize(
+    "code",
+    [
+        "print(coroutine.resume(coroutine.create(function() local x = 0 for i = 1, 3e7 do x = x + i end end)))",
+        "coroutine.wrap(function() while true do end end)()",
+        # A coroutine made inside a coroutine, and one made by wrap inside create.
+        "coroutine.resume(coroutine.create(function() coroutine.wrap(function() while true do end end)() end))",
+    ],
+    ids=["counted-loop", "wrap", "nested"],
+)
+def test_code_inside_a_coroutine_is_counted_against_the_budget(allow, code):
+    # The wall clock would stop it too, late and by the machine's speed: the budget must be what ends it.
+    result, took = timed(code, instructions=1_000_000, timeout=30, allow=allow)
+    assert not result.ok and result.reason == "instructions", result
+    assert took < 10
+
+
+def test_coroutines_share_one_budget_with_the_main_thread():
+    # Each part alone fits the budget; together they do not.
+    part = "local x = 0 for i = 1, 200000 do x = x + i end"
+    alone = run_lua(f"coroutine.wrap(function() {part} end)()", instructions=1_000_000)
+    assert alone.ok, alone
+    both = f"coroutine.wrap(function() {part} end)() coroutine.resume(coroutine.create(function() {part} end))"
+    code = f"for _ = 1, 4 do {both} end"
+    result = run_lua(code, instructions=1_000_000)
+    assert not result.ok and result.reason == "instructions", result
+
+
+@BOTH
+@pytest.mark.parametrize(
+    "option", ['"generational"', '"incremental", 100, 200', '"step", 10', '"stop"', '"setpause", 1']
+)
+def test_collectgarbage_refuses_tuning(allow, option):
+    result = run_lua(f"collectgarbage({option})", allow=allow)
+    assert not result.ok and result.reason == "error"
+    assert "is not allowed in the sandbox" in result.error
+
+
+def test_collectgarbage_still_collects_and_counts():
+    result = run_lua(
+        'collectgarbage() collectgarbage("collect") print(collectgarbage("isrunning"), type(collectgarbage("count")))'
+    )
+    assert result.ok, result
+    assert result.stdout == "true\tnumber\n"
+
+
 def test_removing_or_replacing_the_hook_does_not_remove_the_budget():
     for code in [
         "debug.sethook() while true do end",

@@ -530,6 +530,50 @@ def test_the_filter_runs_code_in_the_sandbox_and_counts_every_reason(tmp_path):
     assert "assert" not in without_tests[0]["response"] and "count_words" in without_tests[0]["response"]
 
 
+def _add_response(code: str, tests: str = "assert(add(1, 2) == 3)\nassert(add(-1, 1) == 0)") -> dict:
+    return {
+        "id": "a",
+        "instruction": "Add two numbers.",
+        "response": f"```lua\n{code}\n```\n[Tests]\n```lua\n{tests}\n```",
+    }
+
+
+@pytest.mark.parametrize(
+    ("code", "tests", "reason"),
+    [
+        # The answer replaces the assert (or error) its tests call: the tests still check with the real ones.
+        ("assert = function() return true end\nfunction add(a, b) return a - b end", None, "failed_error"),
+        ("local assert = function() end\nlocal function add(a, b) return a - b end", None, "failed_error"),
+        ("_G.assert = print\nerror = print\nlocal function add(a, b) return a - b end", None, "failed_error"),
+        # An answer that returns before its tests: no assertion ran.
+        ("local function add(a, b) return a + b end\ndo return end", None, "tests_ran_none"),
+        # Tests whose assertions sit in a function nobody calls.
+        (
+            "local function add(a, b) return a + b end",
+            "local function check() assert(add(1, 2) == 3) end",
+            "tests_ran_none",
+        ),
+        # Taking the tests' harness before the tests do breaks the run.
+        ("local function add(a, b) return a + b end\nlocal h = (...)\nif h then h() end", None, "failed_error"),
+        ("local function add(a, b) return a + b", None, "failed_syntax"),
+    ],
+    ids=["global-assert", "local-assert", "assert-and-error", "early-return", "uncalled", "stolen-harness", "syntax"],
+)
+def test_an_answer_cannot_fool_its_tests(code, tests, reason):
+    row = _add_response(code, *([tests] if tests else []))
+    kept, rejected = filter_rows([row], FilterConfig(instructions=1_000_000))
+    assert not kept and rejected[0]["reason"] == reason, rejected
+
+
+def test_an_honest_answer_passes_and_its_assert_calls_are_counted():
+    code = "assert(type(1) == 'number')  -- the answer's own assert is fine\nlocal function add(a, b) return a + b end"
+    kept, rejected = filter_rows([_add_response(code)], FilterConfig(instructions=1_000_000))
+    assert not rejected and kept[0]["response"] == _add_response(code)["response"].replace("[Tests]\n", "\n")
+    failing = _add_response(code, "assert(add(1, 2) == 3)\nassert(add(2, 2) == 5, 'two and two')")
+    _, rejected = filter_rows([failing], FilterConfig(instructions=1_000_000))
+    assert rejected[0]["reason"] == "failed_error" and "two and two" in rejected[0]["detail"], rejected
+
+
 def test_the_filter_drops_rows_that_overlap_an_eval_prompt(tmp_path):
     rows = [
         {

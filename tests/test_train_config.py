@@ -84,6 +84,22 @@ def test_model_arguments_need_exactly_one_starting_point():
         ModelArguments(model_config="config.json")
 
 
+def test_a_local_model_folder_that_does_not_exist_is_named_before_loading(tmp_path):
+    from luacoder.train.model_setup import load_model, load_tokenizer
+
+    shipped = ModelArguments(model_name_or_path="../../outputs/demo/nope")  # as the CPU configs name it
+    for load in (load_tokenizer, load_model):
+        with pytest.raises(ConfigError, match=r"model_name_or_path: \.\./\.\./outputs/demo/nope does not exist") as e:
+            load(shipped)
+        assert "`./set-up.sh demo` makes" in str(e.value)
+    elsewhere = ModelArguments(model_name_or_path=str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="missing does not exist") as e:
+        load_tokenizer(elsewhere)
+    assert "set-up.sh" not in str(e.value)
+    with pytest.raises(ConfigError, match="tokenizer_name_or_path: ./tok does not exist"):
+        load_tokenizer(ModelArguments(model_config=str(tmp_path), tokenizer_name_or_path="./tok"))
+
+
 STAGE_CONFIGS = {
     "pretrain": [ModelArguments, PretrainDataArguments, TrainingArguments],
     "chat": [ModelArguments, ChatDataArguments, SFTConfig],

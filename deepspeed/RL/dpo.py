@@ -18,7 +18,7 @@ from luacoder.config import parse_config
 from luacoder.rl.data import PreferenceDataArguments, check_chat_tokenizer, load_preference_dataset
 from luacoder.rl.lora import OptionalLoraArguments, load_base_model, lora_config, resolve_local_model
 from luacoder.train.model_setup import ModelArguments, ensure_chat_format, load_tokenizer
-from luacoder.train.run import CheckpointMetadata, close_distributed, setup_logging
+from luacoder.train.run import CheckpointMetadata, finish_stage, guard_run, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ model_args, data_args, lora_args, training_args = parse_config(
 )
 resolve_local_model(model_args)
 setup_logging(training_args)
+guard_run(training_args)
 set_seed(training_args.seed)
 
 # 2. The policy: the chat checkpoint (its tokenizer renders the pairs as training did), optionally with an adapter.
@@ -59,4 +60,4 @@ trainer.train(resume_from_checkpoint=resume_checkpoint(training_args.output_dir,
 
 # 5. The policy with its tokenizer and chat template, loadable without DeepSpeed; all ranks end together.
 metadata.save_final(trainer)
-close_distributed()
+finish_stage()

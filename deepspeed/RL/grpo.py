@@ -22,7 +22,7 @@ from luacoder.rl.data import PromptDataArguments, check_chat_tokenizer, load_pro
 from luacoder.rl.lora import OptionalLoraArguments, load_base_model, lora_config, resolve_local_model
 from luacoder.rl.rewards import RewardArguments, reward_functions
 from luacoder.train.model_setup import ModelArguments, ensure_chat_format, load_tokenizer
-from luacoder.train.run import CheckpointMetadata, close_distributed, setup_logging
+from luacoder.train.run import CheckpointMetadata, finish_stage, guard_run, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ if training_args.use_vllm and importlib.util.find_spec("vllm") is None:
     )
 resolve_local_model(model_args)
 setup_logging(training_args)
+guard_run(training_args)
 set_seed(training_args.seed)
 
 # 2. The policy: the chat checkpoint (generation stops at <|end|>), optionally with an adapter.
@@ -74,4 +75,4 @@ trainer.train(resume_from_checkpoint=resume_checkpoint(training_args.output_dir,
 
 # 5. The policy with its tokenizer and chat template, loadable without DeepSpeed; all ranks end together.
 metadata.save_final(trainer)
-close_distributed()
+finish_stage()

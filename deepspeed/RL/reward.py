@@ -18,7 +18,7 @@ from luacoder.config import parse_config
 from luacoder.rl.data import PreferenceDataArguments, check_chat_tokenizer, load_preference_dataset
 from luacoder.rl.lora import OptionalLoraArguments, lora_config, resolve_local_model
 from luacoder.train.model_setup import ModelArguments, load_model, load_tokenizer
-from luacoder.train.run import CheckpointMetadata, close_distributed, setup_logging
+from luacoder.train.run import CheckpointMetadata, finish_stage, guard_run, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ model_args, data_args, lora_args, training_args = parse_config(
 )
 resolve_local_model(model_args)
 setup_logging(training_args)
+guard_run(training_args)
 set_seed(training_args.seed)
 
 # 2. The chat checkpoint with a scalar head (the head starts random: it is what training learns first).
@@ -58,4 +59,4 @@ trainer.train(resume_from_checkpoint=resume_checkpoint(training_args.output_dir,
 
 # 5. The reward model with its tokenizer, loadable without DeepSpeed; all ranks end together.
 metadata.save_final(trainer)
-close_distributed()
+finish_stage()

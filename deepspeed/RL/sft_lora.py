@@ -20,7 +20,7 @@ from luacoder.rl.lora import LoraArguments, load_base_model, lora_config, resolv
 from luacoder.train.datasets import ChatDataArguments, load_chat_dataset
 from luacoder.train.model_setup import ModelArguments, ensure_chat_format, load_tokenizer
 from luacoder.train.packing import refuse_leaking_packing
-from luacoder.train.run import CheckpointMetadata, close_distributed, setup_logging
+from luacoder.train.run import CheckpointMetadata, finish_stage, guard_run, setup_logging
 from luacoder.train.sft import sft_trainer
 
 logger = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ model_args, data_args, lora_args, training_args = parse_config(
 refuse_leaking_packing(training_args)
 resolve_local_model(model_args)
 setup_logging(training_args)
+guard_run(training_args)
 set_seed(training_args.seed)
 
 # 2. The frozen base (4-bit for QLoRA) with the dialogue tokens and template, and the adapter's config.
@@ -57,4 +58,4 @@ trainer.train(resume_from_checkpoint=resume_checkpoint(training_args.output_dir,
 
 # 5. The adapter (LoRA matrices, embedding and head) with the tokenizer and its chat template; all ranks end together.
 metadata.save_final(trainer)
-close_distributed()
+finish_stage()

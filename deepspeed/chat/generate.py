@@ -9,6 +9,10 @@ EOS). Interactive mode reads one prompt a line from stdin until EOF or `exit`, k
 follow-up questions work (`reset` starts a new one). A prompts file is a .txt (one prompt a line), a .jsonl with a
 `prompt` field or a .csv with a `prompt` column; the output has one {"prompt", "answer"} row per prompt, in order.
 Greedy decoding unless --do_sample.
+
+Weights are loaded from safetensors files only: a checkpoint with only pickled weights (pytorch_model.bin) is
+refused, since unpickling runs code the file's author chose. Code shipped with a model runs only with
+--trust_remote_code.
 """
 
 import argparse
@@ -25,7 +29,10 @@ from luacoder.train.model_setup import DTYPES, load_chat_model
 logger = logging.getLogger("generate")
 
 # 1. Arguments.
-parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+parser = argparse.ArgumentParser(
+    description=__doc__.split("\n")[0],
+    epilog=__doc__.split("\n\n")[-1].strip(),
+)
 # --model_id is the original LuaCoder toolkit's name for it, kept as an alias.
 parser.add_argument(
     "--model_name_or_path",

@@ -18,7 +18,7 @@ from luacoder.config import parse_config
 from luacoder.train.datasets import ChatDataArguments, load_chat_dataset
 from luacoder.train.model_setup import ModelArguments, ensure_chat_format, load_model, load_tokenizer
 from luacoder.train.packing import refuse_leaking_packing
-from luacoder.train.run import CheckpointMetadata, close_distributed, setup_logging
+from luacoder.train.run import CheckpointMetadata, finish_stage, guard_run, setup_logging
 from luacoder.train.sft import sft_trainer
 
 logger = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 model_args, data_args, training_args = parse_config([ModelArguments, ChatDataArguments, SFTConfig])
 refuse_leaking_packing(training_args)
 setup_logging(training_args)
+guard_run(training_args)
 set_seed(training_args.seed)
 
 # 2. Model and tokenizer with the dialogue tokens and template.
@@ -49,4 +50,4 @@ trainer.train(resume_from_checkpoint=resume_checkpoint(training_args.output_dir,
 
 # 5. The final model with its tokenizer and chat template, loadable without DeepSpeed.
 metadata.save_final(trainer)
-close_distributed()
+finish_stage()

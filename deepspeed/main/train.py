@@ -20,7 +20,7 @@ from luacoder.config import ConfigError, parse_config
 from luacoder.train.datasets import MainDataArguments, load_rows
 from luacoder.train.model_setup import ModelArguments, ensure_chat_format, load_model, load_tokenizer
 from luacoder.train.packing import refuse_leaking_packing
-from luacoder.train.run import CheckpointMetadata, close_distributed, setup_logging
+from luacoder.train.run import CheckpointMetadata, finish_stage, guard_run, setup_logging
 from luacoder.train.sft import sft_trainer
 
 logger = logging.getLogger(__name__)
@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 model_args, data_args, training_args = parse_config([ModelArguments, MainDataArguments, SFTConfig])
 refuse_leaking_packing(training_args)
 setup_logging(training_args)
+guard_run(training_args)
 set_seed(training_args.seed)
 
 # 2. Data first: its kind (text or conversations) decides how the tokenizer is set up.
@@ -64,4 +65,4 @@ trainer.train(resume_from_checkpoint=resume_checkpoint(training_args.output_dir,
 
 # 5. The final model with its tokenizer, loadable without DeepSpeed.
 metadata.save_final(trainer)
-close_distributed()
+finish_stage()

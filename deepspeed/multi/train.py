@@ -34,7 +34,7 @@ from luacoder.train.mixture import (
 )
 from luacoder.train.model_setup import ModelArguments, ensure_chat_format, ensure_tokens, load_model, load_tokenizer
 from luacoder.train.packing import refuse_leaking_packing
-from luacoder.train.run import CheckpointMetadata, close_distributed, fingerprint, setup_logging
+from luacoder.train.run import CheckpointMetadata, fingerprint, finish_stage, guard_run, setup_logging
 from luacoder.train.sft import sft_trainer
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ model_args, data_args, training_args = parse_config([ModelArguments, MixtureData
 refuse_leaking_packing(training_args)
 check_training_args(training_args)
 setup_logging(training_args)
+guard_run(training_args)
 set_seed(training_args.seed)
 
 # 2. The sources, read and validated before a model loads: their kinds decide the tokens the tokenizer needs.
@@ -87,4 +88,4 @@ trainer.train(resume_from_checkpoint=resume_checkpoint(training_args.output_dir,
 metadata.save_final(trainer)
 if trainer.is_world_process_zero():
     write_text(card, mixture_card(counts, data_args, fitting, training_args.seed, trainer.state))
-close_distributed()
+finish_stage()

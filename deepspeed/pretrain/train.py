@@ -17,7 +17,7 @@ from luacoder.dialogue import FIM_TOKENS
 from luacoder.files import read_jsonl
 from luacoder.train.datasets import PretrainDataArguments, build_pretrain_rows
 from luacoder.train.model_setup import ModelArguments, ensure_tokens, load_model, load_tokenizer
-from luacoder.train.run import CheckpointMetadata, close_distributed, setup_logging
+from luacoder.train.run import CheckpointMetadata, finish_stage, guard_run, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 #    they make from_pretrained load the weights already partitioned.
 model_args, data_args, training_args = parse_config([ModelArguments, PretrainDataArguments, TrainingArguments])
 setup_logging(training_args)
+guard_run(training_args)
 set_seed(training_args.seed)
 
 # 2. Model and tokenizer; FIM tokens found by name (StarCoder, StarCoder2) or added.
@@ -59,4 +60,4 @@ trainer.train(resume_from_checkpoint=resume_checkpoint(training_args.output_dir,
 
 # 5. The final model, loadable without DeepSpeed, beside the checkpoints.
 metadata.save_final(trainer)
-close_distributed()
+finish_stage()

@@ -59,6 +59,12 @@ def docs_command(args: argparse.Namespace) -> int:
     if not args.paths or args.output is None:
         print("luacoder docs: give at least one PATH and -o api.json", file=sys.stderr)
         return USAGE_ERROR
+    if args.output.is_dir():
+        print(
+            f"luacoder docs: -o {args.output} is a folder; name the file to write, e.g. -o {args.output / 'api.json'}",
+            file=sys.stderr,
+        )
+        return USAGE_ERROR
     if not args.quiet:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:

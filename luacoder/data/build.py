@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from luacoder.data.config import DataConfig
 from luacoder.data.eval_prompts import EvalPrompt, make_eval_prompts, read_eval_prompts
 from luacoder.data.filters import Decontaminator, ExactDuplicates, NearDuplicates, held_out_groups
 from luacoder.data.ledger import Ledger
-from luacoder.files import write_jsonl, write_text
+from luacoder.files import atomic_folder, write_jsonl, write_text
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "test")
@@ -156,11 +156,19 @@ def split_rows(
 
 
 def write_outputs(
-    out_dir: Path, splits: dict[str, list[dict[str, Any]]], ledger: Ledger, card: str, extra_files: Iterable = ()
+    out_dir: Path,
+    splits: dict[str, list[dict[str, Any]]],
+    ledger: Ledger,
+    card: str,
+    extra_rejects: dict[str, Ledger] | None = None,
 ) -> None:
-    """train.jsonl, test.jsonl, rejects.jsonl and README.md, each written atomically; the card last."""
+    """train.jsonl, test.jsonl, rejects.jsonl, README.md and any other rejects files (name -> ledger), written as
+    one folder that replaces out_dir whole: a build killed while writing leaves the previous dataset as it was."""
     ledger.check()
-    for split, rows in splits.items():
-        write_jsonl(out_dir / f"{split}.jsonl", rows)
-    ledger.write_rejects(out_dir / "rejects.jsonl")
-    write_text(out_dir / "README.md", card)
+    with atomic_folder(out_dir) as folder:
+        for split, rows in splits.items():
+            write_jsonl(folder / f"{split}.jsonl", rows)
+        ledger.write_rejects(folder / "rejects.jsonl")
+        for name, other in (extra_rejects or {}).items():
+            other.write_rejects(folder / name)
+        write_text(folder / "README.md", card)

@@ -268,9 +268,17 @@ def build_chat(api: ApiSet, config: DataConfig, output_dir: str | Path | None = 
                 ledger.reject("call check", source, problem[0], row.text, origin=item.where, detail=problem[1])
                 continue
             import_rows.append(row)
+            counts["kept"] += 1
         import_stats.append({"import": source, "format": spec.format, "rows read": counts["read"]})
+        if not counts["kept"]:
+            log.warning(
+                "chat: no row of the import %s was usable (%d read, every one rejected: see rejects.jsonl)",
+                source,
+                counts["read"],
+            )
     ledger.add_filter("format")
     rows += import_rows
+    rows = _drop_long_rows(rows, ledger, cfg.max_row_chars)
 
     rows = dedup_exact(rows, ledger)
     prompts = eval_prompts_for(api, config)
@@ -307,10 +315,31 @@ def build_chat(api: ApiSet, config: DataConfig, output_dir: str | Path | None = 
             "turns": Counter(len(r["messages"]) for s in splits.values() for r in s),
         },
     )
-    write_outputs(out, splits, ledger, chat_card(api, config, result))
-    bank_ledger.write_rejects(out / "answer_code_rejects.jsonl")
+    write_outputs(
+        out, splits, ledger, chat_card(api, config, result), extra_rejects={"answer_code_rejects.jsonl": bank_ledger}
+    )
     log.info("chat: wrote %s (train %d, test %d rows)", out, len(splits["train"]), len(splits["test"]))
     return result
+
+
+def _drop_long_rows(rows: list[Row], ledger, limit: int) -> list[Row]:
+    """Rows within `limit` characters of message content; the others are rejected with their size."""
+    ledger.add_filter("length")
+    kept = []
+    for row in rows:
+        size = sum(len(m["content"]) for m in row.data["messages"])
+        if size <= limit:
+            kept.append(row)
+            continue
+        ledger.reject(
+            "length",
+            row.source,
+            f"longer than chat.max_row_chars={limit}",
+            row.text,
+            origin=row.origin,
+            detail=f"{size} characters",
+        )
+    return kept
 
 
 IMPORT_REASONS = (

@@ -125,8 +125,13 @@ class ChatConfig:
     test_fraction: float = 0.1
     decontam_ngram: int = 6
     eval_prompts: int = 48
+    # A row whose messages hold more characters is rejected ("length"): one huge description or imported row
+    # would otherwise end up whole in train.jsonl, far beyond any training max_length.
+    max_row_chars: int = 32_000
 
     def __post_init__(self) -> None:
+        if self.max_row_chars <= 0:
+            raise ConfigError(f"chat.max_row_chars must be positive, got {self.max_row_chars}")
         if self.split_by not in SPLIT_BY:
             raise ConfigError(f"chat.split_by is {self.split_by!r}: expected one of {', '.join(SPLIT_BY)}")
 

@@ -178,6 +178,7 @@ def vllm_engine_options(
         "trust_remote_code": trust_remote_code,
         "tensor_parallel_size": tensor_parallel_size,
         "gpu_memory_utilization": gpu_memory_utilization,
+        "load_format": "safetensors",  # as the HF backend: never unpickle a checkpoint's weights
         # Every eval prompt starts with the same system prompt and template: its KV blocks are computed once.
         "enable_prefix_caching": True,
     }

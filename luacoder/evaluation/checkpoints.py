@@ -23,7 +23,14 @@ from pathlib import Path
 
 import xxhash
 
-from luacoder.checkpoints import META_FILE, checkpoint_folders, checkpoint_step, complete_checkpoints, saved_step
+from luacoder.checkpoints import (  # noqa: F401  CheckpointError: eval.py catches it from here
+    META_FILE,
+    CheckpointError,
+    checkpoint_folders,
+    checkpoint_step,
+    complete_checkpoints,
+    saved_step,
+)
 from luacoder.files import write_json
 
 TRAINING_STATE_FILES = {
@@ -39,10 +46,6 @@ TRAINING_STATE_FILES = {
 _TRAINING_STATE_PATTERNS = (re.compile(r"^rng_state(_\d+)?\.pth$"),)
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 _BLOCK = 8 << 20
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be scored; the message says why."""
 
 
 @dataclass

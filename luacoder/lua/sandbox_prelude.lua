@@ -532,7 +532,7 @@ else
 end
 
 -- ------------------------------------------------------------------------------------------------------------
--- The instruction budget and the time limit: a count hook on every thread (new coroutines inherit it).
+-- The instruction budget and the time limit: a count hook on every thread (coroutine_.create and .wrap set it).
 
 local deadline = clock() + time_limit
 local user_hooks = real_setmt({}, {__mode = "k"})  -- thread -> {fn, mask, count, acc}: the debug allowance
@@ -779,13 +779,31 @@ function coroutine_.resume(...) return after_protected(real_coroutine.resume(...
 if real_coroutine.close then
   function coroutine_.close(...) return after_protected(real_coroutine.close(...)) end
 end
+-- A new coroutine inherits Lua's C hook but not debug.sethook's function (kept per thread): without its own
+-- master_hook it would run uncounted. Each gets the creator's hook settings, counted against the one budget.
+local function hook_settings()
+  local _, mask, step = real_gethook()
+  return mask or "", step or STEP, user_hooks[running()]
+end
+local function hook_thread(co, mask, step, uh)
+  if uh then user_hooks[co] = {fn = uh.fn, mask = uh.mask, count = uh.count, acc = 0} end
+  real_sethook(co, master_hook, mask, (step and step > 0) and step or STEP)
+end
 function coroutine_.create(f)
   local co = real_coroutine.create(f)
-  local uh = user_hooks[running()]
-  if uh then
-    user_hooks[co] = {fn = uh.fn, mask = uh.mask, count = uh.count, acc = 0}
-  end
+  hook_thread(co, hook_settings())
   return co
+end
+function coroutine_.wrap(f)
+  if real_type(f) ~= "function" then
+    real_error("bad argument #1 to 'wrap' (function expected, got " .. tname(f) .. ")", 2)
+  end
+  local mask, step, uh = hook_settings()
+  -- The real wrap keeps its error and close semantics; the coroutine hooks itself before the user's code runs.
+  return real_coroutine.wrap(function(...)
+    hook_thread(running(), mask, step, uh)
+    return f(...)
+  end)
 end
 
 local os_ = {
@@ -851,10 +869,8 @@ else
   os_.exit = denied("os.exit", "a script may not end its interpreter")
 end
 
-local collect_ok = {
-  collect = true, count = true, step = true, isrunning = true, incremental = true, generational = true,
-  restart = true,
-}
+-- Switching or stepping the collector is tuning: only collecting, counting and asking remain.
+local collect_ok = {collect = true, count = true, isrunning = true, restart = true}
 local function collectgarbage_(opt, ...)
   if opt == nil then opt = "collect" end
   if not collect_ok[opt] then

@@ -5,7 +5,10 @@ A response is kept only when, in this order:
 1. it has the shape the I->R prompt asks for: Lua code blocks, then a line "[Tests]", then Lua code blocks whose
    code calls `assert` (else: no_tests_section, several_tests_sections, no_code, no_tests, tests_without_assert);
 2. its code followed by its tests runs to the end in `luacoder.lua.sandbox` (else: failed_<sandbox reason>:
-   failed_syntax, failed_error (a failed assert included), failed_timeout, failed_memory, ...);
+   failed_syntax, failed_error (a failed assert included), failed_timeout, failed_memory, ...), and its tests ran at
+   least one assertion (else: tests_ran_none). The tests call the `assert` and `error` the harness captured before
+   the code ran, whatever the code did to the globals, and only the harness counts the assertions that ran;
+   `(...)`, the tests' way to that harness, works once: code that takes it first breaks its own tests;
 3. its code has no placeholder left (TODO, FIXME, "your code here": incomplete);
 4. its instruction and response share no long word n-gram with an eval prompt (contaminated), when eval prompts
    are given;
@@ -23,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -68,8 +72,57 @@ class ResponseParts:
     tests: list[str]
 
     def program(self) -> str:
-        """What runs in the sandbox: the code, then the tests, in one chunk (the tests see the code's locals)."""
-        return "\n\n".join([*self.code, *self.tests]) + "\n"
+        """The code, then the tests, in one chunk (the tests see the code's locals). The blank line between them
+        becomes the line that gives the tests the harness's assert and error, so error lines keep their numbers."""
+        return "\n\n".join(self.code) + f"\n{_TESTS_PROLOGUE}\n" + "\n\n".join(self.tests) + "\n"
+
+
+# The tests' first line: the harness's assert and error, shadowing whatever the code made of the globals.
+_TESTS_PROLOGUE = "local assert, error = (...)()"
+# Runs a response's program (a long string) as a function of the harness, then prints the number of assertions
+# its tests ran after a secret marker the program cannot know. A program that does not compile is reported as such.
+_HARNESS = """local real_assert, real_error, real_load, real_print = assert, error, load, print
+local ran, entered = 0, false
+local function counted_assert(...)
+  ran = ran + 1
+  return real_assert(...)
+end
+local function enter_tests()
+  if entered then real_error("the tests' harness was taken before the tests ran", 2) end
+  entered = true
+  return counted_assert, real_error
+end
+local program, syntax = real_load({program}, "=input", "t")
+if not program then real_print("{marker} syntax") real_error(syntax, 0) end
+program(enter_tests)
+real_print("{marker} " .. (entered and ran or 0))
+"""
+
+
+def _long_string(text: str) -> str:
+    """`text` as a Lua long string; the newline after the opening bracket is one Lua drops."""
+    level = 0
+    while f"]{'=' * level}]" in text:
+        level += 1
+    return f"[{'=' * level}[\n{text}]{'=' * level}]"
+
+
+def _harnessed(program: str, marker: str) -> str:
+    return _HARNESS.replace("{program}", _long_string(program)).replace("{marker}", marker)
+
+
+def _assertions_ran(result, marker: str) -> tuple[int | None, bool]:
+    """(assertions the tests ran or None when the harness did not report, the program did not compile); the
+    harness's line is taken out of the result's stdout."""
+    lines = result.stdout.splitlines(keepends=True)
+    found = [i for i, line in enumerate(lines) if line.startswith(marker + " ")]
+    if not found:
+        return None, False
+    value = lines[found[-1]].removeprefix(marker + " ").strip()
+    result.stdout = "".join(lines[: found[-1]] + lines[found[-1] + 1 :])
+    if value == "syntax":
+        return None, True
+    return int(value), False
 
 
 def split_response(response: str) -> ResponseParts | tuple[str, str]:
@@ -166,14 +219,22 @@ def filter_rows(rows: list[dict[str, Any]], config: FilterConfig) -> tuple[list[
     runnable = sorted({o.program() for o in outcomes if isinstance(o, ResponseParts)})
     results = {}
     if runnable:
+        # A fresh secret per filter run: a response cannot print the harness's line for it.
+        marker = f"luacoder-harness-{secrets.token_hex(16)}"
         jobs = (
-            LuaJob(p, timeout=config.timeout, memory_mb=config.memory_mb, instructions=config.instructions, files={})
+            LuaJob(
+                _harnessed(p, marker),
+                timeout=config.timeout,
+                memory_mb=config.memory_mb,
+                instructions=config.instructions,
+                files={},
+            )
             for p in runnable
         )
         for program, result in tqdm(
             zip(runnable, iter_run_many(jobs), strict=True), total=len(runnable), desc="execution filter", unit="run"
         ):
-            results[program] = result
+            results[program] = (result, *_assertions_ran(result, marker))
     exact = ExactDuplicates()
     near = NearDuplicates(config.near_duplicate_threshold) if config.near_duplicate_threshold < 1 else None
     decontaminator = Decontaminator(config.eval_prompts, n=config.ngram) if config.eval_prompts else None
@@ -192,9 +253,13 @@ def filter_rows(rows: list[dict[str, Any]], config: FilterConfig) -> tuple[list[
 def _verdict(row, outcome, results, exact, near, decontaminator) -> tuple[str, str] | None:
     if not isinstance(outcome, ResponseParts):
         return outcome
-    result = results[outcome.program()]
+    result, assertions, syntax = results[outcome.program()]
+    if syntax:
+        return "failed_syntax", result.error or "does not compile"
     if not result.ok:
         return f"failed_{result.reason or 'error'}", result.error or "stopped"
+    if not assertions:
+        return "tests_ran_none", "the tests ran no assertion" if assertions == 0 else "the harness did not report"
     placeholder = next((m.group(0) for c in outcome.code for m in [_INCOMPLETE.search(c)] if m), None)
     if placeholder:
         return "incomplete", f"the code still says {placeholder!r}"

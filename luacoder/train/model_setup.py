@@ -8,6 +8,7 @@ before calling `load_model`, so that `from_pretrained` partitions the weights as
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,34 @@ class ModelArguments:
         if self.model_config is not None and self.tokenizer_name_or_path is None:
             raise ConfigError("model_config (training from scratch) needs tokenizer_name_or_path")
 
+    def check_local_paths(self) -> None:
+        """Before loading: a local folder or file named here that does not exist is a ConfigError saying so."""
+        for key in ("model_name_or_path", "model_config", "tokenizer_name_or_path"):
+            missing_local_model(key, getattr(self, key))
+
+
+# Where the shipped CPU configs find their models: `./set-up.sh demo` makes them.
+DEMO_OUTPUTS = "outputs/demo"
+
+
+def missing_local_model(key: str, value: str | None) -> None:
+    """A ConfigError when `value` names a local path that does not exist. A hub id is `name` or `org/name`; a
+    path starting with `.`, `/` or `~`, or with more than one `/`, is local: without this check, transformers would
+    take it for a malformed hub id and fail with "Repo id must be in the form 'repo_name'..."."""
+    if not value:
+        return
+    local = value.startswith((".", "/", "~")) or value.count("/") > 1 or os.sep != "/" and os.sep in value
+    path = Path(value).expanduser()
+    if not local or path.exists():
+        return
+    hint = ""
+    if DEMO_OUTPUTS in Path(os.path.abspath(path)).as_posix():
+        hint = "; the shipped CPU configs start from the demo's models, which `./set-up.sh demo` makes"
+    raise ConfigError(f"{key}: {value} does not exist (resolved to {os.path.abspath(path)}){hint}")
+
 
 def load_tokenizer(args: ModelArguments) -> PreTrainedTokenizerBase:
+    args.check_local_paths()
     name = args.tokenizer_name_or_path or args.model_name_or_path
     tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=args.trust_remote_code)
     if tokenizer.pad_token is None:
@@ -66,6 +93,7 @@ def load_model(args: ModelArguments, model_class=AutoModelForCausalLM, **load_kw
 
     `model_class` and `load_kwargs` (num_labels, quantization_config, ...) let a stage load another head (a reward
     model) or a quantized base the same way, under ZeRO-3 included."""
+    args.check_local_paths()
     if is_deepspeed_zero3_enabled():
         _init_deepspeed_comm()
     kwargs = {"trust_remote_code": args.trust_remote_code}
@@ -103,7 +131,8 @@ def load_chat_model(
         raise FileNotFoundError(f"{model_id}: no such model folder")
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_id, trust_remote_code=trust_remote_code)
-        model = from_pretrained(model_id, dtype, trust_remote_code)
+        # use_safetensors: never a pickle; a checkpoint from elsewhere must not run its author's code
+        model = from_pretrained(model_id, dtype, trust_remote_code, use_safetensors=True)
     except OSError as exc:
         if path.exists():
             raise

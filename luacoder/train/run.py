@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import hashlib
 import logging
 import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from transformers import TrainerCallback
 
 from luacoder.checkpoints import META_FILE
 from luacoder.files import write_json
+from luacoder.locks import FolderLock, exit_with_launcher, hold_folder
 
 logger = logging.getLogger("luacoder")
 
@@ -40,12 +43,47 @@ def setup_logging(training_args) -> None:
         datasets.disable_progress_bars()
 
 
+_output_lock: FolderLock | None = None  # held for the process's life: released when it ends, however it ends
+
+
+def guard_run(training_args) -> None:
+    """One run per output_dir, and no worker that outlives its torchrun launcher: call it once the config is read.
+
+    Rank 0 holds output_dir's lock (luacoder.locks): a second run of the same command, or one started while
+    orphaned workers still train, stops with the holder's host and pid instead of resuming from, and overwriting,
+    the other run's checkpoints. Every worker ends when its launcher does."""
+    global _output_lock
+    exit_with_launcher()
+    if training_args.process_index == 0 and _output_lock is None:
+        _output_lock = hold_folder(training_args.output_dir, "training")
+
+
 def close_distributed() -> None:
     """End the run's process group once every rank is done. Left to the interpreter's exit, gloo's worker threads
     can abort a process (SIGABRT) while Python tears down (pytorch#179291): a finished run would fail."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
+
+
+def finish_stage() -> NoReturn:
+    """A stage's last call, once its work is saved: all ranks leave the process group together, the exit handlers
+    run (logging, temporary folders, writers), and the process ends with status 0 without interpreter teardown.
+
+    Why not a plain return: destroy_process_group drops only torch's own references to the process groups.
+    DeepSpeed holds more (every ZeRO-3 parameter's ds_process_group, deepspeed.utils.groups, its comm backend and
+    its C++ ops), so gloo's communicator threads (pt_gloo_runloop, gloo_tcp_loop) are still running when Python
+    tears the interpreter down and frees those objects in no set order. A native thread that needs the GIL then is
+    stopped by pthread_exit, and that unwind through a noexcept frame aborts the process ("terminate called without
+    an active exception", SIGABRT): GRPO's rank 1 did so after `saved the final model`, and torchrun reported the
+    finished stage as failed. Nothing of a finished stage is left to run, so it ends before that teardown.
+    """
+    close_distributed()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)
 
 
 def fingerprint(paths: list[str | os.PathLike | None]) -> str:
