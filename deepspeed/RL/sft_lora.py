@@ -16,6 +16,7 @@ from trl import SFTConfig, SFTTrainer
 
 from luacoder.rl.lora import LoraArguments, load_base_model, lora_config, resolve_local_model
 from luacoder.train.chat_data import ChatDataArguments, load_chat_dataset
+from luacoder.train.chat_format import resolve_chat_template
 from luacoder.train.config import ModelArguments, parse_config
 from luacoder.train.model_setup import ensure_chat_format, load_tokenizer
 from luacoder.train.packing import PackingIsolationCheck, refuse_leaking_packing
@@ -35,7 +36,8 @@ set_seed(training_args.seed)
 # 2. The frozen base (4-bit for QLoRA) with the dialogue tokens and template, and the adapter's config.
 tokenizer = load_tokenizer(model_args)
 model = load_base_model(model_args, lora_args, training_args.activation_checkpointing)
-added = ensure_chat_format(tokenizer, model)
+model_args.chat_template = resolve_chat_template(tokenizer, model_args.chat_template)  # recorded in the metadata
+added = ensure_chat_format(tokenizer, model, model_args.chat_template)
 if added:
     logger.info("added the dialogue tokens %s to the tokenizer", added)
 peft_config = lora_config(lora_args, model)

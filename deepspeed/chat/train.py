@@ -14,6 +14,7 @@ from transformers import set_seed
 from trl import SFTConfig, SFTTrainer
 
 from luacoder.train.chat_data import ChatDataArguments, load_chat_dataset
+from luacoder.train.chat_format import resolve_chat_template
 from luacoder.train.config import ModelArguments, parse_config
 from luacoder.train.model_setup import ensure_chat_format, load_model, load_tokenizer
 from luacoder.train.packed_rows import keep_packed_rows_apart
@@ -28,10 +29,12 @@ refuse_leaking_packing(training_args)
 setup_logging(training_args)
 set_seed(training_args.seed)
 
-# 2. Model and tokenizer with the dialogue tokens and template.
+# 2. Model and tokenizer with the chat template to train with: the model's own, or the dialogue template (and its
+#    tokens). The choice made is recorded in the checkpoint metadata with the rest of the config.
 tokenizer = load_tokenizer(model_args)
 model = load_model(model_args)
-added = ensure_chat_format(tokenizer, model)
+model_args.chat_template = resolve_chat_template(tokenizer, model_args.chat_template)
+added = ensure_chat_format(tokenizer, model, model_args.chat_template)
 if added:
     logger.info("added the dialogue tokens %s to the tokenizer", added)
 

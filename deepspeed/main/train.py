@@ -15,6 +15,7 @@ import logging
 from transformers import set_seed
 from trl import SFTConfig, SFTTrainer
 
+from luacoder.train.chat_format import resolve_chat_template
 from luacoder.train.config import ConfigError, ModelArguments, parse_config
 from luacoder.train.main_data import MainDataArguments, load_rows
 from luacoder.train.model_setup import ensure_chat_format, load_model, load_tokenizer
@@ -54,7 +55,8 @@ logger.info(
 tokenizer = load_tokenizer(model_args)
 model = load_model(model_args)
 if conversations:
-    ensure_chat_format(tokenizer, model)
+    model_args.chat_template = resolve_chat_template(tokenizer, model_args.chat_template)  # recorded in the metadata
+    ensure_chat_format(tokenizer, model, model_args.chat_template)
 
 # 4. Train, resuming from the last complete checkpoint of the same output_dir.
 metadata = CheckpointMetadata.for_stage("main", model_args, data_args, training_args)

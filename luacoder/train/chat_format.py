@@ -13,7 +13,6 @@ mark that way.
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Sequence
 
@@ -149,6 +148,7 @@ def mark_assistant_turns(template: str, end_token: str, eos_token: str | None = 
 _EXPRESSION = re.compile(r"\{\{(-?)(.*?)(-?)\}\}", re.DOTALL)
 # `message['content']`, `message.content`, with filters (`| trim`), which bind tighter than `+`.
 _CONTENT = re.compile(r"^(\w+)\s*(?:\[\s*(['\"])content\2\s*\]|\.content)(\s*\|\s*\w+(\s*\([^()]*\))?)*$")
+_STRING = re.compile(r"""^(?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")$""", re.DOTALL)
 _KEYWORDS = {"if", "else", "and", "or", "not", "in", "is"}
 
 
@@ -180,13 +180,11 @@ def _split_end_term(term: str, end_token: str, eos_token: str | None) -> tuple[s
     """The end-of-turn token as a literal of its own, and what the same literal writes after it (`'\\n'`)."""
     if eos_token is not None and term == "eos_token" and end_token == eos_token:
         return term, None
-    if not term or term[0] not in "'\"":
+    if not _STRING.match(term):
         return None, None
-    try:
-        text = ast.literal_eval(term)
-    except (ValueError, SyntaxError):
-        return None, None
-    if not isinstance(text, str) or not text.startswith(end_token):
+    # Decoded as Jinja's lexer decodes a string literal (raw newlines allowed, Python-style escapes).
+    text = term[1:-1].replace("\r\n", "\n").encode("ascii", "backslashreplace").decode("unicode-escape")
+    if not text.startswith(end_token):
         return None, None
     rest = text[len(end_token) :]
     return repr(end_token), (repr(rest) if rest else None)

@@ -41,6 +41,13 @@ class ModelArguments:
     start_over: bool = field(
         default=False, metadata={"help": "ignore checkpoints in output_dir instead of resuming from the last one"}
     )
+    chat_template: str | None = field(
+        default=None,
+        metadata={
+            "help": "model (the tokenizer's own chat template) or luacoder (the dialogue template); default: model"
+            " when the tokenizer has a template, luacoder when it has none"
+        },
+    )
 
     def __post_init__(self) -> None:
         if (self.model_name_or_path is None) == (self.model_config is None):
@@ -49,6 +56,8 @@ class ModelArguments:
             )
         if self.model_config is not None and self.tokenizer_name_or_path is None:
             raise ConfigError("model_config (training from scratch) needs tokenizer_name_or_path")
+        if self.chat_template not in (None, "auto", "model", "luacoder"):
+            raise ConfigError(f"chat_template must be model, luacoder or auto, got {self.chat_template!r}")
 
 
 def parse_config(dataclass_types: list[type], argv: list[str] | None = None) -> tuple:

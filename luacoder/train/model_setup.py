@@ -12,6 +12,7 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 from transformers.integrations import is_deepspeed_zero3_enabled
 
+from luacoder.train.chat_format import resolve_chat_template, training_template
 from luacoder.train.chat_template import CHAT_TEMPLATE, DIALOGUE_TOKENS
 from luacoder.train.config import ModelArguments
 from luacoder.train.generation import stop_token_ids
@@ -72,13 +73,19 @@ def ensure_tokens(tokenizer: PreTrainedTokenizerBase, model, tokens: list[str]) 
     return missing
 
 
-def ensure_chat_format(tokenizer: PreTrainedTokenizerBase, model) -> list[str]:
-    """Give a tokenizer the dialogue tokens and chat template, and make generation stop at `<|end|>`."""
-    added = ensure_tokens(tokenizer, model, DIALOGUE_TOKENS)
-    if tokenizer.chat_template != CHAT_TEMPLATE:
-        if tokenizer.chat_template:
-            logger.warning("replacing the tokenizer's chat template with LuaCoder's dialogue template")
-        tokenizer.chat_template = CHAT_TEMPLATE
+def ensure_chat_format(tokenizer: PreTrainedTokenizerBase, model, chat_template: str | None = None) -> list[str]:
+    """Give a tokenizer the chat template to train with (`chat_format.resolve_chat_template`), and make generation
+    stop at its end-of-turn token. `luacoder`: the dialogue tokens and template, stopping at `<|end|>`; `model`:
+    the tokenizer's own template, marked for assistant-only loss. Returns the tokens added to the tokenizer."""
+    if resolve_chat_template(tokenizer, chat_template) == "model":
+        tokenizer.chat_template = training_template(tokenizer)
+        added = []
+    else:
+        added = ensure_tokens(tokenizer, model, DIALOGUE_TOKENS)
+        if tokenizer.chat_template != CHAT_TEMPLATE:
+            if tokenizer.chat_template:
+                logger.warning("replacing the tokenizer's chat template with LuaCoder's dialogue template")
+            tokenizer.chat_template = CHAT_TEMPLATE
     model.generation_config.eos_token_id = stop_token_ids(model, tokenizer)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return added
