@@ -211,3 +211,45 @@ def test_import_gguf_refuses_a_file_that_is_not_gguf_and_writes_nothing(tmp_path
     with pytest.raises(ModelFetchError, match="no such GGUF file"):
         import_gguf(tmp_path / "missing.gguf", tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.gguf"]
+
+
+@pytest.mark.slow
+@pytest.mark.multiprocess
+def test_chat_stage_trains_with_the_models_own_template_under_zero3_and_records_it(tokenizer, tmp_path):
+    from stage_helpers import CPU_ZERO3, torchrun, write_jsonl
+    from transformers import AutoTokenizer
+
+    from luacoder.train.tiny_model import save_tiny_model
+
+    parent = tmp_path / "parent"
+    chatml = copy.deepcopy(tokenizer)
+    chatml.add_special_tokens({"extra_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    chatml.chat_template = SMOLLM2_TEMPLATE
+    tiny = save_tiny_model("starcoder2", chatml, parent, seed=0, hidden_size=64, intermediate_size=128)
+    tiny.generation_config.eos_token_id = chatml.eos_token_id  # a parent that stops at EOS only
+    tiny.generation_config.save_pretrained(parent)
+    out = tmp_path / "out"
+    torchrun(
+        "chat",
+        "train.py",
+        "config_cpu.yaml",
+        CPU_ZERO3,
+        f"--model_name_or_path={parent}",
+        f"--train_file={write_jsonl(tmp_path / 'train.jsonl', [{'messages': CONVERSATION}] * 8)}",
+        "--test_file=none",
+        f"--output_dir={out}",
+        "--max_steps=2",
+        "--per_device_train_batch_size=2",
+        "--save_strategy=steps",
+        "--save_steps=2",
+        "--eval_strategy=no",
+        "--report_to=none",
+    )
+    checkpoint = out / "checkpoint-2"
+    meta = json.loads((checkpoint / "luacoder_meta.json").read_text())
+    assert meta["config"]["chat_template"] == "model"
+    saved = AutoTokenizer.from_pretrained(checkpoint)
+    assert len(saved) == len(chatml)  # nothing added
+    assert saved.chat_template == training_template(chatml)  # the model's template, marked
+    model = AutoModelForCausalLM.from_pretrained(checkpoint)
+    assert saved.convert_tokens_to_ids("<|im_end|>") in model.generation_config.eos_token_id  # the stage set it
