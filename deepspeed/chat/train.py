@@ -1,9 +1,11 @@
-"""Chat fine-tuning on {"messages": [...]} rows with the dialogue template and assistant-only loss (TRL SFTTrainer).
+"""Chat fine-tuning on {"messages": [...]} rows with a chat template and assistant-only loss (TRL SFTTrainer).
 
     torchrun --nproc_per_node=8 train.py config.yaml --deepspeed=../ds_configs/zero3_bf16.json
 
-The tokenizer gets the `<|system|> <|user|> <|assistant|> <|end|>` tokens (embeddings resized, new rows at the
-mean) and the Jinja chat template, so generation, eval and serving format prompts exactly as training did. Packing
+`chat_template: model` keeps the model's own template (marked for assistant-only loss); `luacoder` gives the
+tokenizer the `<|system|> <|user|> <|assistant|> <|end|>` tokens (embeddings resized, new rows at the mean) and the
+dialogue template; unset, a tokenizer with a template keeps it. The template is saved with every checkpoint, so
+generation, eval and serving format prompts exactly as training did. Packing
 puts several conversations in a row with their own position ids; the attention never crosses between them.
 Rerunning the same command after a crash resumes from the last checkpoint in output_dir.
 """
