@@ -87,7 +87,7 @@ def run(side: str, model_dir: str, rows: list[dict], steps: int, batch_size: int
         keep_packed_rows_apart(trainer)
         trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
         trainer.train()
-    print(f"{side}: {trainable:,} trainable parameters")
+    print(f"{side}: {trainable:,} trainable parameters", flush=True)
     return times
 
 
@@ -97,18 +97,23 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--sides", default="full,lora", help="comma-separated: full, lora")
     args = parser.parse_args()
+    sides = [side for side in args.sides.split(",") if side]
+    if args.steps < 2 or not sides or any(side not in ("full", "lora") for side in sides):
+        parser.error("--steps must be at least 2 and --sides a comma-separated list of full and lora")
     rows = chat_rows(read_markdown_docs([BUNDLED_DOCS]), SYSTEM_PROMPT)
     print(
         f"{len(rows)} conversations; {args.steps} steps of {args.batch_size} x {args.max_length} tokens;"
         f" torch threads {torch.get_num_threads()}"
     )
-    results = {}
-    for side in ("full", "lora"):
-        results[side] = run(side, args.model, rows, args.steps, args.batch_size, args.max_length)
-    print(f"{'side':<6} {'wall s/step':>12} {'cpu s/step':>11}  (median of steps 2..{args.steps})")
-    for side, times in results.items():
-        print(f"{side:<6} {statistics.median(times.wall[1:]):>12.2f} {statistics.median(times.cpu[1:]):>11.2f}")
+    # Each side's line as soon as it is done: on a loaded machine a run may not live to see the second.
+    print(f"{'side':<6} {'wall s/step':>12} {'cpu s/step':>11}  (median of steps 2..{args.steps})", flush=True)
+    for side in sides:
+        times = run(side, args.model, rows, args.steps, args.batch_size, args.max_length)
+        wall, cpu = statistics.median(times.wall[1:]), statistics.median(times.cpu[1:])
+        print(f"{side:<6} {wall:>12.2f} {cpu:>11.2f}  (all steps, wall: {', '.join(f'{t:.1f}' for t in times.wall)})")
+        print(flush=True)
 
 
 if __name__ == "__main__":
