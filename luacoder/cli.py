@@ -10,6 +10,7 @@ import sys
 # the data environment (no torch) can run the data commands.
 COMMAND_MODULES = [
     "luacoder.train.commands",
+    "luacoder.train.gguf_import",
     "luacoder.lua.commands",
     "luacoder.grading.commands",
     "luacoder.selfinstruct.commands",

@@ -235,3 +235,4 @@ def test_chat_stage_adds_the_dialogue_tokens_under_zero3_trains_them_and_reloads
     assert model.generate(**prompt, max_new_tokens=4, do_sample=False).shape[1] > prompt["input_ids"].shape[1]
     meta = json.loads((checkpoint / "luacoder_meta.json").read_text())
     assert meta["stage"] == "chat" and meta["config"]["assistant_only_loss"] is True
+    assert meta["config"]["chat_template"] == "luacoder"  # no template in the parent: the dialogue template

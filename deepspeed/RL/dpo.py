@@ -17,6 +17,7 @@ from luacoder.checkpoints import resume_checkpoint
 from luacoder.config import parse_config
 from luacoder.rl.data import PreferenceDataArguments, check_chat_tokenizer, load_preference_dataset
 from luacoder.rl.lora import OptionalLoraArguments, load_base_model, lora_config, resolve_local_model
+from luacoder.train.chat_format import resolve_chat_template
 from luacoder.train.model_setup import ModelArguments, ensure_chat_format, load_tokenizer
 from luacoder.train.run import CheckpointMetadata, finish_stage, guard_run, setup_logging
 
@@ -35,7 +36,8 @@ set_seed(training_args.seed)
 tokenizer = load_tokenizer(model_args)
 check_chat_tokenizer(tokenizer, model_args.model_name_or_path)
 model = load_base_model(model_args, lora_args, training_args.activation_checkpointing)
-ensure_chat_format(tokenizer, model)
+model_args.chat_template = resolve_chat_template(tokenizer, model_args.chat_template)  # recorded in the metadata
+ensure_chat_format(tokenizer, model, model_args.chat_template)
 peft_config = lora_config(lora_args, model) if lora_args.use_peft else None
 
 # 3. Data: validated pairs; DPOTrainer renders prompt, prompt+chosen and prompt+rejected with the chat template.

@@ -21,6 +21,7 @@ from luacoder.grading.api_index import ApiIndex
 from luacoder.rl.data import PromptDataArguments, check_chat_tokenizer, load_prompt_dataset
 from luacoder.rl.lora import OptionalLoraArguments, load_base_model, lora_config, resolve_local_model
 from luacoder.rl.rewards import RewardArguments, reward_functions
+from luacoder.train.chat_format import resolve_chat_template
 from luacoder.train.model_setup import ModelArguments, ensure_chat_format, load_tokenizer
 from luacoder.train.run import CheckpointMetadata, finish_stage, guard_run, setup_logging
 
@@ -47,7 +48,8 @@ set_seed(training_args.seed)
 tokenizer = load_tokenizer(model_args)
 check_chat_tokenizer(tokenizer, model_args.model_name_or_path)
 model = load_base_model(model_args, lora_args, training_args.activation_checkpointing)
-ensure_chat_format(tokenizer, model)
+model_args.chat_template = resolve_chat_template(tokenizer, model_args.chat_template)  # recorded in the metadata
+ensure_chat_format(tokenizer, model, model_args.chat_template)
 peft_config = lora_config(lora_args, model) if lora_args.use_peft else None
 
 # 3. Prompts (with the APIs each expects) and the rewards: the grader's scores against the API docs.

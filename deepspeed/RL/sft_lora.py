@@ -17,6 +17,7 @@ from trl import SFTConfig
 from luacoder.checkpoints import resume_checkpoint
 from luacoder.config import parse_config
 from luacoder.rl.lora import LoraArguments, load_base_model, lora_config, resolve_local_model
+from luacoder.train.chat_format import resolve_chat_template
 from luacoder.train.datasets import ChatDataArguments, load_chat_dataset
 from luacoder.train.model_setup import ModelArguments, ensure_chat_format, load_tokenizer
 from luacoder.train.packing import refuse_leaking_packing
@@ -38,7 +39,8 @@ set_seed(training_args.seed)
 # 2. The frozen base (4-bit for QLoRA) with the dialogue tokens and template, and the adapter's config.
 tokenizer = load_tokenizer(model_args)
 model = load_base_model(model_args, lora_args, training_args.activation_checkpointing)
-added = ensure_chat_format(tokenizer, model)
+model_args.chat_template = resolve_chat_template(tokenizer, model_args.chat_template)  # recorded in the metadata
+added = ensure_chat_format(tokenizer, model, model_args.chat_template)
 if added:
     logger.info("added the dialogue tokens %s to the tokenizer", added)
 peft_config = lora_config(lora_args, model)

@@ -1,9 +1,11 @@
-"""Chat fine-tuning on {"messages": [...]} rows with the dialogue template and assistant-only loss (TRL SFTTrainer).
+"""Chat fine-tuning on {"messages": [...]} rows with a chat template and assistant-only loss (TRL SFTTrainer).
 
     torchrun --nproc_per_node=8 train.py config.yaml --deepspeed=../ds_configs/zero2.json
 
-The tokenizer gets the `<|system|> <|user|> <|assistant|> <|end|>` tokens (embeddings resized, new rows at the
-mean) and the Jinja chat template, so generation, eval and serving format prompts exactly as training did. Packing
+`chat_template: model` keeps the model's own template (marked for assistant-only loss); `luacoder` gives the
+tokenizer the `<|system|> <|user|> <|assistant|> <|end|>` tokens (embeddings resized, new rows at the mean) and the
+dialogue template; unset, a tokenizer with a template keeps it. The template is saved with every checkpoint, so
+generation, eval and serving format prompts exactly as training did. Packing
 puts several conversations in a row with their own position ids; the attention never crosses between them.
 Rerunning the same command after a crash resumes from the last checkpoint in output_dir.
 """
@@ -15,6 +17,7 @@ from trl import SFTConfig
 
 from luacoder.checkpoints import resume_checkpoint
 from luacoder.config import parse_config
+from luacoder.train.chat_format import resolve_chat_template
 from luacoder.train.datasets import ChatDataArguments, load_chat_dataset
 from luacoder.train.model_setup import ModelArguments, ensure_chat_format, load_model, load_tokenizer
 from luacoder.train.packing import refuse_leaking_packing
@@ -30,10 +33,12 @@ setup_logging(training_args)
 guard_run(training_args)
 set_seed(training_args.seed)
 
-# 2. Model and tokenizer with the dialogue tokens and template.
+# 2. Model and tokenizer with the chat template to train with: the model's own, or the dialogue template (and its
+#    tokens). The choice made is recorded in the checkpoint metadata with the rest of the config.
 tokenizer = load_tokenizer(model_args)
 model = load_model(model_args)
-added = ensure_chat_format(tokenizer, model)
+model_args.chat_template = resolve_chat_template(tokenizer, model_args.chat_template)
+added = ensure_chat_format(tokenizer, model, model_args.chat_template)
 if added:
     logger.info("added the dialogue tokens %s to the tokenizer", added)
 

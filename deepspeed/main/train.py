@@ -17,6 +17,7 @@ from trl import SFTConfig
 
 from luacoder.checkpoints import resume_checkpoint
 from luacoder.config import ConfigError, parse_config
+from luacoder.train.chat_format import resolve_chat_template
 from luacoder.train.datasets import MainDataArguments, load_rows
 from luacoder.train.model_setup import ModelArguments, ensure_chat_format, load_model, load_tokenizer
 from luacoder.train.packing import refuse_leaking_packing
@@ -56,7 +57,8 @@ logger.info(
 tokenizer = load_tokenizer(model_args)
 model = load_model(model_args)
 if conversations:
-    ensure_chat_format(tokenizer, model)
+    model_args.chat_template = resolve_chat_template(tokenizer, model_args.chat_template)  # recorded in the metadata
+    ensure_chat_format(tokenizer, model, model_args.chat_template)
 
 # 4. Train, resuming from the last complete checkpoint of the same output_dir.
 metadata = CheckpointMetadata.for_stage("main", model_args, data_args, training_args)

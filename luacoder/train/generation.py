@@ -7,6 +7,7 @@ itself is not part of the answer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,14 +25,22 @@ MAX_NEW_TOKENS = 512
 
 
 def stop_token_ids(model, tokenizer: PreTrainedTokenizerBase) -> list[int]:
-    """The ids that end an answer: the model's generation_config EOS id(s), the tokenizer's EOS and `<|end|>`
-    when the tokenizer has it."""
+    """The ids that end an answer: the model's generation_config EOS id(s), the tokenizer's EOS, `<|end|>` when
+    the tokenizer has it, and the end-of-turn token of its chat template (`<|im_end|>` for ChatML)."""
+    from jinja2 import TemplateError
+
+    from luacoder.train.chat_format import ChatTemplateError, end_of_turn_token
+
     configured = model.generation_config.eos_token_id
     stops = [] if configured is None else [configured] if isinstance(configured, int) else list(configured)
     if tokenizer.eos_token_id is not None:
         stops.append(tokenizer.eos_token_id)
     if END in tokenizer.get_vocab():
         stops.append(tokenizer.convert_tokens_to_ids(END))
+    if isinstance(tokenizer.chat_template, str) and tokenizer.chat_template:
+        # A template without an end-of-turn token, or one that cannot render the probe: the EOS ids above stop it.
+        with contextlib.suppress(ChatTemplateError, TemplateError, ValueError, TypeError):
+            stops.append(tokenizer.convert_tokens_to_ids(end_of_turn_token(tokenizer)))
     return list(dict.fromkeys(stops))
 
 

@@ -20,6 +20,7 @@ from transformers.integrations import is_deepspeed_zero3_enabled
 from luacoder.config import ConfigError
 from luacoder.dialogue import CHAT_TEMPLATE, DIALOGUE_TOKENS
 from luacoder.train.attention import choose_attn_implementation
+from luacoder.train.chat_format import resolve_chat_template, training_template
 from luacoder.train.generation import stop_token_ids
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,13 @@ class ModelArguments:
     start_over: bool = field(
         default=False, metadata={"help": "ignore checkpoints in output_dir instead of resuming from the last one"}
     )
+    chat_template: str | None = field(
+        default=None,
+        metadata={
+            "help": "model (the tokenizer's own chat template) or luacoder (the dialogue template); default: model"
+            " when the tokenizer has a template, luacoder when it has none"
+        },
+    )
 
     def __post_init__(self) -> None:
         if (self.model_name_or_path is None) == (self.model_config is None):
@@ -52,6 +60,8 @@ class ModelArguments:
             )
         if self.model_config is not None and self.tokenizer_name_or_path is None:
             raise ConfigError("model_config (training from scratch) needs tokenizer_name_or_path")
+        if self.chat_template not in (None, "auto", "model", "luacoder"):
+            raise ConfigError(f"chat_template must be model, luacoder or auto, got {self.chat_template!r}")
 
     def check_local_paths(self) -> None:
         """Before loading: a local folder or file named here that does not exist is a ConfigError saying so."""
@@ -187,13 +197,19 @@ def ensure_tokens(tokenizer: PreTrainedTokenizerBase, model, tokens: list[str]) 
     return missing
 
 
-def ensure_chat_format(tokenizer: PreTrainedTokenizerBase, model) -> list[str]:
-    """Give a tokenizer the dialogue tokens and chat template, and make generation stop at `<|end|>`."""
-    added = ensure_tokens(tokenizer, model, DIALOGUE_TOKENS)
-    if tokenizer.chat_template != CHAT_TEMPLATE:
-        if tokenizer.chat_template:
-            logger.warning("replacing the tokenizer's chat template with LuaCoder's dialogue template")
-        tokenizer.chat_template = CHAT_TEMPLATE
+def ensure_chat_format(tokenizer: PreTrainedTokenizerBase, model, chat_template: str | None = None) -> list[str]:
+    """Give a tokenizer the chat template to train with (`chat_format.resolve_chat_template`), and make generation
+    stop at its end-of-turn token. `luacoder`: the dialogue tokens and template, stopping at `<|end|>`; `model`:
+    the tokenizer's own template, marked for assistant-only loss. Returns the tokens added to the tokenizer."""
+    if resolve_chat_template(tokenizer, chat_template) == "model":
+        tokenizer.chat_template = training_template(tokenizer)
+        added = []
+    else:
+        added = ensure_tokens(tokenizer, model, DIALOGUE_TOKENS)
+        if tokenizer.chat_template != CHAT_TEMPLATE:
+            if tokenizer.chat_template:
+                logger.warning("replacing the tokenizer's chat template with LuaCoder's dialogue template")
+            tokenizer.chat_template = CHAT_TEMPLATE
     model.generation_config.eos_token_id = stop_token_ids(model, tokenizer)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return added
