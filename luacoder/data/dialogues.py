@@ -13,6 +13,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from luacoder.apidocs.call_forms import split_top
 from luacoder.apidocs.schema import VARARG, ApiEntry
 from luacoder.data.phrasing import (
     arity_text,
@@ -409,26 +410,9 @@ class DialogueWriter:
 
 def _split_args(text: str) -> list[str]:
     """Top-level comma-separated arguments of a call we wrote ourselves (literals, tables, functions)."""
-    out, depth, current, quote = [], 0, "", None
-    for ch in text:
-        if quote:
-            current += ch
-            if ch == quote:
-                quote = None
-            continue
-        if ch in "\"'":
-            quote = ch
-        elif ch in "({[":
-            depth += 1
-        elif ch in ")}]":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            out.append(current.strip())
-            current = ""
-            continue
-        current += ch
-    if current.strip():
-        out.append(current.strip())
+    out = [part.strip() for part in split_top(text)]
+    if out and not out[-1]:
+        out.pop()
     # `function(...) return ... end` has no brackets around its body: rejoin what a comma inside it split.
     joined: list[str] = []
     for part in out:
