@@ -42,3 +42,37 @@ def test_the_demo_builds_trains_and_scores_on_the_users_docs(tmp_path):
     assert (results["status"] == "scored").all() and len(results) >= 1
     assert "uv." in (out / "eval" / "chat" / "report.md").read_text()
     assert "== eval of chat" in done.stdout
+
+
+def test_the_real_model_path_skips_pretrain_and_grpo_and_scores_the_prompted_base(tmp_path, monkeypatch):
+    from test_demo import demo_module
+
+    demo = demo_module._RealModelDemo(tmp_path, model="smollm2-135m-instruct", nproc=1)
+    assert [s.name for s in demo.steps(with_rl=True)] == [
+        "data notebooks",
+        "model smollm2-135m-instruct",
+        "few-shot examples",
+        "chat",
+        "eval base",
+        "eval chat",
+        "sample answers",
+    ]
+    assert demo.model == tmp_path / "models" / "smollm2-135m-instruct"
+    # The few-shot examples are short dialogues of the training split.
+    rows = [
+        {"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a" * (300 * i + 1)}]}
+        for i in range(5)
+    ]
+    (tmp_path / "data" / "chat").mkdir(parents=True)
+    (tmp_path / "data" / "chat" / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    demo._few_shot()
+    assert [json.loads(line) for line in demo.few_shot.read_text().splitlines()] == rows[:3]
+
+    commands = []
+    monkeypatch.setattr(demo, "_run", lambda command, cwd=REPO: commands.append([str(c) for c in command]))
+    demo._eval("base")
+    demo._chat()
+    base_eval, chat = commands
+    assert f"--base_folder={demo.model}" in base_eval and f"--few_shot_path={demo.few_shot}" in base_eval
+    assert f"--system_prompt={demo.system_prompt}" in base_eval and demo.system_prompt
+    assert "--chat_template=model" in chat and f"--model_name_or_path={demo.model}" in chat
