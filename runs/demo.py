@@ -343,9 +343,7 @@ class _RealModelDemo(_Demo):
             Step(f"model {self.model.name}", self._model_ready, self._get_model, "1-3 min to convert"),
             Step("few-shot examples", lambda: self.few_shot.is_file(), self._few_shot, "a second"),
             Step("chat", lambda: _final_model(self.stage_dir("chat")), self._chat, f"{train_minutes} min"),
-            Step(
-                "eval base", lambda: False, lambda: self._eval("base"), "4-8 min: two rows, with and without examples"
-            ),
+            Step("eval base", lambda: False, lambda: self._eval("base"), "4-8 min"),
             Step("eval chat", lambda: False, lambda: self._eval("chat"), f"{2 * checkpoints}-{4 * checkpoints} min"),
             Step("sample answers", self._answers_done, self._answers, "1-2 min"),
         ]
