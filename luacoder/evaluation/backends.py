@@ -70,17 +70,19 @@ class HfBackend:
         trust_remote_code: bool = False,
         device: str | None = None,
         batch_size: int = 8,
+        few_shot: Sequence[dict[str, str]] = (),
     ):
         from luacoder.train.model_setup import load_chat_model
 
         self.report_type, self.system_prompt, self.batch_size = report_type, system_prompt, batch_size
+        self.few_shot = list(few_shot)
         self.all_at_once = False  # eval caches answers batch by batch: a killed run loses one batch at most
         self.model, self.tokenizer = load_chat_model(
             str(path), dtype, trust_remote_code, device, chat=report_type == "markdown"
         )
 
     def prompt_text(self, prompt: str) -> str:
-        return _prompt_text(self.tokenizer, prompt, self.report_type, self.system_prompt)
+        return _prompt_text(self.tokenizer, prompt, self.report_type, self.system_prompt, self.few_shot)
 
     def complete(self, texts: Sequence[str], decoding: Decoding, seeds: Sequence[int]) -> list[Any]:
         from luacoder.train.shrinking_batch import generate_shrinking
@@ -113,6 +115,7 @@ class VllmBackend:
         seed: int = 42,
         tensor_parallel_size: int = 1,
         gpu_memory_utilization: float = 0.9,
+        few_shot: Sequence[dict[str, str]] = (),
     ):
         from transformers import AutoTokenizer, GenerationConfig
         from vllm import LLM
@@ -120,6 +123,7 @@ class VllmBackend:
         from luacoder.train.generation import stop_token_ids
 
         self.report_type, self.system_prompt, self.seed = report_type, system_prompt, seed
+        self.few_shot = list(few_shot)
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
         if report_type == "markdown" and not self.tokenizer.chat_template:
             raise ValueError(f"{path}: the tokenizer has no chat template; use a LuaCoder chat checkpoint")
@@ -134,7 +138,7 @@ class VllmBackend:
         )
 
     def prompt_text(self, prompt: str) -> str:
-        return _prompt_text(self.tokenizer, prompt, self.report_type, self.system_prompt)
+        return _prompt_text(self.tokenizer, prompt, self.report_type, self.system_prompt, self.few_shot)
 
     def complete(self, texts: Sequence[str], decoding: Decoding, seeds: Sequence[int]) -> list[Any]:
         from vllm import SamplingParams
@@ -202,18 +206,24 @@ HF_ONLY, VLLM_ONLY = ("device", "batch_size"), ("seed", "tensor_parallel_size", 
 
 
 def load_backend(name: str, path: str | Path, report_type: str, **options: Any) -> HfBackend | VllmBackend:
-    """options: system_prompt, dtype, trust_remote_code; device and batch_size (hf); seed, tensor_parallel_size and
-    gpu_memory_utilization (vllm). Options of the other backend are ignored."""
+    """options: system_prompt, dtype, trust_remote_code, few_shot; device and batch_size (hf); seed,
+    tensor_parallel_size and gpu_memory_utilization (vllm). Options of the other backend are ignored."""
     check_backend(name)
     for key in HF_ONLY if name == "vllm" else VLLM_ONLY:
         options.pop(key, None)
     return VllmBackend(path, report_type, **options) if name == "vllm" else HfBackend(path, report_type, **options)
 
 
-def _prompt_text(tokenizer, prompt: str, report_type: str, system_prompt: str | None) -> str:
+def _prompt_text(
+    tokenizer, prompt: str, report_type: str, system_prompt: str | None, few_shot: Sequence[dict[str, str]] = ()
+) -> str:
+    """The text the model continues. Few-shot turns (luacoder.evaluation.few_shot) go between the system prompt and
+    the question as earlier turns of the chat; a code eval puts their text first, as a file would have it."""
     from luacoder.train.generation import chat_messages, format_chat
 
-    return format_chat(tokenizer, chat_messages(prompt, system_prompt)) if report_type == "markdown" else prompt
+    if report_type == "markdown":
+        return format_chat(tokenizer, chat_messages(prompt, system_prompt, few_shot))
+    return "".join(m["content"].rstrip() + "\n\n" for m in few_shot if m["role"] == "assistant") + prompt
 
 
 def _free_memory() -> None:

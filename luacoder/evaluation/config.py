@@ -67,6 +67,13 @@ class EvalConfig:
     multipl_e_k: list[int] = field(
         default_factory=lambda: list(benchmark.KS), metadata={"help": "the k of pass@k (those up to the samples)"}
     )
+    few_shot_path: str | None = field(
+        default=None,
+        metadata={"help": "JSONL of example dialogues put before each question: an extra '<model> + few-shot' row"},
+    )
+    few_shot_base: str | None = field(
+        default=None, metadata={"help": "the model folder the few-shot row prompts (default: base_folder's model)"}
+    )
     multipl_e_timeout: float = benchmark.DEFAULT_TIMEOUT
     multipl_e_memory_mb: float = benchmark.DEFAULT_MEMORY_MB
 
