@@ -299,28 +299,21 @@ def _choose_layout(path: Path, sources: list[_Source], given: Layout | None) -> 
 
 
 def _scores(sample: list[_Source]) -> dict[str, tuple[int, int]]:
-    """(entries found, rows skipped) of each shipped layout on the sample."""
+    """(entries found, rows skipped) of each shipped layout, and of the generic reader, on the sample."""
+    # (name, layout to read with, what says which files it wants): the generic reader has no layout.
+    readers = [(name, layout, layout) for name in shipped_layout_names() for layout in [_shipped(name)]]
+    readers.append((GENERIC, None, GENERIC_FILES))
     scores = {}
-    for name in shipped_layout_names():
-        layout = _shipped(name)
+    for name, layout, wanted in readers:
         found = not_found = 0
         for source in sample:
-            if not _wanted(source.relative, layout) and not source.named:
+            if not _wanted(source.relative, wanted) and not source.named:
                 continue
             reading = _read(source, layout)
             if reading is not None:
                 found += len(reading.entries)
                 not_found += len(reading.skipped)
         scores[name] = (found, not_found)
-    found = not_found = 0
-    for source in sample:
-        if not _wanted(source.relative, GENERIC_FILES) and not source.named:
-            continue
-        reading = _read(source, None)
-        if reading is not None:
-            found += len(reading.entries)
-            not_found += len(reading.skipped)
-    scores[GENERIC] = (found, not_found)
     return scores
 
 
