@@ -14,6 +14,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 from trl import SFTConfig, SFTTrainer
 
+from luacoder.evaluation.checkpoints import content_hash
 from luacoder.dialogue import ChatRowError, to_messages
 from luacoder.train.packing import packing_isolates_samples
 from luacoder.train.tiny_model import save_tiny_model
@@ -218,6 +219,8 @@ def test_chat_stage_adds_the_dialogue_tokens_under_zero3_trains_them_and_reloads
     assert np.mean(history[-3:]) < np.mean(history[:3])
 
     checkpoint = out / "checkpoint-8"
+    # The final model is the last checkpoint's weights: eval serves it from that checkpoint's cached answers.
+    assert content_hash(out) == content_hash(checkpoint)
     model = AutoModelForCausalLM.from_pretrained(checkpoint)
     saved = AutoTokenizer.from_pretrained(checkpoint)
     assert len(saved) == old_vocab + 4 == model.config.vocab_size

@@ -8,7 +8,7 @@ LuaCoder's stages: there the Trainer's own last file, trainer_state.json, marks 
 
 `content_hash(folder)` hashes (xxhash) every file that changes what the checkpoint generates: weights, configs,
 tokenizer files, the chat template, remote code. Training state (optimizer, scheduler, RNG, trainer_state.json,
-DeepSpeed's global_step folders) and LuaCoder's metadata are left out, so the final model saved from the last
+DeepSpeed's global_step folders and conversion scripts), model cards and LuaCoder's metadata are left out, so the final model saved from the last
 checkpoint's weights hashes the same as that checkpoint. Hashes are remembered by file size and modification time,
 so a rerun reads no weights again.
 """
@@ -40,10 +40,13 @@ TRAINING_STATE_FILES = {
     "scheduler.pt",
     "scaler.pt",
     "latest",
-    "zero_to_fp32.py",
     META_FILE,
 }
-_TRAINING_STATE_PATTERNS = (re.compile(r"^rng_state(_\d+)?\.pth$"),)
+_TRAINING_STATE_PATTERNS = (
+    re.compile(r"^rng_state(_\d+)?\.pth$"),
+    re.compile(r"^zero_to_\w+\.py$"),  # DeepSpeed's conversion scripts (zero_to_fp32.py, zero_to_torch.py)
+    re.compile(r".+\.md$"),  # the model card (README.md) that the Trainer writes beside the final model only
+)
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 _BLOCK = 8 << 20
 
