@@ -133,6 +133,18 @@ def test_calls_in_code_around_a_syntax_error_are_still_found():
     assert "print" in report.names()
 
 
+def test_words_of_strings_whose_quotes_error_recovery_lost_are_not_calls():
+    # A JSON object written as a Lua table (SmolLM2 did): error recovery pairs the quotes wrongly, and every
+    # `word", "` reads as a call of `word` with a string argument.
+    json_like = 'local obj = {\n  "name": "John",\n  "address": {\n    "city": "New York"\n  }\n}\n'
+    assert not extract_calls(json_like).syntax_ok
+    assert extract_calls(json_like).names() == []
+    # A glued string call that starts with a word is still one, and in code that parses every call counts.
+    calls = 'local s = require"string"\nprint"hi"\nfoo", "\n'
+    assert extract_calls(calls).names() == ["require", "print", "foo"]
+    assert extract_calls(calls + "end end\n").names() == ["require", "print"]
+
+
 def test_deeply_nested_source_does_not_hit_the_recursion_limit():
     source = "x = " + "f(" * 3000 + "1" + ")" * 3000
     assert len(extract_calls(source).calls) == 3000

@@ -448,6 +448,8 @@ class _Walker:
         if callee is None:
             return
         args_node = node.child_by_field_name("arguments")
+        if self.report.errors and _glued_string_argument(callee, args_node):
+            return
         args = [c for c in args_node.named_children if c.type != "comment"] if args_node is not None else []
         name = written_name(callee)
         resolved, binding = self._resolve(callee, scope)
@@ -477,6 +479,23 @@ class _Walker:
                 name, resolved, row + 1, col + 1, len(args), open_ended, is_method, local, receiver_value, global_root
             )
         )
+
+
+def _glued_string_argument(callee: tree_sitter.Node, args_node: tree_sitter.Node | None) -> bool:
+    """`word", "` : a string argument glued to the name whose text starts with punctuation or a space. In code with
+    a syntax error this is what error recovery makes of text whose quotes it lost track of (`{"name": "John",
+    "city": "New York"}` gives "calls" of John, city and York), so it is not counted there as a call, nor is a call
+    of its result; `require"x"` stays a call, and in code that parses every call does."""
+    if callee is None:
+        return False
+    if callee.type == "function_call" and _glued_string_argument(
+        callee.child_by_field_name("name"), callee.child_by_field_name("arguments")
+    ):
+        return True
+    if args_node is None or not args_node.children or args_node.children[0].type != "string":
+        return False
+    text = _text(args_node.children[0])
+    return args_node.start_byte == callee.end_byte and not re.match(r"""["']\w""", text)
 
 
 def _or_operands(node: tree_sitter.Node) -> list[tree_sitter.Node]:
