@@ -43,7 +43,7 @@ model_args.chat_template = resolve_chat_template(tokenizer, model_args.chat_temp
 added = ensure_chat_format(tokenizer, model, model_args.chat_template)
 if added:
     logger.info("added the dialogue tokens %s to the tokenizer", added)
-peft_config = lora_config(lora_args, model)
+peft_config = lora_config(lora_args, model, new_tokens=bool(added))  # nothing added: the embeddings stay frozen
 
 # 3. Data: validated conversations, rendered with the chat template; only the assistant's turns are trained.
 train_dataset = load_chat_dataset(data_args.train_file, data_args.system_prompt)

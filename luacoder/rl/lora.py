@@ -150,16 +150,18 @@ def _module_name(model, module) -> str:
     return next(name for name, candidate in model.named_modules() if candidate is module)
 
 
-def lora_config(args: LoraArguments, model, task_type: str = "CAUSAL_LM"):
+def lora_config(args: LoraArguments, model, task_type: str = "CAUSAL_LM", new_tokens: bool = True):
     """The LoraConfig for `model` (TRL's get_peft_config); with `train_dialogue_tokens`, the input and output
-    embeddings are trained too, so that the new tokens' rows learn."""
+    embeddings are trained too, so that the new tokens' rows learn. `new_tokens=False` (the model's own chat
+    template: no token was added) leaves them frozen, as plain LoRA does: there is no new row to learn, and a full
+    copy of the embedding would make the adapter as big as a small model."""
     from trl import get_peft_config
 
     # TRL's ModelConfig turns a one-name list into the name: PEFT reads "all-linear" as a shorthand, but a list
     # ["all-linear"] as a module name.
     config = get_peft_config(trl_model_config(args, task_type=task_type))
     modules_to_save = list(config.modules_to_save or [])
-    if args.train_dialogue_tokens and task_type == "CAUSAL_LM":
+    if args.train_dialogue_tokens and new_tokens and task_type == "CAUSAL_LM":
         for module in (model.get_input_embeddings(), model.get_output_embeddings()):
             name = _module_name(model, module)
             if name not in modules_to_save:
