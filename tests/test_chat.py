@@ -14,8 +14,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 from trl import SFTConfig, SFTTrainer
 
-from luacoder.evaluation.checkpoints import content_hash
 from luacoder.dialogue import ChatRowError, to_messages
+from luacoder.evaluation.checkpoints import content_hash
 from luacoder.train.packing import packing_isolates_samples
 from luacoder.train.tiny_model import save_tiny_model
 

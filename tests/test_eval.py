@@ -335,8 +335,13 @@ def counted(samples: list[dict], checkpoint: str) -> dict[str, float]:
         "hallucinated": sum(c["kind"] == "hallucinated" for c in calls),
         "arity_errors": sum(c["arity_ok"] is False for c in calls),
         "api_match_accuracy": len(matched) / len(calls) if calls else None,
-        "hallucination_rate": sum(any(c["kind"] == "hallucinated" for c in s["grade"]["calls"]) for s in rows)
+        # An undefined global counts as a hallucination (eval's default count_undefined_globals: true).
+        "hallucination_rate": sum(
+            any(c["kind"] == "hallucinated" for c in s["grade"]["calls"]) or bool(s["grade"]["undefined"])
+            for s in rows
+        )
         / len(rows),
+        "undefined_global_rate": sum(bool(s["grade"]["undefined"]) for s in rows) / len(rows),
         "arity_error_rate": sum(c["arity_ok"] is False for c in matched) / len(matched) if matched else None,
         "no_api_rate": (len(rows) - len(with_api)) / len(rows),
         "expected_api_recall": found / expected if expected else None,

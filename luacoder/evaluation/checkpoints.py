@@ -8,9 +8,9 @@ LuaCoder's stages: there the Trainer's own last file, trainer_state.json, marks 
 
 `content_hash(folder)` hashes (xxhash) every file that changes what the checkpoint generates: weights, configs,
 tokenizer files, the chat template, remote code. Training state (optimizer, scheduler, RNG, trainer_state.json,
-DeepSpeed's global_step folders and conversion scripts), model cards and LuaCoder's metadata are left out, so the final model saved from the last
-checkpoint's weights hashes the same as that checkpoint. Hashes are remembered by file size and modification time,
-so a rerun reads no weights again.
+DeepSpeed's global_step folders and conversion scripts), model cards and LuaCoder's metadata are left out, so the
+final model saved from the last checkpoint's weights hashes the same as that checkpoint. Hashes are remembered by
+file size and modification time, so a rerun reads no weights again.
 """
 
 from __future__ import annotations

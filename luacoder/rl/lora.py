@@ -168,7 +168,9 @@ def lora_config(args: LoraArguments, model, task_type: str = "CAUSAL_LM", new_to
                 modules_to_save.append(name)
     # A tied output head stays tied to the trained copy of the input embedding (StarCoder2 ties them).
     return dataclasses.replace(
-        config, modules_to_save=modules_to_save or None, ensure_weight_tying=embeddings_tied(model)
+        config,
+        modules_to_save=modules_to_save or None,
+        ensure_weight_tying=bool(modules_to_save) and embeddings_tied(model),
     )
 
 
