@@ -13,11 +13,15 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 import torch
+from conftest import BUNDLED_DOCS
 from datasets import Dataset
 from stage_helpers import CPU_ZERO3, losses, torchrun
+from test_eval import EVAL_SCRIPT, counted, read_outputs
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import SFTConfig, SFTTrainer
 
+from luacoder.apidocs.markdown import read_markdown_docs
+from luacoder.apidocs.schema import save_api
 from luacoder.rl.lora import LoraArguments, load_adapter_model, lora_config, merge_adapter
 from luacoder.train.chat_format import resolve_chat_template
 from luacoder.train.generation import chat_messages, format_chat, generate_completions, stop_token_ids
@@ -292,12 +296,6 @@ EVAL_PROMPTS = [
 def test_eval_scores_the_base_model_with_its_own_template(smollm2, tmp_path):
     """eval.py on the converted folder, as the demo runs it: its answers are what plain greedy generation with the
     model's template and the system prompt gives, and every number of results.csv is counted from those answers."""
-    from conftest import BUNDLED_DOCS
-    from test_eval import EVAL_SCRIPT, counted, read_outputs
-
-    from luacoder.apidocs.markdown import read_markdown_docs
-    from luacoder.apidocs.schema import save_api
-
     save_api(read_markdown_docs([BUNDLED_DOCS], name="lua54"), tmp_path / "api.json")
     pd.DataFrame(EVAL_PROMPTS, columns=["prompt", "expected_apis"]).to_csv(tmp_path / "prompts.csv", index=False)
     system = "You are a helpful assistant that writes Lua code."
