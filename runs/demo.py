@@ -49,7 +49,7 @@ DEMO_MODEL = {
 }
 # The real-model run on the CPU: 4 rows of 256 tokens a step, about 13 s a step for 135M parameters on two cores;
 # 64 steps (a sixth of an epoch) with a checkpoint half-way fit the 30-minute budget with eval (2026-12-02: chat
-# 853 s, eval 417 s for base, few-shot and two checkpoints, 23 min in all). At 1e-4 the same 64 steps reached recall
+# 875 s, eval 417 s for base, few-shot and two checkpoints, 23 min in all). At 1e-4 the same 64 steps reached recall
 # 0.47, hallucination 0.33, syntax 0.94; at 2e-4 0.53, 0.27 and 0.98.
 REAL_MAX_STEPS = 64
 REAL_SAVE_STEPS = 32

@@ -353,6 +353,16 @@ def counted(samples: list[dict], checkpoint: str) -> dict[str, float]:
     }
 
 
+def assert_numbers_are_counted_from_the_samples(results: pd.DataFrame, samples: list[dict]) -> None:
+    """Every number of results.csv's scored rows equals the one `counted` gets again from samples.jsonl."""
+    for row in results[results["status"] == "scored"].to_dict("records"):
+        for key, value in counted(samples, row["checkpoint"]).items():
+            if value is None:
+                assert pd.isna(row[key]), (row["checkpoint"], key)
+            else:
+                assert row[key] == pytest.approx(value, abs=1e-6), (row["checkpoint"], key)
+
+
 @pytest.mark.slow
 def test_eval_writes_reports_whose_numbers_come_from_the_samples(eval_run):
     root, done = eval_run
@@ -371,13 +381,7 @@ def test_eval_writes_reports_whose_numbers_come_from_the_samples(eval_run):
     assert "cannot load" in errors["checkpoint-4"] and "trainer_state.json" in errors["checkpoint-5"]
     assert len(samples) == 4 * len(PROMPTS)
 
-    # Every number of results.csv, counted again from samples.jsonl.
-    for row in results[results["status"] == "scored"].to_dict("records"):
-        for key, value in counted(samples, row["checkpoint"]).items():
-            if value is None:
-                assert pd.isna(row[key]), (row["checkpoint"], key)
-            else:
-                assert row[key] == pytest.approx(value, abs=1e-6), (row["checkpoint"], key)
+    assert_numbers_are_counted_from_the_samples(results, samples)
     by_name = results.set_index("checkpoint")
     # The answers are known, so the numbers are too: checkpoint-2 calls string.format, print, s:upper, string.trim
     # (hallucinated) and s:rep() (arity error) in each of its 5 answers.
