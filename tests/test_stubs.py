@@ -10,9 +10,12 @@ from conftest import BUNDLED_DOCS, CORPORA
 
 from luacoder.apidocs import read_docs
 from luacoder.apidocs.schema import ApiEntry, ApiSet, CallForm, Param, Return
-from luacoder.grading import ApiIndex
+from luacoder.grading import ApiIndex, grade_answer
+from luacoder.grading.execution import ExecutionCache, execute_grades
 from luacoder.lua.sandbox import LuaJob, run_lua, run_many
 from luacoder.lua.stubs import api_error_of, stub_prelude, stubbed_names, type_mask
+from luacoder.rl.rewards import reward_functions
+from luacoder.selfinstruct.response_filter import FilterConfig, filter_rows
 
 
 def entry(name: str, *params: str, returns: tuple[str, ...] = (), kind: str = "", **fields) -> ApiEntry:
@@ -320,6 +323,61 @@ def test_thousands_of_entries_cost_little_and_limits_hold():
 def test_run_lua_takes_a_prelude():
     result = run_lua("display.newRect(1)", prelude=PRELUDE)
     assert api_error_of(result) == "display.newRect: 1 argument(s), wants 4-5"
+
+
+# -- the stubs' users: eval's execute, the GRPO execution reward, the self-instruct execution filter
+
+
+def _answer(code: str) -> str:
+    return f"Here:\n```lua\n{code}\n```\n"
+
+
+ANSWERS = {
+    "calls the API": "local r = display.newRect(1, 2, 3, 4); r:setFillColor(1)",
+    "undocumented": "display.newRectangle(1, 2, 3, 4)",
+    "caught": "pcall(function() display.newRect(1) end)",
+    "own error": "error('boom')",
+}
+
+
+def test_eval_runs_answers_with_the_stubs(tmp_path):
+    index = ApiIndex(API)
+    grades = [grade_answer(_answer(code), index) for code in ANSWERS.values()]
+    cache = ExecutionCache(tmp_path / "executions.jsonl")
+    execute_grades(grades, cache, prelude=stub_prelude(index), workers=1)
+    assert [(g.ran_ok, g.run_reason) for g in grades] == [
+        (True, None),
+        (False, "api"),
+        (False, "api"),
+        (False, "error"),
+    ]
+    without = [grade_answer(_answer(code), index) for code in ANSWERS.values()]
+    execute_grades(without, cache, workers=1)  # the stubs are part of the cache key
+    assert [g.ran_ok for g in without] == [False, False, True, False]
+    assert len(ExecutionCache(tmp_path / "executions.jsonl").results) == 8
+
+
+def test_the_execution_reward_runs_with_the_stubs():
+    (reward,) = reward_functions(ApiIndex(API), ["execution"])
+    completions = [[{"role": "assistant", "content": _answer(code)}] for code in ANSWERS.values()]
+    assert reward(prompts=[None] * 4, completions=completions) == [1.0, 0.0, 0.0, 0.0]
+
+
+def test_the_self_instruct_filter_runs_with_the_stubs():
+    def response(code: str) -> str:
+        program = f"local function make()\n  {code}\n  return 1\nend"
+        return f"Make a box.\n\n```lua\n{program}\n```\n\n[Tests]\n```lua\nassert(make() == 1)\n```\n"
+
+    rows = [
+        {"id": f"r{i}", "instruction": f"Task {i}: {name}", "response": response(code)}
+        for i, (name, code) in enumerate(ANSWERS.items())
+    ]
+    kept, rejected = filter_rows(rows, FilterConfig(stubs=PRELUDE))
+    assert [r["id"] for r in kept] == ["r0"]
+    assert {r["id"]: r["reason"] for r in rejected} == {"r1": "failed_api", "r2": "failed_api", "r3": "failed_error"}
+    assert {r["id"]: r["detail"] for r in rejected}["r2"] == "display.newRect: 1 argument(s), wants 4-5"
+    _, without = filter_rows(rows[:1], FilterConfig())
+    assert without[0]["reason"] == "failed_error"  # without the stubs, `display` is nil
 
 
 # -- the shared corpora's own examples (tests/stubs_corpora.py; the table is in benchmarks/README.md)
