@@ -4,12 +4,15 @@ standard library wins, the sandbox's limits hold; and the rates on the shared co
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import stubs_corpora
 from conftest import BUNDLED_DOCS, CORPORA
 
 from luacoder.apidocs import read_docs
-from luacoder.apidocs.schema import ApiEntry, ApiSet, CallForm, Param, Return
+from luacoder.apidocs.schema import ApiEntry, ApiSet, CallForm, Param, Return, save_api
+from luacoder.cli import main
 from luacoder.grading import ApiIndex, grade_answer
 from luacoder.grading.execution import ExecutionCache, execute_grades
 from luacoder.lua.sandbox import LuaJob, run_lua, run_many
@@ -378,6 +381,17 @@ def test_the_self_instruct_filter_runs_with_the_stubs():
     assert {r["id"]: r["detail"] for r in rejected}["r2"] == "display.newRect: 1 argument(s), wants 4-5"
     _, without = filter_rows(rows[:1], FilterConfig())
     assert without[0]["reason"] == "failed_error"  # without the stubs, `display` is nil
+
+
+def test_lua_run_takes_the_api(tmp_path, capsys):
+    save_api(API, tmp_path / "api.json")
+    (tmp_path / "box.lua").write_text("local r = display.newRect(1, 2, 3, 4)\nr:setFillColor(1, 0, 0)\nr:fill()\n")
+    assert main(["lua", "run", str(tmp_path / "box.lua"), "--api_path", str(tmp_path / "api.json")]) == 1
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["api_error"] == "undocumented member ShapeObject.fill"
+    assert shown["error"] == f"{tmp_path / 'box.lua'}:3: API error: undocumented member ShapeObject.fill"
+    assert main(["lua", "run", str(tmp_path / "box.lua"), "--api_path", str(tmp_path / "none.json")]) == 2
+    assert "none.json" in capsys.readouterr().err
 
 
 # -- the shared corpora's own examples (tests/stubs_corpora.py; the table is in benchmarks/README.md)
