@@ -308,7 +308,7 @@ def test_thousands_of_entries_cost_little_and_limits_hold():
     jobs = [
         LuaJob(code, prelude=prelude, instructions=50_000),  # the prelude's own cost does not grow with the entries
         LuaJob(loop, prelude=prelude, instructions=1_000_000),
-        LuaJob(grow, prelude=prelude, memory_mb=16, timeout=20),
+        LuaJob(grow, prelude=prelude, memory_mb=8, timeout=20),
         LuaJob("print('never')", prelude="while true do end", instructions=100_000),
         LuaJob("print('never')", prelude="local t = {} for i = 1, 1e9 do t[i] = {} end", memory_mb=16, timeout=20),
         LuaJob("print('never')", prelude="error('broken stubs')"),

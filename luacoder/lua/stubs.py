@@ -53,15 +53,7 @@ from importlib.resources import files
 from typing import Any
 
 from luacoder.apidocs.schema import VARARG, ApiEntry, ApiSet, CallForm, Param, Return
-from luacoder.grading.api_index import (
-    CALLABLE_KINDS,
-    DEFAULT_BASE,
-    NO_BASE,
-    ApiIndex,
-    receiver_types,
-    standard_library,
-    type_words,
-)
+from luacoder.grading.api_index import CALLABLE_KINDS, ApiIndex, receiver_types, type_words
 from luacoder.lua.sandbox import RunResult
 
 API_ERROR_PREFIX = "API error: "
@@ -118,10 +110,8 @@ def stubbed_names(api: ApiSet | ApiIndex) -> set[str]:
 
 
 def _stub_data(api: ApiSet | ApiIndex) -> _StubData:
-    if isinstance(api, ApiIndex):
-        return _StubData(list(api.entries.values()), api.requires, api.base)
-    base = api.base or DEFAULT_BASE
-    return _StubData(api.entries, api.requires, standard_library(base) if base != NO_BASE else None)
+    index = api if isinstance(api, ApiIndex) else ApiIndex(api)  # its standard library, as the grader picks it
+    return _StubData(list(index.entries.values()), index.requires, index.base)
 
 
 def type_mask(text: str) -> int:
@@ -269,9 +259,10 @@ class _StubData:
                 spec["e"] = self._entry_id(entry)
         elif entry.kind in ("field", "event"):  # a dotted event is read like a field
             value = self._value_spec(entry.returns[0].type) if entry.returns else "a"
-            if entry.owner and name.startswith(entry.owner + "."):
+            member = name.rsplit(".", 1)[-1]
+            if entry.owner and name.startswith(entry.owner + ".") and _IDENT.match(member):
                 for word in type_words(entry.owner):
-                    self.tfields[word][name.rsplit(".", 1)[1]] = value
+                    self.tfields[word][member] = value
             spec = self._path(name)
             if spec is not None and "e" not in spec:
                 spec.setdefault("f", value)

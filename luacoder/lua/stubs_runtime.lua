@@ -198,6 +198,16 @@ local function accepts(code, v, strict)
 end
 
 local function types_fit(codes, n, args, strict)
+  -- The common case first: the arguments in order, the parameters left over optional.
+  local in_order = n <= #codes
+  for i = 1, #codes do
+    local code = codes[i]
+    if code == 128 or (i <= n and not accepts(code, args[i], strict)) or (i > n and code & 64 == 0) then
+      in_order = false
+      break
+    end
+  end
+  if in_order then return true end
   local reach = {[0] = true}  -- reach[j]: the parameters so far can take the first j arguments
   for i = 1, #codes do
     local code, nxt, any = codes[i], {}, false
