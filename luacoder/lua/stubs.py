@@ -384,7 +384,7 @@ _LUA_KEYWORDS = frozenset(
     {"and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if", "in", "local", "nil"}
     | {"not", "or", "repeat", "return", "then", "true", "until", "while"}
 )
-_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"}
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}  # other control characters: \ddd
 
 
 def _lua(value: Any) -> str:
