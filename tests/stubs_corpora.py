@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from realcode import SUFFIX, _offset
+
 REPO = Path(__file__).resolve().parents[1]
 CORPORA = REPO.parent / "shared" / "corpora"
 # Every set that `luacoder docs` reads (the same paths as the project's check of the readers).
@@ -58,7 +60,6 @@ SETS = {
     "textadept": "textadept-api-md/docs/api.md",
     "darktable": "darktable-luadocs-hugo/content",
 }
-SUFFIX = "Qz"
 PROBE = "__luacoder_reach"
 
 
@@ -152,13 +153,8 @@ def classify(message: str, names: set[str], methods: set[str]) -> str:
     return "false"
 
 
-def _offset(code: bytes, line: int, column: int) -> int:
-    lines = code.split(b"\n")
-    return sum(len(x) + 1 for x in lines[: line - 1]) + column - 1
-
-
-def _call_node(tree, data: bytes, call):
-    start = _offset(data, call.line, call.column)
+def _call_node(tree, code: str, call):
+    start = _offset(code, call.line, call.column)
     node = tree.root_node.descendant_for_byte_range(start, start + 1)
     while node is not None and node.type != "function_call":
         node = node.parent
@@ -174,7 +170,7 @@ def probed(code: str, calls: list) -> str:
     tree = parse(data)
     inserts = []  # (position, order among insertions at one position, text)
     for i, call in enumerate(calls):
-        node = _call_node(tree, data, call)
+        node = _call_node(tree, code, call)
         args = node.child_by_field_name("arguments") if node is not None else None
         if args is None:
             continue
@@ -206,7 +202,7 @@ def mutations(code: str, call, index) -> list[tuple[str, str]]:
     data = code.encode("utf-8")
     tree = parse(data)
     out = []
-    start = _offset(data, call.line, call.column)
+    start = _offset(code, call.line, call.column)
     short = short_name(call.name)
     # A wrong name is the stubs' to see where the call reaches a member of a stubbed module or of an object of a
     # known type; a global (`DialogQz`) or a standard module's member (`math.roundQz`) is nil, as in real Lua.
@@ -215,7 +211,7 @@ def mutations(code: str, call, index) -> list[tuple[str, str]]:
     if member and stubbed_module and data[start : start + len(short)] == short.encode():
         end = start + len(short)
         out.append(("name", (data[:end] + SUFFIX.encode() + data[end:]).decode("utf-8")))
-    node = _call_node(tree, data, call)
+    node = _call_node(tree, code, call)
     args = node.child_by_field_name("arguments") if node is not None else None
     entries = [index.entries[e] for e in call.entries if e in index.entries]
     if args is None or not args.text.startswith(b"(") or not entries:

@@ -122,7 +122,8 @@ class LuaJob:
         if unknown:
             raise ValueError(f"unknown sandbox allowance(s) {unknown}; known: {sorted(ALLOWANCES)}")
         if not isinstance(self.code, str) or not isinstance(self.prelude, str):
-            raise TypeError(f"Lua code and prelude must be str, got {type(self.code).__name__}")
+            shown = f"{type(self.code).__name__} and {type(self.prelude).__name__}"
+            raise TypeError(f"Lua code and prelude must be str, got {shown}")
         if self.timeout <= 0 or self.memory_mb <= 0 or self.instructions <= 0:
             raise ValueError("timeout, memory_mb and instructions must be positive")
 
