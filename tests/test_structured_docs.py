@@ -276,6 +276,20 @@ def test_a_file_that_does_not_parse_is_a_row_with_its_line(name, text, line, rea
     assert reading.skipped[0].reason.startswith(reason)
 
 
+@pytest.mark.parametrize(
+    "name, text, what",
+    [
+        ("deep.json", '{"a": ' * 3000 + "1" + "}" * 3000, "JSON"),
+        ("deep.yaml", "[" * 3000 + "]" * 3000, "YAML"),
+        ("deep.xml", "<a>" * 1500 + "</a>" * 1500, "XML"),
+        ("deep.lua", "return " + "{" * 3000 + "}" * 3000, "Lua"),
+    ],
+)
+def test_data_nested_too_deeply_is_a_row_not_a_crash(name, text, what):
+    reading = read(text, name)
+    assert [(r.what, r.reason) for r in reading.skipped] == [("file", f"{what} nested too deeply to read")]
+
+
 def test_keys_it_cannot_guess_are_named_by_an_override():
     text = json.dumps({"procs": [{"ident": "go", "kind": "function", "inputs": [{"name": "speed"}]}]})
     assert read(text, "robot.json").entries == []  # neither `ident` nor `procs` says what it holds

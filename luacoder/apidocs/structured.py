@@ -30,7 +30,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -159,6 +159,14 @@ class Vocabulary:
             | self.examples
         )
 
+    def roles_of_words(self) -> dict[str, tuple[str, ...]]:
+        """Each key word and the roles it has (`type`: kind and param_type)."""
+        out: dict[str, tuple[str, ...]] = {}
+        for role in KEY_ROLES:
+            for word in getattr(self, role):
+                out[word] = out.get(word, ()) + (role,)
+        return out
+
     def extended(self, keys: Mapping[str, Iterable[str]]) -> Vocabulary:
         """This vocabulary with more key words for some roles (`{"params": ["inputs"]}`): the override for a
         description whose keys it cannot guess. A role's added words come first."""
@@ -178,6 +186,10 @@ class Vocabulary:
         return replace(self, **changes)
 
 
+KEY_ROLES = (
+    "name", "kind", "params", "returns", "value_type", "description", "signature", "variants", "examples", "optional",
+    "required", "default", "vararg", "param_type", "table_fields", "static", "method", "receiver",
+)  # fmt: skip
 OVERRIDABLE = (
     "name", "kind", "params", "returns", "description", "signature", "variants", "examples", "optional", "default",
     "vararg", "members",
@@ -191,7 +203,9 @@ SCOPES = ("class", "module", "enum")
 TRUE = ("true", "yes", "1", "on")
 
 
+@lru_cache(maxsize=65536)
 def norm(key: Any) -> str:
+    """A key as its role lists spell it: lower case, letters and digits only (`tableParams`, `return-value`)."""
     return re.sub(r"[^a-z0-9]", "", str(key).lower())
 
 
@@ -265,12 +279,14 @@ def read_structured(
     the member when the file does not), `report_file` the path named in skipped rows; `keys` adds key words to
     roles (`{"params": ["inputs"]}`, see Vocabulary.extended)."""
     syntax = syntax_of(PurePosixPath(source_file).suffix, text)
+    reader = _Reader(source_file, report_file, VOCABULARY.extended(keys) if keys else VOCABULARY)
     try:
-        data = load_data(text, syntax)
+        reader.root(load_data(text, syntax))
     except DataError as exc:
         return FileReading([], [Skipped(report_file, exc.line, "file", str(exc))], 0)
-    reader = _Reader(source_file, report_file, VOCABULARY.extended(keys) if keys else VOCABULARY)
-    reader.root(data)
+    except RecursionError:
+        what = {"json": "JSON", "yaml": "YAML", "xml": "XML", "lua": "Lua"}[syntax]
+        return FileReading([], [Skipped(report_file, 0, "file", f"{what} nested too deeply to read")], 0)
     return reader.finish()
 
 
@@ -285,6 +301,7 @@ class _Reader:
     def __init__(self, source_file: str, report_file: str, vocabulary: Vocabulary = VOCABULARY):
         self.source_file, self.report_file, self.v = source_file, report_file, vocabulary
         self.roles = vocabulary.role_keys()
+        self.words = vocabulary.roles_of_words()
         self.entries: list[ApiEntry] = []
         self.by_name: dict[str, ApiEntry] = {}
         self.skipped: list[Skipped] = []
@@ -394,8 +411,13 @@ class _Reader:
         return hint
 
     def key(self, node: Node, role: str) -> str | None:
-        words = getattr(self.v, role)
-        return next((k for k in node if norm(k) in words), None)
+        """The node's first key of a role (`params`, `returns`, ...), None when it has none."""
+        if node.roles is None:  # worked out once per node: the walk asks each node for several roles
+            node.roles = {}
+            for key in node:
+                for found in self.words.get(norm(key), ()):
+                    node.roles.setdefault(found, key)
+        return node.roles.get(role)
 
     def written_name(self, node: Node) -> str:
         """The name as written (a parameter's may be `...` or `[x]`), "" when none."""

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import bisect
 import json
-import json.decoder
-import json.scanner
 import re
 from typing import Any
 
@@ -35,6 +33,7 @@ class Node(dict):
         self.line = line
         self.tag = tag
         self.elements: set[str] = set()
+        self.roles: dict[str, str] | None = None  # role -> key, worked out by the reader when it first asks
 
 
 class Code(str):
@@ -73,28 +72,39 @@ def load_data(text: str, syntax: str) -> Any:
 
 
 def _json(text: str) -> Any:
-    starts = [i for i, ch in enumerate(text) if ch == "\n"]
-    decoder = json.JSONDecoder()
-
-    def parse_object(s_and_end, *args):
-        pairs, end = json.decoder.JSONObject(s_and_end, *args[:3], lambda pairs: pairs, *args[4:])
-        node = Node(pairs, line=bisect.bisect_left(starts, s_and_end[1]) + 1)
-        return node, end
-
-    decoder.parse_object = parse_object  # type: ignore[assignment]
-    decoder.scan_once = json.scanner.py_make_scanner(decoder)  # the Python scanner calls parse_object above
     try:
-        return decoder.decode(text)
+        data = json.loads(text, object_pairs_hook=Node)
     except json.JSONDecodeError as exc:
         raise DataError(f"malformed JSON: {exc.msg} (column {exc.colno})", exc.lineno) from None
-    except RecursionError:
-        raise DataError("JSON nested too deeply to read") from None
+    # Objects in document order are the opening braces outside strings, in order: each gets its brace's line (unless
+    # a key given twice dropped an object, when they no longer pair up).
+    braces = [m.start() for m in _JSON_TOKEN.finditer(text) if m.group() == "{"]
+    nodes = list(_preorder(data))
+    if len(braces) == len(nodes):
+        starts = [m.start() for m in re.finditer("\n", text)]
+        for node, brace in zip(nodes, braces, strict=True):
+            node.line = bisect.bisect_right(starts, brace) + 1
+    return data
+
+
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\{')
+
+
+def _preorder(value: Any):
+    stack = [value]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, Node):
+            yield value
+            stack.extend(reversed(list(value.values())))
+        elif isinstance(value, list):
+            stack.extend(reversed(value))
 
 
 # -- YAML -----------------------------------------------------------------------------------------------------------
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's parser where PyYAML has it
     pass
 
 
