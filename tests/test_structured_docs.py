@@ -164,6 +164,42 @@ def test_xml_with_namespaces_element_kinds_and_nested_parameters():
     assert (got["Gtk.Button.label"].kind, got["Gtk.Button.clicked"].kind) == ("field", "event")
 
 
+DUMP_JSON = {
+    "Classes": [
+        {
+            "Name": "Part",
+            "Superclass": "BasePart",
+            "Members": [
+                {
+                    "MemberType": "Function",
+                    "Name": "Resize",
+                    "Parameters": [
+                        {"Name": "normalId", "Type": {"Category": "Enum", "Name": "NormalId"}},
+                        {"Name": "deltaAmount", "Type": {"Category": "Primitive", "Name": "int"}, "Default": "1"},
+                    ],
+                    "ReturnType": {"Category": "Primitive", "Name": "bool"},
+                },
+                {"MemberType": "Property", "Name": "Shape", "ValueType": {"Category": "Enum", "Name": "PartType"}},
+                {"MemberType": "Event", "Name": "Touched", "Parameters": [{"Name": "otherPart"}]},
+            ],
+        }
+    ],
+    "Enums": [{"Name": "NormalId", "Items": [{"Name": "Top", "Value": 1}, {"Name": "Bottom", "Value": 4}]}],
+}
+
+
+def test_json_dump_with_capitalised_keys_kind_per_member_type_objects_and_enums():
+    got = by_name(read(json.dumps(DUMP_JSON), "API-Dump.json"))
+    assert sorted(got) == ["NormalId.Bottom", "NormalId.Top", "Part.Shape", "Part.Touched", "Part:Resize"]
+    resize = got["Part:Resize"]  # a class's functions are methods when no member says "method"
+    assert [(p.name, p.type, p.optional, p.default) for p in resize.params] == [
+        ("normalId", "NormalId", False, ""),
+        ("deltaAmount", "int", True, "1"),
+    ]
+    assert [(r.type, r.name) for r in resize.returns] == [("bool", "")]
+    assert [got[n].kind for n in ("Part.Shape", "Part.Touched", "NormalId.Top")] == ["field", "event", "field"]
+
+
 LOVE_LUA = """\
 local path = (...):match('(.-)[^%.]+$')
 return {

@@ -668,6 +668,8 @@ class _Reader:
 
     def return_node(self, node: Node) -> Return:
         name, description = self.name(node) or "", self.text(node, "description")
+        if self.key(node, "param_type") is None:  # `{"Category": "Primitive", "Name": "bool"}`: a type, named
+            return Return(type=name or "any", description=description)
         return Return(type=self.type_text(node), name=name, description=description)
 
     # -- text --------------------------------------------------------------------------------------------------------
