@@ -14,19 +14,12 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from conftest import BUNDLED_DOCS, CORPORA
+from conftest import BUNDLED_DOCS, CORPORA, need
 
 from luacoder.apidocs import read_docs
 from luacoder.apidocs.schema import ApiEntry
 
 SHARE = 0.95
-
-
-def need(path: Path) -> None:
-    if not path.exists():
-        pytest.skip(
-            f"{path} is absent: the shared corpora (../shared/corpora, see its README) are not on this machine"
-        )
 
 
 def counts(inside: str, optional_names: set[str] = frozenset()) -> tuple[int, int]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CORPORA
+from conftest import CORPORA, need
 
 from luacoder.apidocs import read_docs
 
@@ -23,11 +23,6 @@ ITGMANIA = CORPORA / "itgmania-luadoc-xml" / "Docs" / "Luadoc"
 MWSE = CORPORA / "mwse-lua-definitions" / "autocomplete" / "definitions"
 DEFOLD = CORPORA / "defold-steam-script-api" / "steam" / "api"
 CALLABLE = ("function", "method")
-
-
-def need(path: Path) -> None:
-    if not path.exists():
-        pytest.skip(f"{path} is absent: the shared corpora (../shared/corpora, see its README) are not here")
 
 
 def split_top(text: str) -> list[str]:
