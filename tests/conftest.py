@@ -11,6 +11,14 @@ BUNDLED_DOCS = REPO / "data" / "docs" / "lua54"
 CORPORA = REPO.parent / "shared" / "corpora"
 
 
+def need(path: Path) -> None:
+    """Skip the test where a shared corpus is not on this machine."""
+    if not path.exists():
+        pytest.skip(
+            f"{path} is absent: the shared corpora (../shared/corpora, see its README) are not on this machine"
+        )
+
+
 @pytest.fixture(scope="session")
 def tokenizer_dir(tmp_path_factory) -> Path:
     from luacoder.train.tokenizer import docs_texts, train_tokenizer

@@ -100,6 +100,28 @@ def test_invalid_entries_are_named_in_the_error(tmp_path, entries, message):
         load_api(path)
 
 
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("aliases", "strlen", "'aliases' must be a list, got a JSON string ('strlen')"),
+        ("examples", "print(1)", "'examples' must be a list, got a JSON string ('print(1)')"),
+        ("returns", "string", "'returns' must be a list, got a JSON string ('string')"),
+        ("needs_host", 0, "'needs_host' must be a list, got a JSON number (0)"),
+        ("forms", "f(s)", "'forms' must be a list, got a JSON string ('f(s)')"),
+        ("aliases", None, "'aliases' must be a list, got a JSON null (None)"),
+        ("params", "s", "params: must be a list of parameters, got a JSON string ('s')"),
+    ],
+)
+def test_a_list_field_given_otherwise_is_refused_naming_file_entry_and_field(tmp_path, field, value, message):
+    """`list("strlen")` would make five one-letter aliases, and the grader would take `s("hello")` as documented."""
+    path = tmp_path / "api.json"
+    entry = {"name": "string.len", "kind": "function", "signature": "string.len(s)", field: value}
+    path.write_text(json.dumps({"name": "x", "entries": [{"name": "f", "kind": "function"}, entry]}))
+    with pytest.raises(ApiError) as error:
+        load_api(path)
+    assert str(error.value) == f"{path}: entry 1 (string.len): {message}"
+
+
 def test_malformed_json_names_line_and_column(tmp_path):
     path = tmp_path / "api.json"
     path.write_text('{"name": "x",\n "entries": [,]}')

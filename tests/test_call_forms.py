@@ -51,6 +51,11 @@ from luacoder.lua.calls import extract_calls
             [],
         ),
         ("`tcp:bind(host, port, [flags])`", "tcp:bind", [("host", False), ("port", False), ("flags", True)], []),
+        # C-style: `void` is no parameter, `Actor[]` an array type, `table { k= v }` one table, `optional` a name
+        ("int GetCount(void)", "GetCount", [], [""]),
+        ("All(LuaValue[] collection, LuaFunction func)", "All", [("collection", False), ("func", False)], []),
+        ("SetInfo(int index, table { table pos, table color })", "SetInfo", [("index", False), ("table", False)], []),
+        ("ResolvePath(string sPath, bool optional)", "ResolvePath", [("sPath", False), ("optional", False)], []),
     ],
 )
 def test_signature_forms(text, name, params, returns):

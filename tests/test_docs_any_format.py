@@ -14,7 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from conftest import BUNDLED_DOCS, CORPORA
+from conftest import BUNDLED_DOCS, CORPORA, need
 
 from luacoder.apidocs import read_docs
 from luacoder.apidocs.schema import ApiEntry
@@ -22,18 +22,12 @@ from luacoder.apidocs.schema import ApiEntry
 SHARE = 0.95
 
 
-def need(path: Path) -> None:
-    if not path.exists():
-        pytest.skip(
-            f"{path} is absent: the shared corpora (../shared/corpora, see its README) are not on this machine"
-        )
-
-
 def counts(inside: str, optional_names: set[str] = frozenset()) -> tuple[int, int]:
     """(required, optional) arguments of a written argument list: top-level commas, `[ ]` depth, `...`, `= x`."""
     required = optional = 0
     paren = bracket = 0
     token, token_optional = "", False
+    inside = re.sub(r"(?<=\w)\[\]", "", inside)  # `Actor[] actors`: an array type, not an optional part
     for ch in inside + ",":
         if ch in "({":
             paren += 1

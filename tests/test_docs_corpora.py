@@ -12,19 +12,12 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import BUNDLED_DOCS, CORPORA
+from conftest import BUNDLED_DOCS, CORPORA, need
 
 from luacoder.apidocs import read_docs
 
 LUV_DOCS = CORPORA / "luvit-luv" / "docs" / "docs.md"
 SOLAR2D_API = CORPORA / "solar2d-corona-docs" / "markdown" / "api"
-
-
-def need(path: Path) -> None:
-    if not path.exists():
-        pytest.skip(
-            f"{path} is absent: the shared corpora (../shared/corpora, see its README) are not on this machine"
-        )
 
 
 def optional_name(name: str) -> bool:

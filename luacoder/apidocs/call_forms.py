@@ -22,7 +22,8 @@ NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\s*[.:]\s*[A-Za-z_][A-Za-z0-9_]*)*"
 TYPE_WORD = re.compile(r"[A-Za-z_][\w.]*(?:\[\]|<[\w, ]+>|\?)*")
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VARARG_SPELLINGS = ("...", "\u00b7\u00b7\u00b7", "\u2026", "&middot;&middot;&middot;")
-_OPTIONAL_WORD = re.compile(r"\(\s*optional\s*\)|\boptional\b", re.IGNORECASE)
+# `x (optional)`, `optional x`; a last word `optional` is a name (`bool optional`), not a mark
+_OPTIONAL_WORD = re.compile(r"\(\s*optional\s*\)|\boptional\b(?!\s*$)", re.IGNORECASE)
 _LEAD_WORDS = ("local ", "function ")
 
 
@@ -114,6 +115,8 @@ def parse_call_form(text: str) -> CallForm:
 def parse_params(inside: str) -> list[Param]:
     """The parameters between a call's parentheses; brackets mark what may be left out."""
     params: list[Param] = []
+    if inside.strip() == "void":  # C's `f(void)`: no parameters
+        return params
     _read_params(inside, False, params)
     return params
 
@@ -122,6 +125,10 @@ def _read_params(text: str, optional: bool, params: list[Param]) -> None:
     i, current = 0, ""
     while i < len(text):
         ch = text[i]
+        if text.startswith("[]", i) and current.strip():  # `Actor[] actors`: an array type, not an optional part
+            current += "[]"
+            i += 2
+            continue
         if ch == "[":
             end = _matching_bracket(text, i)
             if end < 0:  # `[arg1 [, ...]`: a bracket never closed; what follows it is still optional
@@ -192,6 +199,10 @@ def read_param(raw: str, optional: bool = False) -> Param | None:
         return Param(name="callback", type="function", optional=optional)
     if raw.startswith("{"):
         return Param(name="table", type="table", optional=optional)
+    if raw.endswith("}") and "{" in raw:  # `table { Mode= mode, First= first }`: a table and the keys it holds
+        words = raw[: raw.index("{")].split()
+        name = words[-1] if len(words) > 1 and IDENT.fullmatch(words[-1]) else "table"
+        return Param(name=name, type="table", optional=optional)
     if raw[:1] in "\"'":  # `require( "moduleName" )`: a placeholder written as a string
         inner = raw.strip("\"'")
         return Param(name=inner if IDENT.fullmatch(inner) else "value", type="string", optional=optional)

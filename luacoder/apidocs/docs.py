@@ -22,10 +22,11 @@ from pathlib import Path
 from markdown_it.token import Token
 
 from luacoder.apidocs.fence_check import fence_problems
-from luacoder.apidocs.formats import HTML, LUA, MARKDOWN, RST, odd_paths, other_format_files, read_format
+from luacoder.apidocs.formats import HTML, LUA, MARKDOWN, RST, odd_paths, other_format_files, read_format, read_head
 from luacoder.apidocs.layout import Layout, load_layout, shipped_layout_names
 from luacoder.apidocs.layout_reader import FileReading, Skipped, parse_markdown, read_tokens
 from luacoder.apidocs.schema import ApiEntry, ApiError, ApiSet
+from luacoder.apidocs.structured import looks_structured
 
 log = logging.getLogger(__name__)
 
@@ -154,10 +155,11 @@ GENERIC_FILES = Layout(name=GENERIC)  # the file names the generic reader takes 
 
 
 def _json_docs(path: Path, given: Layout | None) -> list[Path]:
-    """The JSON docs a path stands for: a .json file, or a folder holding .json files and no other docs (Markdown,
-    HTML, reStructuredText, LuaCATS, LDoc): beside those, a .json is a manifest (LuaLS' config.json), not the API."""
+    """The JSON docs a path stands for: a .json file in LuaCoder's own layouts, or a folder holding .json files and no
+    other docs (Markdown, HTML, reStructuredText, LuaCATS, LDoc, structured API descriptions): beside those, a .json
+    is a manifest (LuaLS' config.json), not the API. Other JSON API descriptions are read by their shape."""
     if path.is_file():
-        return [path] if path.suffix.lower() == JSON_SUFFIX else []
+        return [path] if path.suffix.lower() == JSON_SUFFIX and not looks_structured(path, read_head(path)) else []
     if given is None and other_format_files(path):
         return []
     candidates = [given] if given is not None else [_shipped(n) for n in shipped_layout_names()]
@@ -168,8 +170,12 @@ def _json_docs(path: Path, given: Layout | None) -> list[Path]:
 
 
 def _read_other_formats(path: Path, entries: list, skipped: list[Skipped], layouts: dict[str, str]) -> int:
-    """Read the HTML, reStructuredText, LuaCATS and LDoc files of a path; the number of files found."""
-    found = other_format_files(path)
+    """Read the HTML, reStructuredText, LuaCATS, LDoc and structured files of a path; the number of files found.
+
+    Structured API descriptions are read first: where one folder describes an API twice (Defold's `.script_api`
+    beside LuaCATS stubs of it), the data written to describe the API wins each name both hold, the other adds the
+    names it lacks, and each name described twice is a `duplicate` row naming both places."""
+    found = sorted(other_format_files(path), key=lambda found: found[1] != "structured")
     for file, fmt in found:
         relative = file.name if path.is_file() else file.relative_to(path).as_posix()
         try:

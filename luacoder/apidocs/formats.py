@@ -4,7 +4,8 @@
     format_of(Path("sprite.lua"), head)   # "luacats" (---@param ...) or "ldoc" (-- @param, ---@tparam ...)
 
 Markdown goes through the layouts or the generic Markdown reader (luacoder.apidocs.docs); HTML, reStructuredText,
-LuaCATS and LDoc each have a reader module of their own, and JSON docs keep theirs (json_docs).
+LuaCATS and LDoc each have a reader module of their own, JSON, YAML, XML and Lua-table API descriptions are read by
+their shape (structured), and LuaCoder's own JSON docs keep their reader (json_docs).
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import stat
 from pathlib import Path
 
 from luacoder.apidocs.layout_reader import FileReading, Skipped
+from luacoder.apidocs.structured import looks_structured, read_structured
 
 MARKDOWN = (".md", ".markdown", ".mdown", ".mkd")
 HTML = (".html", ".htm", ".xhtml")
 RST = (".rst", ".rest")
 LUA = (".lua",)
-OTHER_FORMATS = ("html", "rst", "luacats", "ldoc")
+OTHER_FORMATS = ("html", "rst", "luacats", "ldoc", "structured")
 HEAD_BYTES = 65536  # what the content test reads of a file
 _LUACATS = re.compile(r"^\s*---\s*@(param|return|class|field|overload|meta|alias|enum)\b", re.MULTILINE)
 _LDOC = re.compile(
@@ -30,13 +32,15 @@ _LDOC_TYPED = re.compile(r"^\s*---?\s*@(tparam|treturn|module|submodule|classmod
 
 
 def format_of(path: Path, head: str) -> str | None:
-    """ "html", "rst", "luacats", "ldoc", "markdown" or None (not documentation this reads)."""
+    """ "html", "rst", "luacats", "ldoc", "markdown", "structured" or None (not documentation this reads)."""
     suffix = path.suffix.lower()
     if suffix in HTML or (not suffix and head.lstrip()[:15].lower().startswith(("<!doctype html", "<html"))):
         return "html"
     if suffix in RST:
         return "rst"
     if suffix in LUA:
+        if looks_structured(path, head):  # a data table, whatever its descriptions quote
+            return "structured"
         # LDoc written LuaCATS-style (`---@tparam`) is LDoc: its tags are LDoc's, whatever the dashes.
         if _LDOC_TYPED.search(head):
             return "ldoc"
@@ -47,7 +51,7 @@ def format_of(path: Path, head: str) -> str | None:
         return None
     if suffix in MARKDOWN:
         return "markdown"
-    return None
+    return "structured" if looks_structured(path, head) else None
 
 
 def read_head(path: Path) -> str:
@@ -73,15 +77,19 @@ def read_format(fmt: str, text: str, source_file: str, report_file: str) -> File
         from luacoder.apidocs.ldoc_reader import read_ldoc
 
         return read_ldoc(text, source_file, report_file)
+    if fmt == "structured":
+        return read_structured(text, source_file, report_file)
     raise ValueError(f"no reader for format {fmt!r}")
 
 
 def other_format_files(path: Path) -> list[tuple[Path, str]]:
-    """(file, format) of every HTML, reStructuredText, LuaCATS or LDoc file a path holds, sorted."""
+    """(file, format) of every HTML, reStructuredText, LuaCATS, LDoc or structured API description file a path
+    holds, sorted. Any suffix may be a structured description (Defold's `.script_api` is YAML): all but Markdown's
+    are looked at."""
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if _regular(p))
     out = []
     for file in files:
-        if file.suffix.lower() not in HTML + RST + LUA and file.suffix:
+        if file.suffix.lower() in MARKDOWN:
             continue
         try:
             fmt = format_of(file, read_head(file))

@@ -157,13 +157,15 @@ class ApiEntry:
                 module=data.get("module", ""),
                 signature=data.get("signature", data["name"]),
                 params=_params(data.get("params", []), f"{where}: params"),
-                returns=[_build(Return, r, f"{where}: returns[{i}]") for i, r in enumerate(data.get("returns", []))],
+                returns=[
+                    _build(Return, r, f"{where}: returns[{i}]") for i, r in enumerate(_list(data, "returns", where))
+                ],
                 description=data.get("description", ""),
-                examples=list(data.get("examples", [])),
-                aliases=list(data.get("aliases", [])),
+                examples=_list(data, "examples", where),
+                aliases=_list(data, "aliases", where),
                 source=_build(Source, data["source"], f"{where}: source") if data.get("source") else None,
-                needs_host=list(data.get("needs_host", [])),
-                forms=[_form(f, f"{where}: forms[{i}]") for i, f in enumerate(data.get("forms", []))],
+                needs_host=_list(data, "needs_host", where),
+                forms=[_form(f, f"{where}: forms[{i}]") for i, f in enumerate(_list(data, "forms", where))],
                 owner=data.get("owner", ""),
             )
         except TypeError as exc:
@@ -204,9 +206,22 @@ class ApiEntry:
         )
 
 
+def _list(data: dict, key: str, where: str) -> list:
+    """A list field's value; anything else is an error: `list("strlen")` would make five one-letter aliases."""
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        raise ApiError(f"{where}: '{key}' must be a list, got a JSON {_json_type(value)} ({value!r:.60})")
+    return list(value)
+
+
+def _json_type(value: Any) -> str:
+    names = {str: "string", bool: "boolean", int: "number", float: "number", dict: "object", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
 def _params(data: Any, where: str) -> list[Param]:
     if not isinstance(data, list):
-        raise ApiError(f"{where}: expected a list of parameters")
+        raise ApiError(f"{where}: must be a list of parameters, got a JSON {_json_type(data)} ({data!r:.60})")
     out = []
     for i, item in enumerate(data):
         param = _build(
@@ -227,7 +242,7 @@ def _form(data: Any, where: str) -> CallForm:
         raise ApiError(f"{where}: unknown field(s) {unknown}")
     if not isinstance(data.get("signature"), str):
         raise ApiError(f"{where}: 'signature' must be a string")
-    returns = [_build(Return, r, f"{where}: returns[{i}]") for i, r in enumerate(data.get("returns", []))]
+    returns = [_build(Return, r, f"{where}: returns[{i}]") for i, r in enumerate(_list(data, "returns", where))]
     return CallForm(
         signature=data["signature"], params=_params(data.get("params", []), f"{where}: params"), returns=returns
     )
