@@ -9,6 +9,7 @@ from luacoder.evaluation import multipl_e as benchmark
 from luacoder.evaluation.backends import BACKENDS
 from luacoder.evaluation.code_prompts import DEFAULT_STOP, DEFAULT_TEMPLATE, check_template
 from luacoder.grading.answer import REPORT_TYPES
+from luacoder.lua.sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 from luacoder.train.generation import MAX_NEW_TOKENS
 from luacoder.train.model_setup import DTYPES
 
@@ -37,8 +38,8 @@ class EvalConfig:
     device: str | None = field(default=None, metadata={"help": "default: cuda when there is a GPU, else cpu"})
     trust_remote_code: bool = False
     execute: bool = field(default=False, metadata={"help": "also run each answer's code in the Lua sandbox"})
-    execute_timeout: float = 5.0
-    execute_memory_mb: float = 64.0
+    execute_timeout: float = DEFAULT_TIMEOUT
+    execute_memory_mb: float = DEFAULT_MEMORY_MB
     samples_in_report: int = 3
     count_undefined_globals: bool = field(
         default=True,
