@@ -400,8 +400,7 @@ def coerce(value: Any, annotation: Any) -> Any:
     if annotation in (int, float):
         if isinstance(value, bool):
             raise ValueError(f"expected a number, got {value!r}")
-        number = float(value) if annotation is float else _int(value)
-        return number
+        return _float(value) if annotation is float else _int(value)
     if annotation is str:
         if isinstance(value, (dict, list)):
             raise ValueError(f"expected text, got {value!r}")
@@ -411,10 +410,20 @@ def coerce(value: Any, annotation: Any) -> Any:
     return value
 
 
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number, got {value!r}") from None
+
+
 def _int(value: Any) -> int:
     if isinstance(value, int):
         return value
-    number = float(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
     if not number.is_integer():
         raise ValueError(f"expected a whole number, got {value!r}")
     return int(number)

@@ -32,6 +32,17 @@ def report(prog: str, error: BaseException | str) -> int:
     return USAGE_ERROR
 
 
+def is_user_error(name: str) -> bool:
+    """Whether an exception class name, as a notebook kernel reports it, names a UserError (of an imported module)."""
+    classes = [UserError]
+    while classes:
+        cls = classes.pop()
+        if cls.__name__ == name:
+            return True
+        classes += cls.__subclasses__()
+    return False
+
+
 def exit_on_user_errors(prog: str | None = None) -> None:
     """From here on, a UserError that ends the program is reported (no traceback) and the exit status is USAGE_ERROR:
     for scripts that run top to bottom without a main() to catch it. Other exceptions keep the usual traceback."""

@@ -15,6 +15,8 @@ from typing import IO, Any
 
 import xxhash
 
+from luacoder.errors import UserError
+
 
 def _read_umask() -> int:
     # Read once, at import: os.umask can only be read by setting it, which would race with other threads' files.
@@ -68,7 +70,7 @@ def stable_hash(data: Any) -> str:
     return xxhash.xxh3_128_hexdigest(json.dumps(data, sort_keys=True, ensure_ascii=False).encode("utf-8"))
 
 
-class RowError(ValueError):
+class RowError(UserError, ValueError):
     """A data file has a row that cannot be used; the message names the file and line."""
 
 

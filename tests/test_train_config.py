@@ -198,12 +198,15 @@ CHAT = REPO / "deepspeed" / "chat" / "config_cpu.yaml"
 def test_gradient_accumulation_steps_0_is_refused_with_the_file_and_key(tmp_path):
     # It used to pass, then load model and data, then die in transformers with ZeroDivisionError.
     chat = [ModelArguments, ChatDataArguments, SFTConfig]
-    with pytest.raises(ConfigError, match=r"^'gradient_accumulation_steps' \(from the command line\): must be at least"):
+    message = "'gradient_accumulation_steps' (from {}): must be at least 1, got 0"
+    with pytest.raises(ConfigError) as error:
         parse_config(chat, [str(CHAT), "--gradient_accumulation_steps=0", "--use_cpu=true"])
+    assert str(error.value) == message.format("the command line")
     yaml_file = tmp_path / "chat.yaml"
     yaml_file.write_text(CHAT.read_text() + "gradient_accumulation_steps: 0\n")
-    with pytest.raises(ConfigError, match=rf"'gradient_accumulation_steps' \(from {yaml_file}\): must be at least 1, got 0"):
+    with pytest.raises(ConfigError) as error:
         parse_config(chat, [str(yaml_file), "--use_cpu=true"])
+    assert str(error.value) == message.format(yaml_file)
 
 
 @pytest.mark.parametrize(
@@ -256,7 +259,8 @@ def test_every_numeric_key_of_every_script_has_a_range_that_holds_its_default():
     from luacoder.data.config import SECTIONS, DataConfig, ImportConfig
 
     scripts = [*sorted((REPO / "deepspeed").glob("*/*.py")), REPO / "eval" / "eval.py"]
-    classes = {cls for script in scripts if "parse_config(" in script.read_text() for cls in _script_dataclasses(script)}
+    readers = [script for script in scripts if "parse_config(" in script.read_text()]
+    classes = {cls for script in readers for cls in _script_dataclasses(script)}
     classes |= {DataConfig, ImportConfig, *SECTIONS.values()}
     assert len(classes) >= 20
     missing = []

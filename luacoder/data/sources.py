@@ -41,6 +41,7 @@ from typing import Any
 from luacoder.apidocs.schema import ApiSet, load_api, save_api
 from luacoder.data.config import DataConfig, ImportConfig
 from luacoder.dialogue import ChatRowError, to_messages
+from luacoder.errors import UserError
 from luacoder.files import atomic_outputs, finish_interrupted_swaps, write_jsonl
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -233,7 +234,7 @@ def oasst_messages(text: Any, where: str) -> list[dict[str, Any]]:
 # Lua files
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """Input the dataset builders cannot use at all (a missing folder, an import with no usable column)."""
 
 

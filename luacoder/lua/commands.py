@@ -7,9 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from luacoder.errors import report
 from luacoder.lua.sandbox import ALLOWANCES, DEFAULT_INSTRUCTIONS, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
-
-USAGE_ERROR = 2
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,8 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _usage_error(message: str) -> int:
-    print(f"luacoder lua: {message}", file=sys.stderr)
-    return USAGE_ERROR
+    return report("luacoder lua", message)
 
 
 def _read(path: Path) -> tuple[list[tuple[str, int]], str | None]:

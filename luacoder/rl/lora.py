@@ -180,10 +180,10 @@ def adapter_base(adapter_dir: str | os.PathLike) -> str:
     """The base model an adapter folder was trained on (its adapter_config.json's base_model_name_or_path)."""
     config_file = Path(adapter_dir) / "adapter_config.json"
     if not config_file.is_file():
-        raise FileNotFoundError(f"{adapter_dir}: not a LoRA adapter folder (no adapter_config.json)")
+        raise ConfigError(f"{adapter_dir}: not a LoRA adapter folder (no adapter_config.json)")
     base = json.loads(config_file.read_text(encoding="utf-8")).get("base_model_name_or_path")
     if not base:
-        raise ValueError(f"{config_file}: no base_model_name_or_path; pass the base model explicitly")
+        raise ConfigError(f"{config_file}: no base_model_name_or_path; pass the base model explicitly")
     return base
 
 

@@ -14,11 +14,11 @@ import logging
 import sys
 from pathlib import Path
 
+from luacoder.errors import report
 from luacoder.lua.sandbox import DEFAULT_TIMEOUT
 
 MODE_CHOICES = ("S->C", "C->I", "I->R", "filter")
 EXIT_INCOMPLETE = 1
-USAGE_ERROR = 2
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -100,8 +100,7 @@ def self_instruct_command(args: argparse.Namespace) -> int:
         else:
             summary = _generate(args)
     except (ValueError, RowError, ApiError, PromptFileError, OutputExists, FingerprintMismatch) as exc:
-        print(f"luacoder self-instruct: {exc}", file=sys.stderr)
-        return USAGE_ERROR
+        return report("luacoder self-instruct", exc)
     except (ServerConfigError, ServerUnavailable, LogBusy) as exc:
         print(f"luacoder self-instruct: {exc}", file=sys.stderr)
         return EXIT_INCOMPLETE

@@ -28,6 +28,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from luacoder.errors import UserError
+
 # mode -> (file stem, input section, output section)
 MODES: dict[str, tuple[str, str, str]] = {
     "S->C": ("s_to_c", "Snippet", "Concepts"),
@@ -39,7 +41,7 @@ DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parents[2] / "data" / "self_instr
 _HEADING = re.compile(r"^### (System|Example)\s*$")
 
 
-class PromptFileError(ValueError):
+class PromptFileError(UserError, ValueError):
     """A few-shot prompt file does not follow the format; the message names the file and line."""
 
 
