@@ -37,7 +37,8 @@ MODES: dict[str, tuple[str, str, str]] = {
     "I->R": ("i_to_r", "Instruction", "Response"),
 }
 STOP = "## Example"
-DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parents[2] / "data" / "self_instruct" / "prompts"
+# Package data (the checkout shows them as data/self_instruct/prompts), so that an installed luacoder has them.
+DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
 _HEADING = re.compile(r"^### (System|Example)\s*$")
 
 
