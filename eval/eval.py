@@ -38,6 +38,7 @@ from luacoder.apidocs.json_docs import read_json_docs
 from luacoder.apidocs.schema import ApiError
 from luacoder.checkpoints import saved_config
 from luacoder.config import ConfigError, parse_config
+from luacoder.errors import report
 from luacoder.evaluation import multipl_e as benchmark
 from luacoder.evaluation.backends import BackendError, Decoding, check_backend, load_backend
 from luacoder.evaluation.cache import AnswerCache, answers_key
@@ -69,14 +70,10 @@ logger = logging.getLogger("eval")
 
 
 def fail(message: str) -> None:
-    logger.error(message)
-    sys.exit(2)
+    sys.exit(report("eval.py", message))
 
 
-# 1. Config. Bad input fails here, in a second, before any model is loaded.
-if {"-h", "--help"} & set(sys.argv[1:]):
-    print(__doc__)
-    sys.exit(0)
+# 1. Config. Bad input fails here, in a second, before any model is loaded (--help lists the keys).
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
 try:
     (config,) = parse_config([EvalConfig])

@@ -20,6 +20,7 @@ import logging
 import sys
 from pathlib import Path
 
+from luacoder.errors import report
 from luacoder.files import RowError
 from luacoder.selfinstruct.client import API_STYLES, ServerConfigError, ServerSettings
 from luacoder.selfinstruct.pairwise_judge import pair_samples, read_samples, run_judge
@@ -75,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             limit=args.limit,
         )
     except (RowError, ValueError, OutputExists, FingerprintMismatch) as exc:
-        print(f"judge.py: {exc}", file=sys.stderr)
-        return 2
+        return report("judge.py", exc)
     except (ServerConfigError, ServerUnavailable, LogBusy) as exc:
         print(f"judge.py: {exc}", file=sys.stderr)
         return 1

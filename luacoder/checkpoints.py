@@ -14,6 +14,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from luacoder.errors import UserError
+
 logger = logging.getLogger("luacoder")
 META_FILE = "luacoder_meta.json"
 CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
@@ -73,7 +75,7 @@ def saved_step(folder: str | os.PathLike) -> int | None:
     return step if isinstance(step, int) else None
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint that cannot be used as it is (scored, resumed); the message names it and says why."""
 
 

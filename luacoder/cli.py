@@ -6,6 +6,8 @@ import argparse
 import importlib
 import sys
 
+from luacoder.errors import UserError, report
+
 # Each module has `register(subparsers)`; heavy imports happen inside the command, so `--help` stays fast and
 # the data environment (no torch) can run the data commands.
 COMMAND_MODULES = [
@@ -29,8 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; a user's mistake (luacoder.errors) is one message and exit status 2, like argparse's own."""
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except UserError as exc:
+        return report(f"luacoder {args.command}", exc)
 
 
 if __name__ == "__main__":

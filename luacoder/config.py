@@ -5,15 +5,21 @@ dataclasses; unknown keys are errors.
 
 Field names follow `transformers.TrainingArguments` and TRL's configs, so a key means what it means there. Values
 are converted to the field's type whether they come from YAML or the command line (PyYAML reads `2e-5` as a
-string; here it becomes the float the field wants).
+string; here it becomes the float the field wants), and every numeric key is held to its range: a field declares it
+in its metadata (`field(default=1, metadata={"range": "[1, inf)"})`), the keys of transformers and TRL have theirs
+in TRAINER_KEY_RANGES. A value out of range is a ConfigError naming the key and the file it came from, before any
+model or data loads. `train.py --help` prints every key with its type, default, range and help.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
+import re
 import sys
+import textwrap
 import types
 import typing
 from pathlib import Path
@@ -21,14 +27,24 @@ from typing import Any
 
 import yaml
 
+from luacoder.errors import UserError, exit_on_user_errors
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError, ValueError):
     """A config file or override is wrong; the message names the key and the file."""
 
 
 def parse_config(dataclass_types: list[type], argv: list[str] | None = None) -> tuple:
-    """Parse `config.yaml [--key=value ...]` into one instance of each dataclass, in order."""
+    """Parse `config.yaml [--key=value ...]` into one instance of each dataclass, in order.
+
+    A script's parser, as argparse's is: `--help` prints the keys and exits; from the first call on, a user error
+    (luacoder.errors.UserError: this ConfigError, a missing file, bad rows) that ends the script prints its message
+    without a traceback and exits with status 2."""
+    exit_on_user_errors()
     argv, launcher_rank = _pop_local_rank(list(sys.argv[1:] if argv is None else argv))
+    if {"-h", "--help"} & set(argv):
+        print(config_help(dataclass_types))
+        sys.exit(0)
     if not argv or argv[0].startswith("-"):
         raise ConfigError("usage: train.py config.yaml [--key=value ...]: the first argument is the YAML config")
     config_path = Path(argv[0])
@@ -56,7 +72,7 @@ def parse_config(dataclass_types: list[type], argv: list[str] | None = None) -> 
     typed = {}
     for key, value in values.items():
         try:
-            typed[key] = coerce(value, fields[key][0])
+            typed[key] = coerce_field(value, fields[key][0], fields[key][1])
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"'{key}' (from {sources[key]}): {exc}") from None
     out = []
@@ -69,6 +85,206 @@ def parse_config(dataclass_types: list[type], argv: list[str] | None = None) -> 
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{config_path}: {exc}") from exc
     return tuple(out)
+
+
+def config_help(dataclass_types: list[type]) -> str:
+    """What `--help` prints: the script's docstring, then every key (of the first dataclass that declares it, as the
+    parser reads it) with its type, default, range and help."""
+    script = sys.modules["__main__"]
+    lines = [(getattr(script, "__doc__", None) or "").strip(), ""] if getattr(script, "__doc__", None) else []
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "train.py"
+    lines += [
+        f"usage: {name} config.yaml [--key=value ...]",
+        "",
+        "The YAML file sets the keys below (each a `key: value` line); --key=value on the command line wins. Unknown",
+        "keys are errors.",
+    ]
+    seen: set[str] = set()
+    for cls in dataclass_types:
+        hints = typing.get_type_hints(cls)
+        lines += ["", f"{cls.__name__} ({cls.__module__.split('.')[0]}):"]
+        for f in dataclasses.fields(cls):
+            if not f.init or f.name in seen or f.metadata.get("internal"):
+                continue
+            seen.add(f.name)
+            spec = key_range(f)
+            range_text = f"; {describe_range(spec)}" if spec else ""
+            lines.append(f"  {f.name}: {_type_name(hints[f.name])} = {_default_text(f)}{range_text}")
+            text = " ".join(str(f.metadata.get("help", "")).split())
+            lines += textwrap.wrap(text, 112, initial_indent="      ", subsequent_indent="      ")
+    return "\n".join(lines)
+
+
+def _type_name(annotation: Any) -> str:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in typing.get_args(annotation))
+    if annotation is type(None):
+        return "None"
+    if isinstance(annotation, type) and not typing.get_args(annotation):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+def _default_text(f: dataclasses.Field) -> str:
+    if f.default_factory is not dataclasses.MISSING:
+        value = f.default_factory()
+    elif f.default is dataclasses.MISSING:
+        return "(required)"
+    else:
+        value = f.default
+    import enum
+
+    return str(value.value if isinstance(value, enum.Enum) else value)
+
+
+# Ranges are written as intervals, `[1, inf)`, `(0, 1]`, with values that mean something else after "or"
+# (`[1, inf) or -1`); only the numbers of a value are checked (a list's each, not text such as "auto").
+_RANGE = re.compile(r"^([\[(])\s*([^,\s]+)\s*,\s*([^\])\s]+)\s*([\])])(?:\s+or\s+(.+))?$")
+
+# The ranges of the transformers and TRL keys the stage configs read (their dataclasses declare none).
+TRAINER_KEY_RANGES: dict[str, str] = {
+    # batches and steps; a steps key under 1 is a share of the whole run
+    "per_device_train_batch_size": "[1, inf)",
+    "per_device_eval_batch_size": "[1, inf)",
+    "gradient_accumulation_steps": "[1, inf)",
+    "eval_accumulation_steps": "[1, inf)",
+    "num_train_epochs": "(0, inf)",
+    "max_steps": "[1, inf) or -1",  # -1: num_train_epochs decides
+    "logging_steps": "(0, inf)",
+    "eval_steps": "(0, inf)",
+    "save_steps": "(0, inf)",
+    "warmup_steps": "[0, inf)",
+    "eval_delay": "[0, inf)",
+    "save_total_limit": "[1, inf)",
+    "torch_empty_cache_steps": "[1, inf)",
+    # the optimiser
+    "learning_rate": "(0, inf)",
+    "weight_decay": "[0, inf)",
+    "adam_beta1": "[0, 1)",
+    "adam_beta2": "[0, 1)",
+    "adam_epsilon": "(0, inf)",
+    "max_grad_norm": "[0, inf)",
+    "label_smoothing_factor": "[0, 1)",
+    "neftune_noise_alpha": "(0, inf)",
+    "router_aux_loss_coef": "[0, inf)",
+    # seeds (numpy's limit), processes, timeouts
+    "seed": "[0, 4294967295]",
+    "data_seed": "[0, 4294967295]",
+    "local_rank": "[-1, inf)",
+    "dataloader_num_workers": "[0, inf)",
+    "dataloader_prefetch_factor": "[1, inf)",
+    "dataset_num_proc": "[1, inf)",
+    "ddp_bucket_cap_mb": "[1, inf)",
+    "ddp_timeout": "[1, inf)",
+    # lengths
+    "max_length": "[1, inf)",
+    "max_completion_length": "[1, inf)",
+    "pad_to_multiple_of": "[1, inf)",
+    # generation in GRPO (advantages need a group of at least two answers)
+    "num_generations": "[2, inf)",
+    "num_generations_eval": "[1, inf)",
+    "generation_batch_size": "[1, inf)",
+    "steps_per_generation": "[1, inf)",
+    "num_iterations": "[1, inf)",
+    "temperature": "(0, inf)",
+    "top_p": "(0, 1]",
+    "top_k": "[0, inf)",  # 0: no top-k filtering
+    "min_p": "[0, 1]",
+    "repetition_penalty": "(0, inf)",
+    "num_completions_to_print": "[0, inf)",
+    "max_tool_calling_iterations": "[0, inf)",
+    # GRPO's loss
+    "beta": "[0, inf)",  # DPO's beta too
+    "epsilon": "[0, inf)",
+    "epsilon_high": "[0, inf)",
+    "delta": "[0, inf)",
+    "top_entropy_quantile": "[0, 1]",
+    "entropy_coef": "[0, inf)",
+    "entropy_coef_min": "[0, inf)",
+    "entropy_coef_max": "[0, inf)",
+    "entropy_coef_delta": "[0, inf)",
+    "entropy_target": "[0, inf)",
+    "sapo_temperature_pos": "(0, inf)",
+    "sapo_temperature_neg": "(0, inf)",
+    "vespo_k_pos": "[0, inf)",
+    "vespo_k_neg": "[0, inf)",
+    "vespo_lambda_pos": "[0, inf)",
+    "vespo_lambda_neg": "[0, inf)",
+    "off_policy_mask_threshold": "[0, inf)",
+    "ref_model_mixup_alpha": "[0, 1]",
+    "ref_model_sync_steps": "[1, inf)",
+    # vLLM
+    "vllm_gpu_memory_utilization": "(0, 1]",
+    "vllm_tensor_parallel_size": "[1, inf)",
+    "vllm_max_model_length": "[1, inf)",
+    "vllm_server_port": "[1, 65535]",
+    "vllm_group_port": "[1, 65535]",
+    "vllm_server_timeout": "(0, inf)",
+    "vllm_importance_sampling_clip_max": "(0, inf)",
+    "vllm_importance_sampling_clip_min": "[0, inf)",
+    "vllm_importance_sampling_cap": "(0, inf)",
+    # DPO and the reward model
+    "label_smoothing": "[0, 1)",
+    "ld_alpha": "[0, 1]",
+    "f_alpha_divergence_coef": "[0, inf)",
+    "discopop_tau": "(0, inf)",
+    "precompute_ref_batch_size": "[1, inf)",
+    "center_rewards_coefficient": "[0, inf)",
+    "loss_weights": "[0, inf)",
+    "reward_weights": "(-inf, inf)",  # a negative weight makes a reward a penalty
+}
+
+
+def key_range(f: dataclasses.Field) -> str | None:
+    """The range a field's values must lie in: its metadata's "range", else TRAINER_KEY_RANGES' (None: none)."""
+    return f.metadata.get("range") or TRAINER_KEY_RANGES.get(f.name)
+
+
+def _bound(text: str) -> float:
+    return float(text.replace("inf", "Infinity")) if "inf" in text else float(text)
+
+
+def describe_range(spec: str) -> str:
+    """ "[1, inf)" -> "at least 1"; "(0, 1]" -> "in (0, 1]"."""
+    match = _RANGE.match(spec)
+    if match is None:
+        raise ValueError(f"not a range: {spec!r} (write it as [low, high), (low, inf), ...)")
+    left, low, high, right, extra = match.groups()
+    if math.isinf(_bound(high)) and not math.isinf(_bound(low)):
+        text = f"at least {low}" if left == "[" else f"above {low}"
+    elif math.isinf(_bound(low)) and not math.isinf(_bound(high)):
+        text = f"at most {high}" if right == "]" else f"below {high}"
+    elif left == "[" and right == "]":
+        text = f"between {low} and {high}"
+    else:
+        text = f"in {left}{low}, {high}{right}"
+    return f"{text} (or {extra})" if extra else text
+
+
+def range_problem(value: Any, spec: str) -> str | None:
+    """Why a number is outside `spec` ("must be at least 1, got 0"), or None when it is inside."""
+    match = _RANGE.match(spec)
+    if match is None:
+        raise ValueError(f"not a range: {spec!r} (write it as [low, high), (low, inf), ...)")
+    left, low, high, right, extra = match.groups()
+    if extra and any(value == _bound(v) for v in extra.split(" or ")):
+        return None
+    lo, hi = _bound(low), _bound(high)
+    inside = (lo <= value if left == "[" else lo < value) and (value <= hi if right == "]" else value < hi)
+    return None if inside else f"must be {describe_range(spec)}, got {value}"
+
+
+def coerce_field(value: Any, annotation: Any, f: dataclasses.Field) -> Any:
+    """`coerce`, then the field's range (a ValueError saying why the value is outside it)."""
+    typed = coerce(value, annotation)
+    spec = key_range(f)
+    if spec is not None:
+        for number in typed if isinstance(typed, (list, tuple)) else [typed]:
+            if isinstance(number, (int, float)) and not isinstance(number, bool):
+                problem = range_problem(number, spec)
+                if problem:
+                    raise ValueError(problem)
+    return typed
 
 
 def did_you_mean(key: Any, known, prefix: str = "") -> str:
@@ -184,8 +400,7 @@ def coerce(value: Any, annotation: Any) -> Any:
     if annotation in (int, float):
         if isinstance(value, bool):
             raise ValueError(f"expected a number, got {value!r}")
-        number = float(value) if annotation is float else _int(value)
-        return number
+        return _float(value) if annotation is float else _int(value)
     if annotation is str:
         if isinstance(value, (dict, list)):
             raise ValueError(f"expected text, got {value!r}")
@@ -195,10 +410,20 @@ def coerce(value: Any, annotation: Any) -> Any:
     return value
 
 
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number, got {value!r}") from None
+
+
 def _int(value: Any) -> int:
     if isinstance(value, int):
         return value
-    number = float(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
     if not number.is_integer():
         raise ValueError(f"expected a whole number, got {value!r}")
     return int(number)

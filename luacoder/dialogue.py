@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from luacoder.errors import UserError
+
 SYSTEM, USER, ASSISTANT, END = "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"
 DIALOGUE_TOKENS = [SYSTEM, USER, ASSISTANT, END]
 ROLES = ("system", "user", "assistant")
@@ -39,7 +41,7 @@ CHAT_TEMPLATE = (
 )
 
 
-class ChatRowError(ValueError):
+class ChatRowError(UserError, ValueError):
     """A chat row cannot be used; the message says which row and why."""
 
 

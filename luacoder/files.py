@@ -1,9 +1,11 @@
-"""Writing outputs so that a run that dies half-way never leaves a corrupt file behind."""
+"""Writing outputs so that a run that dies half-way never leaves a corrupt file, or files of two runs, behind."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -12,6 +14,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import xxhash
+
+from luacoder.errors import UserError
 
 
 def _read_umask() -> int:
@@ -66,7 +70,7 @@ def stable_hash(data: Any) -> str:
     return xxhash.xxh3_128_hexdigest(json.dumps(data, sort_keys=True, ensure_ascii=False).encode("utf-8"))
 
 
-class RowError(ValueError):
+class RowError(UserError, ValueError):
     """A data file has a row that cannot be used; the message names the file and line."""
 
 
@@ -129,29 +133,123 @@ class JsonlLog:
             os.fsync(handle.fileno())
 
 
-@contextlib.contextmanager
-def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary folder beside `path` to fill; on success it replaces `path` whole, on error it is removed.
+# What one build stages, beside its outputs: .luacoder-staging-<pid>-<random>/ holds the new outputs under their
+# names, then (during the swap) the journal naming them and the previous outputs under .previous/.
+_STAGING = ".luacoder-staging-"
+_JOURNAL = ".journal.json"
+_PREVIOUS = ".previous"
+# The staging folders this process is filling: not stale, though their pid runs.
+_filling: set[Path] = set()
+log = logging.getLogger(__name__)
 
-    Readers see the old folder or the new one, never a mix: a build killed half-way leaves the old folder as it was
-    (and its temporary folder, which the next build into `path` removes). Between the two renames of the swap,
-    `path` is briefly absent, which a reader reports as a missing dataset rather than reading mixed files.
+
+@contextlib.contextmanager
+def atomic_outputs(root: str | os.PathLike, names: Iterable[str]) -> Iterator[Path]:
+    """Yield a staging folder in which to write each of `names` (files or folders, relative to `root`:
+    "chat", "eval/prompts.csv"); on success they replace their counterparts under `root` together, on an error
+    before that nothing under `root` changes.
+
+    Everything one build writes appears together or not at all, even when the build is killed: the staged outputs
+    are complete (each file fsynced) before a journal naming them is written, and only then are they moved in. A
+    run killed during those moves leaves the journal; the next `atomic_outputs` or `finish_interrupted_swaps` on the
+    same root finishes the moves (the previous outputs then go). A staging folder without a journal is a build that
+    never finished: it is removed. Until then, a reader may find one of the names missing (moved aside), never
+    outputs of two builds side by side once the next build has run.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*.partial"):
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    root = Path(root)
+    names = [_output_name(name) for name in names]
+    root.mkdir(parents=True, exist_ok=True)
+    finish_interrupted_swaps(root)
+    staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING}{os.getpid()}-", dir=root))
+    _filling.add(staging)
     try:
-        yield tmp
-        os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes it private (0700)
-        old = None
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
-            os.replace(path, old / path.name)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        yield staging
+        missing = [name for name in names if not (staging / name).exists()]
+        if missing:
+            raise FileNotFoundError(f"{staging}: {', '.join(missing)} not written")
+        with _locked(root):
+            write_json(staging / _JOURNAL, {"names": names})  # from here on, the build counts as done
+            _swap_in(root, staging, names)
+        shutil.rmtree(staging, ignore_errors=True)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not (staging / _JOURNAL).exists():
+            shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        _filling.discard(staging)
+
+
+def finish_interrupted_swaps(root: str | os.PathLike) -> list[str]:
+    """Finish the swaps that runs killed while moving their outputs into `root` left, and remove the staging folders
+    of runs that died before; returns the names swapped in here."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    finished = []
+    with _locked(root):
+        for staging in sorted(root.glob(f"{_STAGING}*")):
+            journal = staging / _JOURNAL
+            if journal.is_file():
+                names = json.loads(journal.read_text(encoding="utf-8"))["names"]
+                _swap_in(root, staging, names)
+                log.warning("%s: finished swapping in %s, which an interrupted run had left", root, ", ".join(names))
+                finished += names
+            elif staging in _filling or _owner_runs(staging):
+                continue
+            shutil.rmtree(staging, ignore_errors=True)
+    return finished
+
+
+def _output_name(name: str) -> str:
+    path = Path(name)
+    if path.is_absolute() or not path.parts or ".." in path.parts or path.parts[0].startswith("."):
+        raise ValueError(f"{name!r}: an output is named by a relative path that does not start with '.'")
+    return path.as_posix()
+
+
+def _swap_in(root: Path, staging: Path, names: list[str]) -> None:
+    """Move each staged output in, the previous one aside first; what a killed run already moved is skipped, so
+    running it again finishes the swap."""
+    for name in names:
+        new, target, old = staging / name, root / name, staging / _PREVIOUS / name
+        if not new.exists():
+            continue  # moved in already
+        if target.exists():
+            if old.exists():  # moved aside already, and something new appeared there since: ours wins
+                _remove(target)
+            else:
+                old.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(target, old)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(new, target)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def _owner_runs(staging: Path) -> bool:
+    pid = staging.name[len(_STAGING) :].partition("-")[0]
+    if not pid.isdigit() or int(pid) == os.getpid():
+        return False  # this process's folders that are not being filled are left from an interrupted build
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        pass
+    return True
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive flock on the folder itself (no lock file left behind), released when the holder dies."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

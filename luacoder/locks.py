@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from luacoder.errors import UserError
+
 logger = logging.getLogger("luacoder")
 LOCK_FILE = ".luacoder.lock"
 # How often a worker checks that its launcher still runs: a few seconds of orphaned work at most.
@@ -34,7 +36,7 @@ LAUNCHER_POLL_S = 1.0
 _held: dict[Path, FolderLock] = {}
 
 
-class FolderLocked(RuntimeError):
+class FolderLocked(UserError, RuntimeError):
     """Another live run writes into the folder."""
 
 

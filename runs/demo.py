@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from luacoder.checkpoints import META_FILE
+from luacoder.errors import USAGE_ERROR, is_user_error, report
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = REPO / "outputs" / "demo"
@@ -178,6 +179,10 @@ class _Demo:
         import nbformat
         import yaml
         from nbclient import NotebookClient
+        from nbclient.exceptions import CellExecutionError
+
+        import luacoder.data.chat  # noqa: F401  (the errors the notebooks raise, to know a user's mistake by name)
+        import luacoder.data.pretrain  # noqa: F401
 
         config = yaml.safe_load((REPO / "data" / "config.yaml").read_text())
         config["output_dir"] = str(self.data)
@@ -199,6 +204,11 @@ class _Demo:
             )
             try:
                 client.execute()
+            except CellExecutionError as exc:
+                if not is_user_error(exc.ename):
+                    raise
+                message = f"data/{name} stopped: {exc.ename}: {exc.evalue} (executed notebook: {executed / name})"
+                raise SystemExit(report("demo.py", message)) from None
             finally:
                 nbformat.write(notebook, executed / name)
 
@@ -315,10 +325,12 @@ class _Demo:
         print("  $ " + " ".join(command), flush=True)
         result = subprocess.run(command, cwd=cwd, env=self.env)
         if result.returncode != 0:
-            raise SystemExit(
+            print(
                 f"[demo] this step failed (exit code {result.returncode}): its output is above. "
-                "Fix the cause and rerun `./set-up.sh demo`: finished steps are reused."
+                "Fix the cause and rerun `./set-up.sh demo`: finished steps are reused.",
+                file=sys.stderr,
             )
+            raise SystemExit(USAGE_ERROR if result.returncode == USAGE_ERROR else 1)
 
 
 class _RealModelDemo(_Demo):

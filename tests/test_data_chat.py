@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections import Counter
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -16,6 +18,7 @@ from luacoder.apidocs.markdown import read_markdown_docs
 from luacoder.data.chat import build_chat
 from luacoder.data.config import load_data_config
 from luacoder.data.filters import ApiChecker, Decontaminator
+from luacoder.data.pretrain import build_pretrain
 from luacoder.data.sources import convert_row
 from luacoder.dialogue import ChatRowError
 from luacoder.evaluation.prompts import read_eval_prompts
@@ -237,13 +240,21 @@ def test_same_seed_same_files_and_the_dialogue_split(api, tmp_path, built):
     assert all("#" in g for g in groups["test"])  # dialogue ids: entry#intent
 
 
+def _snapshot(root):
+    """Every file one chat build writes, by path under the output folder."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted([*(root / "chat").iterdir(), root / "eval" / "prompts.csv"])
+    }
+
+
 def test_a_build_killed_while_writing_leaves_the_previous_dataset_whole(api, tmp_path, monkeypatch):
     from luacoder.data import ledger as ledger_module
 
     config = load_data_config(None, {**_plain_small(), "output_dir": str(tmp_path)})
-    first = build_chat(api, config)
-    before = {p.name: p.read_bytes() for p in first.out_dir.iterdir()}
-    assert {"train.jsonl", "test.jsonl", "rejects.jsonl", "README.md", "answer_code_rejects.jsonl"} <= set(before)
+    build_chat(api, config)
+    before = _snapshot(tmp_path)
+    assert {"chat/train.jsonl", "chat/rejects.jsonl", "chat/README.md", "eval/prompts.csv"} <= set(before)
 
     def killed(self, path):
         raise KeyboardInterrupt  # as a Ctrl-C after train.jsonl and test.jsonl are written
@@ -252,12 +263,44 @@ def test_a_build_killed_while_writing_leaves_the_previous_dataset_whole(api, tmp
     again = load_data_config(None, {**_plain_small(), "output_dir": str(tmp_path), "seed": 7})
     with pytest.raises(KeyboardInterrupt):
         build_chat(api, again)
-    assert {p.name: p.read_bytes() for p in first.out_dir.iterdir()} == before
-    assert not [p.name for p in first.out_dir.parent.iterdir() if p.name.startswith(".")]  # no stray temporary
+    # The eval prompts too: new prompts beside the old chat rows would share rows with them.
+    assert _snapshot(tmp_path) == before
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".luacoder-staging")]  # no stray temporary
     monkeypatch.undo()
-    second = build_chat(api, again)
-    after = {p.name: p.read_bytes() for p in second.out_dir.iterdir()}
-    assert set(after) == set(before) and after["train.jsonl"] != before["train.jsonl"]
+    build_chat(api, again)
+    after = _snapshot(tmp_path)
+    assert set(after) == set(before) and after["chat/train.jsonl"] != before["chat/train.jsonl"]
+    assert after["eval/prompts.csv"] != before["eval/prompts.csv"]
+
+
+def test_a_build_killed_while_swapping_its_outputs_in_is_finished_by_the_next_build(api, tmp_path, monkeypatch):
+    build_chat(api, load_data_config(None, {**_plain_small(), "output_dir": str(tmp_path)}))
+    before = _snapshot(tmp_path)
+    new = load_data_config(None, {**_plain_small(), "output_dir": str(tmp_path / "reference"), "seed": 7})
+    build_chat(api, new)
+    expected = _snapshot(tmp_path / "reference")
+    assert expected["eval/prompts.csv"] != before["eval/prompts.csv"]
+
+    # Killed between moving the old chat/ aside and moving the new one in: chat/ is missing for a moment.
+    real_replace, folders = os.replace, []
+
+    def replace(src, dst):
+        if Path(src).is_dir():
+            folders.append(src)
+            if len(folders) == 2:
+                raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        build_chat(api, load_data_config(None, {**_plain_small(), "output_dir": str(tmp_path), "seed": 7}))
+    monkeypatch.undo()
+    assert not (tmp_path / "chat").exists()
+    # The next build into the folder, of the other dataset, finds the interrupted one and finishes it.
+    build_pretrain(api, load_data_config(None, {"output_dir": str(tmp_path), "pretrain.execute": False}))
+    assert _snapshot(tmp_path) == {name: data for name, data in expected.items()}
+    assert (tmp_path / "pretrain" / "train.jsonl").is_file()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".luacoder-staging")]
 
 
 def _plain_small():

@@ -50,7 +50,7 @@ def test_build_chat_with_a_config_file(api_json, tmp_path, capsys):
 )
 def test_errors_are_one_clear_line(args, message, tmp_path, capsys):
     args = [str(tmp_path / a) if a in ("OUT", "missing.json") else a for a in args]
-    assert main(["build-pretrain", *args]) == 1
+    assert main(["build-pretrain", *args]) == 2  # a user's mistake: luacoder.errors.USAGE_ERROR
     err = capsys.readouterr().err
-    assert err.startswith("luacoder build-pretrain: ") and message in err
+    assert err.startswith("luacoder build-pretrain: error: ") and message in err and err.count("\n") == 1
     assert not (tmp_path / "OUT" / "pretrain").exists()

@@ -62,8 +62,16 @@ def test_bad_values_name_the_key(tmp_path):
         load_data_config(CONFIG, ["chat.eval_prompts=2.5"])
     with pytest.raises(ConfigError, match="split_by"):
         load_data_config(CONFIG, ["chat.split_by=row"])
-    with pytest.raises(ConfigError, match="test_fraction"):
+    with pytest.raises(ConfigError, match=r"config.yaml: 'pretrain.test_fraction': must be in \[0, 1\), got 1.5"):
         load_data_config(CONFIG, ["pretrain.test_fraction=1.5"])
+    with pytest.raises(ConfigError, match=r"config.yaml: 'sandbox.timeout': must be above 0, got 0"):
+        load_data_config(CONFIG, ["sandbox.timeout=0"])
+    with pytest.raises(ConfigError, match=r"'chat.dialogues_per_entry': must be at least 0, got -1"):
+        load_data_config(CONFIG, ["chat.dialogues_per_entry=-1"])
+    with pytest.raises(ConfigError, match=r"'pretrain.num_perm': must be at least 1, got 0"):
+        load_data_config(CONFIG, ["pretrain.num_perm=0"])
+    with pytest.raises(ConfigError, match=r"'chat.imports\[0\].limit': must be at least 1, got 0"):
+        load_data_config(CONFIG, {"chat": {"imports": [{"path": "x.jsonl", "limit": 0}]}})
     with pytest.raises(ConfigError, match="write it as --key=value"):
         load_data_config(CONFIG, ["seed"])
 

@@ -150,8 +150,8 @@ def test_docs_replaces_a_stale_report_and_keeps_the_old_api_json_on_failure(tmp_
 
     (folder / "m.md").write_text("# Nothing\n\n## x()\n")
     rc, out, err = run_cli(capsys, "docs", str(folder / "m.md"), "-o", str(out_path), "--layout", "lua54", "-q")
-    assert rc == 1 and out == ""
-    assert "luacoder docs: no API entries found in" in err and "m.md:1: module heading 'Nothing'" in err
+    assert rc == 2 and out == ""
+    assert "luacoder docs: error: no API entries found in" in err and "m.md:1: module heading 'Nothing'" in err
     assert out_path.read_text() == before
 
 
@@ -159,8 +159,8 @@ def test_docs_replaces_a_stale_report_and_keeps_the_old_api_json_on_failure(tmp_
     "argv, code, message",
     [
         (["docs"], 2, "give at least one PATH and -o api.json"),
-        (["docs", "nowhere", "-o", "api.json"], 1, "nowhere: no such file or folder"),
-        (["docs", ".", "-o", "api.json", "--layout", "sphinx"], 1, "no layout named 'sphinx'"),
+        (["docs", "nowhere", "-o", "api.json"], 2, "nowhere: no such file or folder"),
+        (["docs", ".", "-o", "api.json", "--layout", "sphinx"], 2, "no layout named 'sphinx'"),
     ],
 )
 def test_docs_usage_errors(tmp_path, capsys, monkeypatch, argv, code, message):

@@ -310,6 +310,13 @@ def run_in_process(root: Path, monkeypatch, *overrides: str) -> int:
     return exited.value.code
 
 
+def eval_error(capsys) -> str:
+    """What eval.py printed for a user's mistake: one `eval.py: error: ...` line."""
+    err = capsys.readouterr().err
+    assert err.startswith("eval.py: error: ") and err.count("\n") == 1, err
+    return err
+
+
 def read_outputs(out: Path) -> tuple[pd.DataFrame, list[dict]]:
     results = pd.read_csv(out / "results.csv")
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
@@ -480,20 +487,20 @@ def test_a_killed_run_resumes_after_its_last_complete_batch(eval_run, monkeypatc
     assert (root / "out" / "samples.jsonl").read_text() == before
 
 
-def test_config_and_input_errors_stop_before_any_model(tmp_path, monkeypatch, caplog):
+def test_config_and_input_errors_stop_before_any_model(tmp_path, monkeypatch, capsys):
     (tmp_path / "config.yaml").write_text("base_folder: run\napi_path: api.json\ntest_data_path: p.csv\n")
     assert run_in_process(tmp_path, monkeypatch, "--output_dir=out", "--batch_sise=2") == 2
-    assert "unknown key 'batch_sise' (from the command line); did you mean 'batch_size'?" in caplog.text
+    assert "unknown key 'batch_sise' (from the command line); did you mean 'batch_size'?" in eval_error(capsys)
     if importlib.util.find_spec("vllm") is None:
         assert run_in_process(tmp_path, monkeypatch, "--output_dir=out", "--backend=vllm") == 2
-        assert "backend 'vllm' needs the vllm package" in caplog.text
+        assert "backend 'vllm' needs the vllm package" in eval_error(capsys)
     assert run_in_process(tmp_path, monkeypatch) == 2
-    assert "set output_dir" in caplog.text
+    assert "set output_dir" in eval_error(capsys)
     fake_checkpoint(tmp_path / "run")
     (tmp_path / "api.json").write_text(
         json.dumps({"name": "t", "entries": [{"name": "print", "kind": "function", "module": "_G"}]})
     )
     (tmp_path / "p.csv").write_text("question\nhi\n")
     assert run_in_process(tmp_path, monkeypatch, "--output_dir=out") == 2
-    assert "p.csv: no 'prompt' column" in caplog.text
+    assert "p.csv: no 'prompt' column" in eval_error(capsys)
     assert not (tmp_path / "out").exists()

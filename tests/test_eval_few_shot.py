@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 from conftest import BUNDLED_DOCS
-from test_eval import ANSWERS, PROMPTS, read_outputs, run_in_process, scripted_checkpoint
+from test_eval import ANSWERS, PROMPTS, eval_error, read_outputs, run_in_process, scripted_checkpoint
 
 from luacoder.evaluation.few_shot import read_few_shot
 from luacoder.files import RowError
@@ -87,7 +87,7 @@ def test_the_prompted_baseline_is_its_own_row_with_the_examples_in_its_prompts(t
     assert len(list((tmp_path / "out" / "cache").glob("*/answers.jsonl"))) == 2
 
 
-def test_few_shot_needs_a_model_to_prompt_when_base_folder_is_a_run(tmp_path, monkeypatch, caplog):
+def test_few_shot_needs_a_model_to_prompt_when_base_folder_is_a_run(tmp_path, monkeypatch, capsys):
     from test_eval import fake_checkpoint
 
     fake_checkpoint(tmp_path / "run" / "checkpoint-1")
@@ -100,6 +100,6 @@ def test_few_shot_needs_a_model_to_prompt_when_base_folder_is_a_run(tmp_path, mo
         "base_folder: run\napi_path: api.json\ntest_data_path: p.csv\noutput_dir: out\nfew_shot_path: few.jsonl\n"
     )
     assert run_in_process(tmp_path, monkeypatch) == 2
-    assert "set few_shot_base to the model folder to prompt" in caplog.text
+    assert "set few_shot_base to the model folder to prompt" in eval_error(capsys)
     assert run_in_process(tmp_path, monkeypatch, "--few_shot_base=nowhere") == 2
-    assert "few_shot_base nowhere: not a model folder" in caplog.text
+    assert "few_shot_base nowhere: not a model folder" in eval_error(capsys)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import tempfile
 import time
 
 import pytest
@@ -181,6 +184,17 @@ def test_code_inside_a_coroutine_is_counted_against_the_budget(allow, code):
     assert took < 10
 
 
+@BOTH
+@pytest.mark.parametrize("name", ["=[sandbox]", "=[sandbox]\\0", "=[sandbox]\\0tail", "=[sandbox]x"])
+def test_a_chunk_named_like_the_sandbox_is_still_counted(allow, name):
+    # The budget's hook spares the sandbox's own functions by their chunk name; debug.getinfo reads a name only up
+    # to its first zero byte, so "=[sandbox]\0" must not pass for it either.
+    code = f'local f = load("while true do end", "{name}") f()'
+    result, took = timed(code, instructions=1_000_000, timeout=4, allow=allow)
+    assert not result.ok and result.reason == "instructions", result
+    assert took < 4
+
+
 def test_coroutines_share_one_budget_with_the_main_thread():
     # Each part alone fits the budget; together they do not.
     part = "local x = 0 for i = 1, 200000 do x = x + i end"
@@ -227,11 +241,12 @@ def test_time_limit_inside_lua():
 
 
 @pytest.mark.slow
-def test_a_hang_outside_lua_instructions_is_killed():
+def test_a_hang_outside_lua_instructions_is_killed_and_what_it_printed_is_kept():
     # Backtracking in the C pattern matcher runs no Lua instruction: only the wall clock stops it.
-    code = 'string.find(string.rep("a", 40), string.rep("a*", 40) .. "b")'
+    code = 'print("before") io.stderr:write("to stderr") string.find(string.rep("a", 40), string.rep("a*", 40) .. "b")'
     result, took = timed(code, timeout=1, instructions=10**12)
     assert not result.ok and result.reason == "timeout" and "killed" in result.error
+    assert result.stdout == "before\n" and result.stderr == "to stderr"
     assert took < 10
 
 
@@ -288,7 +303,53 @@ def test_catching_memory_errors_still_ends():
 def test_output_flood_is_cut():
     result = run_lua("while true do print(string.rep('x', 1000)) end", output_limit=100_000)
     assert not result.ok and result.reason == "output"
-    assert len(result.stdout) <= 101_000
+    assert result.stdout == ("x" * 1000 + "\n") * 99
+
+
+def test_error_messages_are_held_to_the_output_limit():
+    result = run_lua('error(string.rep("e", 4000000))')  # the default limit: 1 MB
+    assert not result.ok and result.reason == "error"
+    assert result.error.startswith("input:1: eee") and result.error.endswith("(cut at the output limit)")
+    assert len(result.error) <= 1_000_000
+    # Printed output and the error message share the limit.
+    result = run_lua('io.write(string.rep("o", 600)) error(string.rep("e", 5000), 0)', output_limit=1000)
+    assert result.stdout == "o" * 600
+    assert result.error == "e" * (400 - len("... (cut at the output limit)")) + "... (cut at the output limit)"
+    result = run_lua('local f = load("x = \'" .. string.rep("s", 3000000)) print(f)')  # a syntax error quoting it all
+    assert result.ok and len(result.stdout) < 1_000_000
+    result = run_lua('x = "' + "s" * 3_000_000)
+    assert result.reason == "syntax" and len(result.error) <= 1_000_000
+
+
+def test_a_large_reply_is_read_in_linear_time():
+    # 20 MB came back in over 6 s when the reply was searched for its end after every read.
+    result, took = timed('io.write(string.rep("x", 20000000)) error(string.rep("e", 5000000), 0)', output_limit=10**8)
+    assert result.reason == "error" and len(result.stdout) == 20_000_000 and len(result.error) == 5_000_000
+    assert took < 4
+
+
+def test_no_sandbox_folder_outlives_its_process(tmp_path, monkeypatch):
+    # A builder killed while its sandbox child runs: its temporary folder must not stay behind.
+    script = (
+        "import sys; from luacoder.lua.sandbox import run_lua; print('started', flush=True); "
+        "run_lua('while true do print(1) end', timeout=20, instructions=10**12, output_limit=10**12)"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    builder = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE)
+    assert builder.stdout.readline() == b"started\n"
+    time.sleep(1.5)  # the sandbox child is up and running the loop
+    builder.kill()
+    builder.wait()
+    builder.stdout.close()
+    # Folders left by a process that no longer runs (an older crash) go at the next start of a child; a live
+    # process's folder stays.
+    dead = tmp_path / "luacoder-sandbox-999999999-x1"
+    live = tmp_path / f"luacoder-sandbox-{os.getppid()}-x2"
+    dead.mkdir()
+    live.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert run_lua("print(1)").stdout == "1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name]
 
 
 def test_metatable_tricks_reach_nothing_real(canary):

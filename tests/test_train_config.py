@@ -186,3 +186,105 @@ def test_every_shipped_yaml_is_parsed_by_the_dataclasses_of_its_reader(path, mon
     monkeypatch.chdir(path.parent)
     parsed = parse_config(classes, [str(path), *overrides])
     assert [type(p) for p in parsed] == classes
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Ranges: every numeric key is checked when the config is read, before anything loads
+
+
+CHAT = REPO / "deepspeed" / "chat" / "config_cpu.yaml"
+
+
+def test_gradient_accumulation_steps_0_is_refused_with_the_file_and_key(tmp_path):
+    # It used to pass, then load model and data, then die in transformers with ZeroDivisionError.
+    chat = [ModelArguments, ChatDataArguments, SFTConfig]
+    message = "'gradient_accumulation_steps' (from {}): must be at least 1, got 0"
+    with pytest.raises(ConfigError) as error:
+        parse_config(chat, [str(CHAT), "--gradient_accumulation_steps=0", "--use_cpu=true"])
+    assert str(error.value) == message.format("the command line")
+    yaml_file = tmp_path / "chat.yaml"
+    yaml_file.write_text(CHAT.read_text() + "gradient_accumulation_steps: 0\n")
+    with pytest.raises(ConfigError) as error:
+        parse_config(chat, [str(yaml_file), "--use_cpu=true"])
+    assert str(error.value) == message.format(yaml_file)
+
+
+@pytest.mark.parametrize(
+    "script, override, message",
+    [
+        ("chat/train.py", "per_device_train_batch_size=0", "must be at least 1, got 0"),
+        ("chat/train.py", "learning_rate=-1e-5", "must be above 0, got -1e-05"),
+        ("chat/train.py", "max_length=0", "must be at least 1, got 0"),
+        ("chat/train.py", "num_train_epochs=0", "must be above 0, got 0.0"),
+        ("chat/train.py", "max_steps=0", "must be at least 1 (or -1), got 0"),
+        ("chat/train.py", "warmup_steps=-2", "must be at least 0, got -2.0"),
+        ("chat/train.py", "adam_beta2=1", "must be in [0, 1), got 1.0"),
+        ("pretrain/train.py", "seq_length=1", "must be at least 2, got 1"),
+        ("pretrain/train.py", "fim_rate=1.5", "must be between 0 and 1, got 1.5"),
+        ("pretrain/train.py", "save_steps=0", "must be above 0, got 0.0"),
+        ("multi/train.py", "fim_spm_rate=-0.1", "must be between 0 and 1, got -0.1"),
+        ("RL/sft_lora.py", "lora_r=0", "must be at least 1, got 0"),
+        ("RL/sft_lora.py", "lora_dropout=1", "must be in [0, 1), got 1.0"),
+        ("RL/grpo.py", "num_generations=1", "must be at least 2, got 1"),
+        ("RL/grpo.py", "top_p=0", "must be in (0, 1], got 0.0"),
+        ("RL/dpo.py", "beta=-0.1", "must be at least 0, got -0.1"),
+    ],
+)
+def test_numeric_keys_out_of_range_are_refused(script, override, message, monkeypatch):
+    path = REPO / "deepspeed" / script
+    config = sorted(path.parent.glob(f"{path.stem if path.parent.name == 'RL' else 'config'}*_cpu.yaml"))[0]
+    monkeypatch.chdir(path.parent)
+    key = override.split("=")[0]
+    with pytest.raises(ConfigError) as error:
+        parse_config(_script_dataclasses(path), [str(config), f"--{override}", "--use_cpu=true"])
+    assert str(error.value) == f"'{key}' (from the command line): {message}"
+
+
+def _numeric(annotation) -> bool:
+    """A number or numbers; a mapping (train_mixture's weights by file) is checked by its class, naming the file."""
+    import typing
+
+    if annotation in (int, float):
+        return True
+    if typing.get_origin(annotation) is dict:
+        return False
+    return any(_numeric(a) for a in typing.get_args(annotation) if a is not type(None) and a is not str)
+
+
+def test_every_numeric_key_of_every_script_has_a_range_that_holds_its_default():
+    import dataclasses
+    import typing
+
+    from luacoder.config import key_range, range_problem
+    from luacoder.data.config import SECTIONS, DataConfig, ImportConfig
+
+    scripts = [*sorted((REPO / "deepspeed").glob("*/*.py")), REPO / "eval" / "eval.py"]
+    readers = [script for script in scripts if "parse_config(" in script.read_text()]
+    classes = {cls for script in readers for cls in _script_dataclasses(script)}
+    classes |= {DataConfig, ImportConfig, *SECTIONS.values()}
+    assert len(classes) >= 20
+    missing = []
+    for cls in classes:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if not f.init or not _numeric(hints[f.name]) or f.metadata.get("internal"):
+                continue
+            spec = key_range(f)
+            if spec is None:
+                missing.append(f"{cls.__name__}.{f.name}")
+                continue
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            for value in default if isinstance(default, (list, dict)) else [default]:
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    assert range_problem(value, spec) is None, (cls.__name__, f.name, spec, value)
+    assert not missing, f"numeric keys without a range: {missing}"
+
+
+def test_ranges_read_as_written():
+    from luacoder.config import range_problem
+
+    assert range_problem(0, "[0, 1)") is None and range_problem(1, "[0, 1)") == "must be in [0, 1), got 1"
+    assert range_problem(-1, "[1, inf) or -1") is None
+    assert range_problem(0.5, "(0, inf)") is None and range_problem(0, "(0, inf)") == "must be above 0, got 0"
+    assert range_problem(3, "(-inf, 2]") == "must be at most 2, got 3"
+    assert range_problem(7, "[1, 65535]") is None and range_problem(70000, "[1, 65535]").startswith("must be between")

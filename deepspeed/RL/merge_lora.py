@@ -12,8 +12,11 @@ import argparse
 import logging
 from pathlib import Path
 
+from luacoder.errors import exit_on_user_errors
 from luacoder.rl.lora import merge_adapter
 from luacoder.train.model_setup import DTYPES
+
+exit_on_user_errors()  # a missing or wrong adapter folder: one message, exit status 2
 
 logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
 logger = logging.getLogger(__name__)

@@ -21,6 +21,7 @@ import sys
 
 from transformers import set_seed
 
+from luacoder.errors import report
 from luacoder.evaluation.prompts import read_prompts
 from luacoder.files import atomic_open
 from luacoder.train.generation import MAX_NEW_TOKENS, answer_rows, chat_messages, generate_answers
@@ -70,8 +71,8 @@ set_seed(args.seed)
 try:
     prompts = read_prompts(args.prompts_file) if args.prompts_file else None
     model, tokenizer = load_chat_model(args.model_name_or_path, args.dtype, args.trust_remote_code)
-except (OSError, ValueError) as exc:
-    sys.exit(f"generate.py: error: {exc}")
+except (OSError, ValueError) as exc:  # a prompts file or model folder that cannot be read, named in the message
+    sys.exit(report("generate.py", exc))
 logger.info("loaded %s (%s) on %s", args.model_name_or_path, model.dtype, model.device)
 
 decoding = dict(max_new_tokens=args.max_new_tokens, do_sample=args.do_sample)

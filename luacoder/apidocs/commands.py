@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 import collections
 import logging
-import sys
 from pathlib import Path
 
-USAGE_ERROR = 2
-FAILED = 1
+from luacoder.errors import report
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,7 +47,7 @@ def skipped_path(output: Path) -> Path:
 def docs_command(args: argparse.Namespace) -> int:
     from luacoder.apidocs.docs import read_docs
     from luacoder.apidocs.layout import load_layout, shipped_layout_names
-    from luacoder.apidocs.schema import ApiError, save_api
+    from luacoder.apidocs.schema import save_api
     from luacoder.files import write_jsonl
 
     if args.list_layouts:
@@ -57,25 +55,20 @@ def docs_command(args: argparse.Namespace) -> int:
             print(f"{name:10} {load_layout(name).description}")
         return 0
     if not args.paths or args.output is None:
-        print("luacoder docs: give at least one PATH and -o api.json", file=sys.stderr)
-        return USAGE_ERROR
+        return report("luacoder docs", "give at least one PATH and -o api.json")
     if args.output.is_dir():
-        print(
-            f"luacoder docs: -o {args.output} is a folder; name the file to write, e.g. -o {args.output / 'api.json'}",
-            file=sys.stderr,
+        return report(
+            "luacoder docs",
+            f"-o {args.output} is a folder; name the file to write, e.g. -o {args.output / 'api.json'}",
         )
-        return USAGE_ERROR
     if not args.quiet:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        result = read_docs(args.paths, layout=args.layout, name=args.name, progress=not args.quiet)
-        save_api(result.api, args.output)
-    except ApiError as exc:
-        print(f"luacoder docs: {exc}", file=sys.stderr)
-        return FAILED
-    report = args.skipped or skipped_path(args.output)
+    # An ApiError (docs that cannot be read) is reported by luacoder.cli.
+    result = read_docs(args.paths, layout=args.layout, name=args.name, progress=not args.quiet)
+    save_api(result.api, args.output)
+    skipped = args.skipped or skipped_path(args.output)
     # Written even when empty, so that a report from an earlier run never sits beside a new api.json.
-    write_jsonl(report, (row.to_dict() for row in result.skipped))
+    write_jsonl(skipped, (row.to_dict() for row in result.skipped))
 
     by_layout = collections.Counter(result.layouts.values())
     by_what = collections.Counter(row.what.split(" ", 1)[0] for row in result.skipped)
@@ -85,5 +78,5 @@ def docs_command(args: argparse.Namespace) -> int:
         f"entries:    {len(result.api)} ({', '.join(f'{k} {c}' for k, c in sorted(kinds.items()))}) -> {args.output}"
     )
     detail = f" ({', '.join(f'{w} {c}' for w, c in sorted(by_what.items()))})" if by_what else ""
-    print(f"skipped:    {len(result.skipped)}{detail} -> {report}")
+    print(f"skipped:    {len(result.skipped)}{detail} -> {skipped}")
     return 0

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from luacoder.errors import UserError
 from luacoder.files import write_json
 
 KINDS = ("function", "method", "field", "event")
@@ -30,7 +31,7 @@ SCHEMA_VERSION = 2
 READ_VERSIONS = (1, 2)
 
 
-class ApiError(ValueError):
+class ApiError(UserError, ValueError):
     """An api.json (or a doc that should become one) is not valid; the message says where and why."""
 
 

@@ -1,4 +1,9 @@
-"""What the two dataset builders share: the result they return, row filters over a ledger, writing the outputs."""
+"""What the two dataset builders share: the result they return, row filters over a ledger, writing the outputs.
+
+Each build writes all it makes (the dataset folder with its card and rejects; for chat, eval/prompts.csv too) into
+one staging folder that replaces the previous outputs together (luacoder.files.atomic_outputs): a build killed at
+any point leaves the previous outputs or the new ones, never a mix, and the next build finishes a swap that a kill
+interrupted."""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from luacoder.data.config import DataConfig
 from luacoder.data.eval_prompts import EvalPrompt, make_eval_prompts, read_eval_prompts
 from luacoder.data.filters import Decontaminator, ExactDuplicates, NearDuplicates, held_out_groups
 from luacoder.data.ledger import Ledger
-from luacoder.files import atomic_folder, write_jsonl, write_text
+from luacoder.files import write_jsonl, write_text
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "test")
@@ -155,20 +160,19 @@ def split_rows(
     return out, groups
 
 
-def write_outputs(
-    out_dir: Path,
+def write_dataset(
+    folder: Path,
     splits: dict[str, list[dict[str, Any]]],
     ledger: Ledger,
     card: str,
     extra_rejects: dict[str, Ledger] | None = None,
 ) -> None:
-    """train.jsonl, test.jsonl, rejects.jsonl, README.md and any other rejects files (name -> ledger), written as
-    one folder that replaces out_dir whole: a build killed while writing leaves the previous dataset as it was."""
+    """train.jsonl, test.jsonl, rejects.jsonl, README.md and any other rejects files (name -> ledger) in `folder`
+    (a build's staging folder: see the module docstring)."""
     ledger.check()
-    with atomic_folder(out_dir) as folder:
-        for split, rows in splits.items():
-            write_jsonl(folder / f"{split}.jsonl", rows)
-        ledger.write_rejects(folder / "rejects.jsonl")
-        for name, other in (extra_rejects or {}).items():
-            other.write_rejects(folder / name)
-        write_text(folder / "README.md", card)
+    for split, rows in splits.items():
+        write_jsonl(folder / f"{split}.jsonl", rows)
+    ledger.write_rejects(folder / "rejects.jsonl")
+    for name, other in (extra_rejects or {}).items():
+        other.write_rejects(folder / name)
+    write_text(folder / "README.md", card)

@@ -30,7 +30,7 @@ from luacoder.data.build import (
     drop,
     eval_prompts_for,
     split_rows,
-    write_outputs,
+    write_dataset,
 )
 from luacoder.data.card import TokenCounter, counts_section, markdown_table
 from luacoder.data.config import DataConfig
@@ -41,6 +41,7 @@ from luacoder.data.filters import ApiChecker, held_out_groups
 from luacoder.data.ledger import Ledger
 from luacoder.data.sources import read_import
 from luacoder.data.usage import VARIANTS, UsageWriter
+from luacoder.files import atomic_outputs
 from luacoder.lua.markdown_code import extract_lua_code
 
 log = logging.getLogger(__name__)
@@ -295,7 +296,6 @@ def build_chat(api: ApiSet, config: DataConfig, output_dir: str | Path | None = 
     counter = TokenCounter(config.tokenizer_ref)
     tokens = {s: sum(counter.count_messages(r["messages"]) for r in data) for s, data in splits.items()}
     generated_prompts = prompts[: cfg.eval_prompts] if cfg.eval_prompts else []
-    write_prompts_csv(root / "eval" / "prompts.csv", generated_prompts)
     result = BuildResult(
         "chat",
         out,
@@ -315,9 +315,10 @@ def build_chat(api: ApiSet, config: DataConfig, output_dir: str | Path | None = 
             "turns": Counter(len(r["messages"]) for s in splits.values() for r in s),
         },
     )
-    write_outputs(
-        out, splits, ledger, chat_card(api, config, result), extra_rejects={"answer_code_rejects.jsonl": bank_ledger}
-    )
+    card = chat_card(api, config, result)
+    with atomic_outputs(root, ["chat", "eval/prompts.csv"]) as staging:
+        write_dataset(staging / "chat", splits, ledger, card, extra_rejects={"answer_code_rejects.jsonl": bank_ledger})
+        write_prompts_csv(staging / "eval" / "prompts.csv", generated_prompts)
     log.info("chat: wrote %s (train %d, test %d rows)", out, len(splits["train"]), len(splits["test"]))
     return result
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
-FAILED = 1
+from luacoder.errors import report
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,31 +34,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def build_command(args: argparse.Namespace) -> int:
-    from luacoder.apidocs.schema import ApiError, load_api
-    from luacoder.config import ConfigError
+    """A mistake in the config, the docs or a data file is reported by luacoder.cli (luacoder.errors)."""
+    from luacoder.apidocs.schema import load_api
     from luacoder.data.config import load_data_config
-    from luacoder.data.sources import DataError, load_or_build_api
-    from luacoder.files import RowError
+    from luacoder.data.sources import load_or_build_api
 
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     if args.config is None and args.output_dir is None:
-        print(f"luacoder build-{args.dataset}: give --config data/config.yaml or -o OUTPUT_DIR", file=sys.stderr)
-        return FAILED
-    try:
-        config = load_data_config(args.config, args.overrides)
-        out = args.output_dir if args.output_dir is not None else config.out
-        api = load_api(args.api_path) if args.api_path is not None else load_or_build_api(config, out)
-        if args.dataset == "pretrain":
-            from luacoder.data.pretrain import build_pretrain
+        return report(f"luacoder build-{args.dataset}", "give --config data/config.yaml or -o OUTPUT_DIR")
+    config = load_data_config(args.config, args.overrides)
+    out = args.output_dir if args.output_dir is not None else config.out
+    api = load_api(args.api_path) if args.api_path is not None else load_or_build_api(config, out)
+    if args.dataset == "pretrain":
+        from luacoder.data.pretrain import build_pretrain
 
-            result = build_pretrain(api, config, out)
-        else:
-            from luacoder.data.chat import build_chat
+        result = build_pretrain(api, config, out)
+    else:
+        from luacoder.data.chat import build_chat
 
-            result = build_chat(api, config, out)
-    except (ApiError, ConfigError, DataError, RowError) as exc:
-        print(f"luacoder build-{args.dataset}: {exc}", file=sys.stderr)
-        return FAILED
+        result = build_chat(api, config, out)
     s = result.summary()
     print(
         f"{args.dataset}: read {s['read']}, removed {s['removed']}, train {s['train']} rows ({s['train tokens']}"

@@ -337,4 +337,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from luacoder.errors import exit_on_user_errors
+
+    exit_on_user_errors("python -m luacoder.data.preferences")
     sys.exit(main())

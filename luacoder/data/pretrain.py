@@ -26,7 +26,7 @@ from luacoder.data.build import (
     drop,
     eval_prompts_for,
     split_rows,
-    write_outputs,
+    write_dataset,
 )
 from luacoder.data.card import TokenCounter, counts_section, markdown_table
 from luacoder.data.config import DataConfig
@@ -35,6 +35,7 @@ from luacoder.data.filters import quality_issue
 from luacoder.data.ledger import Ledger
 from luacoder.data.sources import lua_files
 from luacoder.data.usage import UsageWriter, stubs
+from luacoder.files import atomic_outputs
 from luacoder.lua.calls import extract_calls
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,8 @@ def build_pretrain(api: ApiSet, config: DataConfig, output_dir: str | Path | Non
     """Build, filter, split and write the code dataset under `output_dir` (default: the config's) / pretrain."""
     start = time.perf_counter()
     cfg = config.pretrain
-    out = (Path(output_dir) if output_dir is not None else config.out) / "pretrain"
+    root = Path(output_dir) if output_dir is not None else config.out
+    out = root / "pretrain"
     ledger = Ledger("pretrain")
     runner = ExecutionFilter(config.sandbox, api) if cfg.execute else None
     rows = pretrain_candidates(api, config, ledger, runner)
@@ -146,7 +148,9 @@ def build_pretrain(api: ApiSet, config: DataConfig, output_dir: str | Path | Non
         time.perf_counter() - start,
         {"execution": execution, "eval_prompts": len(prompts), "groups": groups},
     )
-    write_outputs(out, splits, ledger, pretrain_card(api, config, result))
+    card = pretrain_card(api, config, result)
+    with atomic_outputs(root, ["pretrain"]) as staging:
+        write_dataset(staging / "pretrain", splits, ledger, card)
     log.info("pretrain: wrote %s (train %d, test %d rows)", out, len(splits["train"]), len(splits["test"]))
     return result
 

@@ -41,7 +41,8 @@ from typing import Any
 from luacoder.apidocs.schema import ApiSet, load_api, save_api
 from luacoder.data.config import DataConfig, ImportConfig
 from luacoder.dialogue import ChatRowError, to_messages
-from luacoder.files import write_jsonl
+from luacoder.errors import UserError
+from luacoder.files import atomic_outputs, finish_interrupted_swaps, write_jsonl
 
 # ---------------------------------------------------------------------------------------------------------------
 # Imported conversations
@@ -233,7 +234,7 @@ def oasst_messages(text: Any, where: str) -> list[dict[str, Any]]:
 # Lua files
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """Input the dataset builders cannot use at all (a missing folder, an import with no usable column)."""
 
 
@@ -285,8 +286,9 @@ def build_api_json(config: DataConfig, output_dir: str | Path | None = None):
     out = Path(output_dir) if output_dir is not None else config.out
     paths = [config.path(p) for p in config.docs.paths]
     result = read_docs(paths, layout=config.docs.layout, name=config.docs.name, progress=True)
-    save_api(result.api, out / "api.json")
-    write_jsonl(out / "api.skipped.jsonl", (row.to_dict() for row in result.skipped))
+    with atomic_outputs(out, ["api.json", "api.skipped.jsonl"]) as staging:  # never a report beside another api.json
+        save_api(result.api, staging / "api.json")
+        write_jsonl(staging / "api.skipped.jsonl", (row.to_dict() for row in result.skipped))
     log.info("wrote %s (%d entries, %d skipped)", out / "api.json", len(result.api), len(result.skipped))
     return result
 
@@ -295,6 +297,7 @@ def load_or_build_api(config: DataConfig, output_dir: str | Path | None = None) 
     """`<output_dir>/api.json` when it exists (data/json.ipynb or `luacoder docs` wrote it); otherwise the configured
     docs are read and api.json is written there first, so that every later stage reads the same file."""
     out = Path(output_dir) if output_dir is not None else config.out
+    finish_interrupted_swaps(out)
     path = out / "api.json"
     if path.is_file():
         return load_api(path)

@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from luacoder.errors import UserError
 from luacoder.train.generation import MAX_NEW_TOKENS
 
 BACKENDS = ("hf", "vllm")
 
 
-class BackendError(RuntimeError):
+class BackendError(UserError, RuntimeError):
     """The backend cannot run here; the message says what to do."""
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-USAGE_ERROR = 2
+from luacoder.errors import report
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,16 +47,14 @@ def score_command(args: argparse.Namespace) -> int:
     from luacoder.files import RowError, atomic_open
 
     if min(args.timeout, args.memory_mb, args.instructions, *args.k) <= 0:
-        print("luacoder multipl-e: -k, --timeout, --memory-mb and --instructions must be positive", file=sys.stderr)
-        return USAGE_ERROR
+        return report("luacoder multipl-e", "-k, --timeout, --memory-mb and --instructions must be positive")
     try:
         problems = m.load_problems(args.problems)
         completions = m.read_completions(args.completions)
         limits = m.Limits(args.timeout, args.memory_mb, args.instructions)
         outcomes = m.run_completions(problems, completions, limits, report_type="markdown" if args.chat else "code")
     except (RowError, ValueError) as exc:
-        print(f"luacoder multipl-e: {exc}", file=sys.stderr)
-        return USAGE_ERROR
+        return report("luacoder multipl-e", exc)
     scores, rows = m.summarize(outcomes, args.k)
     if args.output is not None:
         with atomic_open(args.output) as handle:

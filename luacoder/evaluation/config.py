@@ -9,6 +9,7 @@ from luacoder.evaluation import multipl_e as benchmark
 from luacoder.evaluation.backends import BACKENDS
 from luacoder.evaluation.code_prompts import DEFAULT_STOP, DEFAULT_TEMPLATE, check_template
 from luacoder.grading.answer import REPORT_TYPES
+from luacoder.lua.sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 from luacoder.train.generation import MAX_NEW_TOKENS
 from luacoder.train.model_setup import DTYPES
 
@@ -24,22 +25,26 @@ class EvalConfig:
         default=None, metadata={"help": "default: the one the checkpoint was trained with (luacoder_meta.json)"}
     )
     backend: str = field(default="hf", metadata={"help": "hf, or vllm where it is installed (GPU)"})
-    batch_size: int = 8
-    max_new_tokens: int = MAX_NEW_TOKENS
+    batch_size: int = field(default=8, metadata={"range": "[1, inf)"})
+    max_new_tokens: int = field(default=MAX_NEW_TOKENS, metadata={"range": "[1, inf)"})
     do_sample: bool = field(default=False, metadata={"help": "sample instead of greedy decoding"})
-    temperature: float = 0.2
-    top_p: float = 0.95
-    top_k: int = 50
-    seed: int = field(default=42, metadata={"help": "prompt i is sampled with seed + i"})
-    tensor_parallel_size: int = field(default=1, metadata={"help": "vllm: GPUs one model is split over"})
-    gpu_memory_utilization: float = field(default=0.9, metadata={"help": "vllm: share of GPU memory it may take"})
+    temperature: float = field(default=0.2, metadata={"range": "(0, inf)"})
+    top_p: float = field(default=0.95, metadata={"range": "(0, 1]"})
+    top_k: int = field(default=50, metadata={"range": "[0, inf)"})
+    seed: int = field(default=42, metadata={"help": "prompt i is sampled with seed + i", "range": "[0, 4294967295]"})
+    tensor_parallel_size: int = field(
+        default=1, metadata={"help": "vllm: GPUs one model is split over", "range": "[1, inf)"}
+    )
+    gpu_memory_utilization: float = field(
+        default=0.9, metadata={"help": "vllm: share of GPU memory it may take", "range": "(0, 1]"}
+    )
     dtype: str = "auto"
     device: str | None = field(default=None, metadata={"help": "default: cuda when there is a GPU, else cpu"})
     trust_remote_code: bool = False
     execute: bool = field(default=False, metadata={"help": "also run each answer's code in the Lua sandbox"})
-    execute_timeout: float = 5.0
-    execute_memory_mb: float = 64.0
-    samples_in_report: int = 3
+    execute_timeout: float = field(default=DEFAULT_TIMEOUT, metadata={"range": "(0, inf)"})
+    execute_memory_mb: float = field(default=DEFAULT_MEMORY_MB, metadata={"range": "(0, inf)"})
+    samples_in_report: int = field(default=3, metadata={"range": "[0, inf)"})
     count_undefined_globals: bool = field(
         default=True,
         metadata={
@@ -62,10 +67,15 @@ class EvalConfig:
         default=None, metadata={"help": "also score pass@k on a MultiPL-E JSONL, or a hub id (nuprl/MultiPL-E:...)"}
     )
     multipl_e_samples: int = field(
-        default=1, metadata={"help": "completions per problem: 1 is greedy pass@1; more are sampled, for pass@k"}
+        default=1,
+        metadata={
+            "help": "completions per problem: 1 is greedy pass@1; more are sampled, for pass@k",
+            "range": "[1, inf)",
+        },
     )
     multipl_e_k: list[int] = field(
-        default_factory=lambda: list(benchmark.KS), metadata={"help": "the k of pass@k (those up to the samples)"}
+        default_factory=lambda: list(benchmark.KS),
+        metadata={"help": "the k of pass@k (those up to the samples)", "range": "[1, inf)"},
     )
     few_shot_path: str | None = field(
         default=None,
@@ -74,8 +84,8 @@ class EvalConfig:
     few_shot_base: str | None = field(
         default=None, metadata={"help": "the model folder the few-shot row prompts (default: base_folder's model)"}
     )
-    multipl_e_timeout: float = benchmark.DEFAULT_TIMEOUT
-    multipl_e_memory_mb: float = benchmark.DEFAULT_MEMORY_MB
+    multipl_e_timeout: float = field(default=benchmark.DEFAULT_TIMEOUT, metadata={"range": "(0, inf)"})
+    multipl_e_memory_mb: float = field(default=benchmark.DEFAULT_MEMORY_MB, metadata={"range": "(0, inf)"})
 
     def __post_init__(self) -> None:
         for key in ("base_folder", "api_path", "test_data_path", "output_dir"):
@@ -87,16 +97,8 @@ class EvalConfig:
             raise ConfigError(f"backend is {self.backend!r}: choose one of {', '.join(BACKENDS)}")
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype is {self.dtype!r}: choose one of {', '.join(DTYPES)}")
-        if self.batch_size < 1 or self.max_new_tokens < 1 or self.tensor_parallel_size < 1:
-            raise ConfigError("batch_size, max_new_tokens and tensor_parallel_size must be at least 1")
-        if not 0 < self.gpu_memory_utilization <= 1:
-            raise ConfigError("gpu_memory_utilization must be in (0, 1]")
-        if self.execute_timeout <= 0 or self.execute_memory_mb <= 0:
-            raise ConfigError("execute_timeout and execute_memory_mb must be positive")
-        if not self.multipl_e_k or min(self.multipl_e_samples, *self.multipl_e_k) < 1:
-            raise ConfigError("multipl_e_samples and every multipl_e_k must be at least 1")
-        if self.multipl_e_timeout <= 0 or self.multipl_e_memory_mb <= 0:
-            raise ConfigError("multipl_e_timeout and multipl_e_memory_mb must be positive")
+        if not self.multipl_e_k:
+            raise ConfigError("multipl_e_k: give at least one k")
         try:
             check_template(self.code_template)
         except ValueError as exc:

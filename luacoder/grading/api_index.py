@@ -32,8 +32,9 @@ on a typed value is checked against that type's entries (`timer:start(10)` again
 to every documented `m` when the type documents none (an inherited method: `rect:translate` on a ShapeObject).
 
 The base layer. Unless the api.json (its `base` field) or the caller says otherwise, the bundled Lua 5.4 docs
-(`data/docs/lua54`, read once per process) lie under every API: `ApiIndex(api, base="lua54")`; `base="none"`
-turns it off, a path names other docs (a folder or an api.json).
+(package data, `luacoder/apidocs/bundled/lua54`, which the checkout shows as `data/docs/lua54`; read once per
+process) lie under every API: `ApiIndex(api, base="lua54")`; `base="none"` turns it off, a path names other docs (a
+folder or an api.json).
 
 Arity. An entry named `module.f` documents every argument (`string.rep(s, n [, sep])`); an entry named `Type:m`
 documents the arguments after the implicit `self` (`file:read(...)`). A method call passes `self` implicitly, so
@@ -45,7 +46,6 @@ any number more, so it only fails when those others are already too many.
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import re
@@ -58,11 +58,11 @@ from pathlib import Path
 from luacoder.apidocs.schema import ApiEntry, ApiError
 from luacoder.lua.calls import Call
 
-logger = logging.getLogger(__name__)
 CALLABLE_KINDS = ("function", "method")
 _ROOT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _GLOBAL_TABLE = "_G."
-BUNDLED_DOCS = Path(__file__).resolve().parents[2] / "data" / "docs"
+# Shipped in the package, so that an installed (non-editable) luacoder grades with them too.
+BUNDLED_DOCS = Path(__file__).resolve().parents[1] / "apidocs" / "bundled"
 DEFAULT_BASE = "lua54"
 NO_BASE = "none"
 # Words of a documented type that name no receiver type: a value of these types has no API methods of its own.
@@ -193,12 +193,7 @@ class ApiIndex:
         base: str | None = None,
         requires: dict[str, str] | None = None,
     ):
-        chosen = base if base is not None else getattr(entries, "base", None)
-        base = chosen or DEFAULT_BASE
-        if chosen is None and not (BUNDLED_DOCS / DEFAULT_BASE).is_dir():
-            # An installed package without the repository's data/ folder: grade without the base layer, say so.
-            logger.warning("no bundled %s docs at %s: grading without the Lua standard library", base, BUNDLED_DOCS)
-            base = NO_BASE
+        base = (base if base is not None else getattr(entries, "base", None)) or DEFAULT_BASE
         self.requires: dict[str, str] = {**getattr(entries, "requires", {}), **(requires or {})}
         self.entries: dict[str, ApiEntry] = {}
         self.callables: dict[str, list[ApiEntry]] = defaultdict(list)  # `string.format`, `print`, aliases

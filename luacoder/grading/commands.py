@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 
@@ -16,15 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def grade_command(args: argparse.Namespace) -> int:
     from luacoder.apidocs.json_docs import read_json_docs
-    from luacoder.apidocs.schema import ApiError
     from luacoder.grading.api_index import ApiIndex
-    from luacoder.lua.commands import USAGE_ERROR, calls_command
+    from luacoder.lua.commands import calls_command
 
-    try:
-        index = ApiIndex(read_json_docs(args.api_path))
-    except ApiError as exc:
-        print(f"luacoder grade: {exc}", file=sys.stderr)
-        return USAGE_ERROR
+    index = ApiIndex(read_json_docs(args.api_path))  # an ApiError is reported by luacoder.cli
 
     def grader(code):
         report = index.calls_of(code)

@@ -8,7 +8,8 @@ import json
 import sys
 from pathlib import Path
 
-USAGE_ERROR = 2
+from luacoder.errors import report
+from luacoder.lua.sandbox import ALLOWANCES, DEFAULT_INSTRUCTIONS, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,14 +22,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = lua_sub.add_parser("run", help="run a Lua file (or the Lua blocks of a Markdown file) in the sandbox")
     p.add_argument("file", type=Path, help="a .lua file, or a Markdown file (.md, .markdown) with Lua code blocks")
-    p.add_argument("--timeout", type=float, default=5.0, metavar="S", help="wall-clock limit in seconds (5)")
-    p.add_argument("--memory_mb", type=float, default=64, metavar="M", help="memory limit of the Lua state (64)")
-    p.add_argument("--instructions", type=int, default=100_000_000, help="instruction budget (100000000)")
+    p.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S", help="wall-clock limit in seconds (%(default)g)"
+    )
+    p.add_argument(
+        "--memory_mb", type=float, default=DEFAULT_MEMORY_MB, metavar="M", help="memory of the Lua state (%(default)g)"
+    )
+    p.add_argument("--instructions", type=int, default=DEFAULT_INSTRUCTIONS, help="instruction budget (%(default)d)")
     p.add_argument(
         "--allow",
         action="append",
         default=[],
-        choices=["files", "modules", "debug", "exit", "luaunit"],
+        choices=sorted(ALLOWANCES),
         help="an allowance: in-memory files, require/package, the safe debug library, os.exit; repeatable",
     )
     p.add_argument(
@@ -38,8 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _usage_error(message: str) -> int:
-    print(f"luacoder lua: {message}", file=sys.stderr)
-    return USAGE_ERROR
+    return report("luacoder lua", message)
 
 
 def _read(path: Path) -> tuple[list[tuple[str, int]], str | None]:

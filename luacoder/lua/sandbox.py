@@ -16,10 +16,13 @@ What the sandbox does:
   `coroutine.resume` re-raise once it is spent), a time limit checked by the same hook, a memory cap on the Lua
   allocator, and a cap on captured output. Around it, the child process has RLIMIT_AS (memory), RLIMIT_CPU,
   RLIMIT_FSIZE=0 (it cannot write a file), a small RLIMIT_NOFILE, RLIMIT_NPROC=0 (no new processes, except for
-  root) and no core dumps; it runs in its own session, in an empty temporary directory, with an almost empty
-  environment, and the parent kills its whole process group when the wall-clock limit passes. An escape from the
-  Lua VM, a crash or a hang (a Lua pattern that backtracks for hours, an endless `__gc`) ends the child, never the
-  caller.
+  root) and no core dumps; it runs in its own session, in a temporary directory that is removed once it has
+  started (nothing is left behind however the caller ends; folders of callers killed while a child started are
+  removed by the next start), with an almost empty environment, and the parent kills its whole process group when
+  the wall-clock limit passes. An escape from the Lua VM, a crash or a hang (a Lua pattern that backtracks for
+  hours, an endless `__gc`) ends the child, never the caller. Output streams to the caller as it is written, so a
+  run killed by the wall clock still returns what it printed; the output limit counts stdout, stderr and the error
+  message together (an error message is cut to what the output left).
 - **Allowances**, opted into on purpose: `files={"name": "text"}` (or `allow=["files"]`) gives an in-memory file
   system behind `io.open`, `io.lines`, `io.input`/`io.output`, `io.tmpfile`, file methods, `os.remove`,
   `os.rename`, `os.tmpname`, `dofile` and `loadfile`; "modules" gives `require` and `package` over
@@ -57,6 +60,7 @@ import os
 import resource
 import select
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -66,10 +70,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ALLOWANCES = frozenset({"files", "modules", "debug", "exit", "luaunit"})
-DEFAULT_TIMEOUT = 5.0
+# The limits of a run unless the caller sets its own: the one definition (the child, the Lua prelude and the
+# commands take them from here).
+DEFAULT_TIMEOUT = 5.0  # seconds
 DEFAULT_MEMORY_MB = 64
 DEFAULT_INSTRUCTIONS = 100_000_000
-DEFAULT_OUTPUT_LIMIT = 1_000_000
+DEFAULT_OUTPUT_LIMIT = 1_000_000  # bytes of stdout, stderr and error message together
+# The child's messages on its stdout: a kind byte and the payload's length (4 bytes, big-endian), then the payload.
+FRAME = struct.Struct(">cI")
+READY, STDOUT, STDERR, RESULT = b"R", b"o", b"e", b"r"
+CUT = "... (cut at the output limit)"  # ends an error message cut to the output limit
 # Python, lupa and the JSON of a result, on top of what the Lua state may use.
 _CHILD_OVERHEAD_MB = 256
 # Starting the child (Python, lupa) is not the code's time; it says when it is ready.
@@ -77,6 +87,8 @@ _START_TIMEOUT = 60.0
 # The Lua-side time limit fires first; the wall-clock kill is the backstop for what it cannot see.
 _WALL_SLACK = 0.5
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+# A child's temporary folder: luacoder-sandbox-<pid of the process that started it>-<random>.
+_WORKDIR_PREFIX = "luacoder-sandbox-"
 
 
 @dataclass
@@ -176,7 +188,7 @@ def iter_run_many(jobs: Iterable[LuaJob | str], **defaults) -> Iterator[RunResul
             if child is None or not child.alive():
                 child = _Child(job)
             result = child.run(job)
-            if result.reason in ("timeout", "crashed") and not child.alive():
+            if not child.alive():
                 child.close()
                 child = None
             yield result
@@ -239,33 +251,105 @@ def _limits(job: LuaJob):
         resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_NOFILE, (32, 32))
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+        # RLIMIT_NPROC (no new processes) is set by the child once it has started its output thread.
 
     return preexec
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's process
+        pass
+    return True
+
+
+def _remove_stale_workdirs() -> None:
+    """Remove the folders of children whose starting process no longer runs (it was killed while a child started);
+    only empty folders are removed, and another user's cannot be."""
+    with contextlib.suppress(OSError):
+        for path in Path(tempfile.gettempdir()).glob(f"{_WORKDIR_PREFIX}*-*"):
+            pid = path.name[len(_WORKDIR_PREFIX) :].partition("-")[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                with contextlib.suppress(OSError):
+                    os.rmdir(path)
+
+
+class _Frames:
+    """The child's messages, parsed as its bytes arrive: each byte is looked at once, so reading a reply takes time
+    in proportion to its size. Output messages are gathered into `stdout` and `stderr` as they come; `next`
+    returns the others."""
+
+    def __init__(self, max_size: int):
+        self.buffer = bytearray()
+        self.start = 0
+        self.max_size = max_size
+        self.stdout, self.stderr = bytearray(), bytearray()
+
+    def feed(self, chunk: bytes) -> None:
+        self.buffer += chunk
+
+    def next(self) -> tuple[bytes, bytes] | None:
+        """The next READY or RESULT message (kind, payload), or None until more bytes arrive; ValueError for a
+        message larger than any the child should send."""
+        buffer, start, header = self.buffer, self.start, FRAME.size
+        try:
+            while len(buffer) - start >= header:
+                kind, size = FRAME.unpack_from(buffer, start)
+                if size > self.max_size:
+                    raise ValueError(f"a message of {size} bytes")
+                end = start + header + size
+                if len(buffer) < end:
+                    return None
+                if kind == STDOUT:
+                    self.stdout += buffer[start + header : end]
+                elif kind == STDERR:
+                    self.stderr += buffer[start + header : end]
+                else:
+                    payload = bytes(buffer[start + header : end])
+                    start = end
+                    return kind, payload
+                start = end
+            return None
+        finally:
+            self.start = start
+            if start == len(buffer) or start > 2**20:
+                del buffer[:start]
+                self.start = 0
+
+
 class _Child:
-    """One `python -m luacoder.lua._child` process, fed one JSON job per line."""
+    """One `python -m luacoder.lua._child` process, fed one JSON job per line, answering in FRAME messages."""
 
     def __init__(self, job: LuaJob):
-        self.workdir = tempfile.TemporaryDirectory(prefix="luacoder-sandbox-")
+        _remove_stale_workdirs()
+        workdir = tempfile.mkdtemp(prefix=f"{_WORKDIR_PREFIX}{os.getpid()}-")
         env = {"PATH": os.defpath, "PYTHONPATH": _PACKAGE_ROOT, "PYTHONDONTWRITEBYTECODE": "1", "LC_ALL": "C"}
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-B", "-m", "luacoder.lua._child"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=self.workdir.name,
-            env=env,
-            start_new_session=True,
-            preexec_fn=_limits(job),
-            close_fds=True,
-        )
-        self.buffer = b""
-        self.errors = b""
-        self.ready = self._read_line(time.monotonic() + _START_TIMEOUT) is not None
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-B", "-m", "luacoder.lua._child"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=workdir,
+                env=env,
+                start_new_session=True,
+                preexec_fn=_limits(job),
+                close_fds=True,
+            )
+            self.errors = b""
+            self.stderr_open = True
+            # Any message bigger than stdout, stderr and error at their limit (JSON-escaped at worst) is not one
+            # the child should send: it is ended as crashed.
+            self.frames = _Frames(6 * job.output_limit + 2**20)
+            self.ready = self._read_frame(time.monotonic() + _START_TIMEOUT) == (READY, b"")
+        finally:
+            # The child is in it (or never started): it may run in a folder that no longer exists.
+            with contextlib.suppress(OSError):
+                os.rmdir(workdir)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -274,6 +358,7 @@ class _Child:
         start = time.monotonic()
         if not self.ready:
             return self._dead(start)
+        self.frames.max_size = 6 * job.output_limit + 2**20
         deadline = start + job.timeout + _WALL_SLACK
         try:
             assert self.proc.stdin is not None
@@ -281,55 +366,79 @@ class _Child:
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             return self._dead(start)
-        line = self._read_line(deadline)
-        if line is None:
-            if self.alive():
+        frames = self.frames
+        frames.stdout, frames.stderr = bytearray(), bytearray()
+        while True:
+            try:
+                frame = self._read_frame(deadline, job.output_limit)
+            except ValueError:
+                self.kill()
+                return self._dead(start, frames.stdout, frames.stderr)
+            stdout, stderr = frames.stdout, frames.stderr
+            if len(stdout) + len(stderr) > job.output_limit:  # the Lua side stops first; this is the backstop
                 self.kill()
                 return RunResult(
                     ok=False,
+                    stdout=_text(stdout[: job.output_limit]),
+                    stderr=_text(stderr[: max(0, job.output_limit - len(stdout))]),
+                    error=f"sandbox: output limit of {job.output_limit} bytes exceeded; the process was killed",
+                    reason="output",
+                    elapsed=time.monotonic() - start,
+                )
+            if frame is None:
+                if not self.alive():
+                    return self._dead(start, stdout, stderr)
+                self.kill()
+                return RunResult(
+                    ok=False,
+                    stdout=_text(stdout),
+                    stderr=_text(stderr),
                     error=f"sandbox: wall-clock limit of {job.timeout:g} s exceeded; the process was killed",
                     reason="timeout",
                     elapsed=time.monotonic() - start,
                 )
-            return self._dead(start)
-        data = json.loads(line)
-        return RunResult(
-            ok=bool(data.get("ok")),
-            stdout=data.get("stdout", ""),
-            stderr=data.get("stderr", ""),
-            error=data.get("error"),
-            elapsed=data.get("elapsed", time.monotonic() - start),
-            reason=data.get("reason"),
-            exit_code=data.get("exit_code"),
-        )
+            data = json.loads(frame[1])
+            return RunResult(
+                ok=bool(data.get("ok")),
+                stdout=_text(stdout),
+                stderr=_text(stderr),
+                error=data.get("error"),
+                elapsed=data.get("elapsed", time.monotonic() - start),
+                reason=data.get("reason"),
+                exit_code=data.get("exit_code"),
+            )
 
-    def _read_line(self, deadline: float) -> bytes | None:
+    def _read_frame(self, deadline: float, output_limit: float = math.inf) -> tuple[bytes, bytes] | None:
+        """The child's next READY or RESULT message, or None when the deadline passed, the child ended or its output
+        went over `output_limit`."""
         out, err = self.proc.stdout, self.proc.stderr
         assert out is not None and err is not None
-        while b"\n" not in self.buffer:
+        frames = self.frames
+        while (frame := frames.next()) is None and len(frames.stdout) + len(frames.stderr) <= output_limit:
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            ready, _, _ = select.select([out, err], [], [], left)
+            ready, _, _ = select.select([out, err] if self.stderr_open else [out], [], [], left)
             for stream in ready:
-                chunk = os.read(stream.fileno(), 65536)
+                chunk = os.read(stream.fileno(), 2**20)
                 if stream is err:
                     self.errors = (self.errors + chunk)[-4000:]
+                    self.stderr_open = bool(chunk)
                 elif not chunk:
                     return None
                 else:
-                    self.buffer += chunk
+                    frames.feed(chunk)
             if not ready and not self.alive():
                 return None
-        line, _, self.buffer = self.buffer.partition(b"\n")
-        return line
+        return frame
 
-    def _dead(self, start: float) -> RunResult:
+    def _dead(self, start: float, stdout: bytes = b"", stderr: bytes = b"") -> RunResult:
         try:
             code = self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.kill()
             code = self.proc.returncode
+        output = {"stdout": _text(stdout), "stderr": _text(stderr)}
         if code is not None and code < 0:
             try:
                 why = f"killed by {signal.Signals(-code).name}"
@@ -341,6 +450,7 @@ class _Child:
                     error="sandbox: CPU time limit exceeded; the process was killed",
                     reason="timeout",
                     elapsed=time.monotonic() - start,
+                    **output,
                 )
         else:
             why = f"exited with status {code}"
@@ -353,6 +463,7 @@ class _Child:
             error=f"sandbox: the sandbox process {why}{detail}",
             reason="crashed",
             elapsed=time.monotonic() - start,
+            **output,
         )
 
     def kill(self) -> None:
@@ -374,4 +485,7 @@ class _Child:
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
-        self.workdir.cleanup()
+
+
+def _text(data: bytes) -> str:
+    return bytes(data).decode("utf-8", errors="replace")

@@ -1,8 +1,11 @@
 -- The Lua side of the sandbox: builds the whitelist environment and runs one chunk in it.
 --
 -- Loaded by luacoder/lua/_child.py in a fresh lupa.lua54.LuaRuntime with the chunk name "=[sandbox]" and called
--- once as factory(code, config) -> run_status, collect_output. Every function it defines has that chunk name, which
--- is how the debug allowance tells the sandbox's own functions (never to be inspected by user code) from the user's.
+-- once as factory(code, config) -> run_status. Every function it defines has that chunk name, which is how the
+-- budget's hook and the debug allowance tell the sandbox's own functions (never stopped mid-way, never to be
+-- inspected by user code) from the user's; user code can therefore never load a chunk under that name.
+-- The limits come from the config (luacoder.lua.sandbox defines them); printed output goes out as it is written,
+-- through config.stdout and config.stderr, so that what a program printed before a wall-clock kill reaches the caller.
 
 local code, cfg = ...
 
@@ -32,9 +35,10 @@ local SRC = "=[sandbox]"
 local allow = {}
 for _, name in real_ipairs(cfg.allow or {}) do allow[name] = true end
 if cfg.files then allow.files = true end
-local instructions = cfg.instructions or 100000000
-local time_limit = cfg.timeout or 5
-local output_limit = cfg.output_limit or 1000000
+local instructions = cfg.instructions
+local time_limit = cfg.timeout
+local output_limit = cfg.output_limit
+local to_stdout, to_stderr = cfg.stdout, cfg.stderr
 local STEP = instructions < 1000 and instructions or 1000
 
 local env = {}
@@ -53,13 +57,12 @@ end
 -- ------------------------------------------------------------------------------------------------------------
 -- Captured output
 
-local out, err = {n = 0}, {n = 0}
 local written = 0
-local function emit(buf, s)
+local function emit(to, s)
+  if #s == 0 then return end
   written = written + #s
   if written > output_limit then stop("output", "output limit of " .. output_limit .. " bytes exceeded") end
-  buf.n = buf.n + 1
-  buf[buf.n] = s
+  to(s)
 end
 
 local function print_(...)
@@ -67,7 +70,7 @@ local function print_(...)
   local args = {...}
   local parts = {}
   for i = 1, n do parts[i] = real_tostring(args[i]) end
-  emit(out, tconcat(parts, "\t", 1, n) .. "\n")
+  emit(to_stdout, tconcat(parts, "\t", 1, n) .. "\n")
 end
 
 local warn_on = false
@@ -85,7 +88,7 @@ local function warn_(...)
     if msg == "@on" then warn_on = true elseif msg == "@off" then warn_on = false end
     return
   end
-  if warn_on then emit(err, "Lua warning: " .. msg .. "\n") end
+  if warn_on then emit(to_stderr, "Lua warning: " .. msg .. "\n") end
 end
 
 -- ------------------------------------------------------------------------------------------------------------
@@ -227,8 +230,8 @@ local function do_write(f, st, first, ...)
   local parts = {}
   for i = 1, n do parts[i] = to_text(args[i], first + i - 1, "write") end
   local s = tconcat(parts, "", 1, n)
-  if st.kind == "stdout" then emit(out, s); return f end
-  if st.kind == "stderr" then emit(err, s); return f end
+  if st.kind == "stdout" then emit(to_stdout, s); return f end
+  if st.kind == "stderr" then emit(to_stderr, s); return f end
   if not st.writable then return nil, "Bad file descriptor", 9 end
   local node = st.node
   local data = node.data
@@ -391,7 +394,8 @@ local function load_(...)
   if mode ~= nil and (real_type(mode) ~= "string" or not sfind(mode, "t", 1, true)) then
     return nil, "attempt to load a binary chunk (mode is '" .. real_tostring(mode) .. "')"
   end
-  if chunkname == SRC then chunkname = "=?" end
+  -- debug.getinfo shows a chunk name up to its first zero byte: "=[sandbox]\0..." would pass for the sandbox's.
+  if real_type(chunkname) == "string" and ssub(chunkname, 1, #SRC) == SRC then chunkname = "=?" end
   if real_select("#", ...) < 4 then e = env end
   return real_load(chunk, chunkname, "t", e)
 end
@@ -953,7 +957,7 @@ if cfg.prelude then
     prelude_failed = {reason = reason, error = "sandbox: the prelude failed: " .. perr}
   end
 end
-local chunk, syntax_error = real_load(code, cfg.chunkname or "=input", "t", env)
+local chunk, syntax_error = real_load(code, cfg.chunkname, "t", env)
 if prelude_failed then
   status.reason = prelude_failed.reason
   status.error = prelude_failed.error
@@ -991,8 +995,4 @@ else
   end
 end
 status.instructions = spent
-
-local function collect_output()
-  return tconcat(out, "", 1, out.n), tconcat(err, "", 1, err.n)
-end
-return status, collect_output
+return status

@@ -38,9 +38,11 @@ class LoraArguments:
     itself does not join the stage's dataclasses, where it would declare model_name_or_path, dtype and
     attn_implementation a second time beside ModelArguments."""
 
-    lora_r: int = field(default=16, metadata={"help": "rank of the LoRA matrices"})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator (scale = alpha / r)"})
-    lora_dropout: float = 0.05
+    lora_r: int = field(default=16, metadata={"help": "rank of the LoRA matrices", "range": "[1, inf)"})
+    lora_alpha: int = field(
+        default=32, metadata={"help": "LoRA scaling numerator (scale = alpha / r)", "range": "[1, inf)"}
+    )
+    lora_dropout: float = field(default=0.05, metadata={"range": "[0, 1)"})
     lora_target_modules: list[str] = field(
         default_factory=lambda: ["all-linear"],
         metadata={"help": "module names to adapt; all-linear: every linear layer but the output head"},
@@ -178,10 +180,10 @@ def adapter_base(adapter_dir: str | os.PathLike) -> str:
     """The base model an adapter folder was trained on (its adapter_config.json's base_model_name_or_path)."""
     config_file = Path(adapter_dir) / "adapter_config.json"
     if not config_file.is_file():
-        raise FileNotFoundError(f"{adapter_dir}: not a LoRA adapter folder (no adapter_config.json)")
+        raise ConfigError(f"{adapter_dir}: not a LoRA adapter folder (no adapter_config.json)")
     base = json.loads(config_file.read_text(encoding="utf-8")).get("base_model_name_or_path")
     if not base:
-        raise ValueError(f"{config_file}: no base_model_name_or_path; pass the base model explicitly")
+        raise ConfigError(f"{config_file}: no base_model_name_or_path; pass the base model explicitly")
     return base
 
 

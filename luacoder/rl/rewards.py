@@ -58,7 +58,7 @@ class RewardArguments:
         metadata={"help": f"scores of luacoder.grading: {', '.join(SCORES)}"},
     )
     no_api_reward: float = field(
-        default=0.0, metadata={"help": "api_match / correct_call of an answer without API calls"}
+        default=0.0, metadata={"help": "api_match / correct_call of an answer without API calls", "range": "[-1, 1]"}
     )
     report_type: str = field(
         default="markdown", metadata={"help": "markdown: the answer's Lua code blocks; code: the answer is Lua"}

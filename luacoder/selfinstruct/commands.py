@@ -14,9 +14,11 @@ import logging
 import sys
 from pathlib import Path
 
+from luacoder.errors import report
+from luacoder.lua.sandbox import DEFAULT_TIMEOUT
+
 MODE_CHOICES = ("S->C", "C->I", "I->R", "filter")
 EXIT_INCOMPLETE = 1
-USAGE_ERROR = 2
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -67,7 +69,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--limit", type=int, help="only the first N items (a trial run)")
 
     filt = p.add_argument_group("filter")
-    filt.add_argument("--sandbox_timeout", type=float, default=5.0, help="seconds per response in the sandbox (5)")
+    filt.add_argument(
+        "--sandbox_timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help="seconds per response in the sandbox (%(default)g)",
+    )
     filt.add_argument("--drop_tests", action="store_true", help="chat answers without their tests")
     filt.add_argument(
         "--near_duplicate_threshold", type=float, default=0.9, help="instruction similarity that counts (0.9)"
@@ -93,8 +100,7 @@ def self_instruct_command(args: argparse.Namespace) -> int:
         else:
             summary = _generate(args)
     except (ValueError, RowError, ApiError, PromptFileError, OutputExists, FingerprintMismatch) as exc:
-        print(f"luacoder self-instruct: {exc}", file=sys.stderr)
-        return USAGE_ERROR
+        return report("luacoder self-instruct", exc)
     except (ServerConfigError, ServerUnavailable, LogBusy) as exc:
         print(f"luacoder self-instruct: {exc}", file=sys.stderr)
         return EXIT_INCOMPLETE

@@ -28,6 +28,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from luacoder.errors import UserError
+
 # mode -> (file stem, input section, output section)
 MODES: dict[str, tuple[str, str, str]] = {
     "S->C": ("s_to_c", "Snippet", "Concepts"),
@@ -35,11 +37,12 @@ MODES: dict[str, tuple[str, str, str]] = {
     "I->R": ("i_to_r", "Instruction", "Response"),
 }
 STOP = "## Example"
-DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parents[2] / "data" / "self_instruct" / "prompts"
+# Package data (the checkout shows them as data/self_instruct/prompts), so that an installed luacoder has them.
+DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
 _HEADING = re.compile(r"^### (System|Example)\s*$")
 
 
-class PromptFileError(ValueError):
+class PromptFileError(UserError, ValueError):
     """A few-shot prompt file does not follow the format; the message names the file and line."""
 
 

@@ -43,7 +43,7 @@ from luacoder.dialogue import to_messages
 from luacoder.files import write_json, write_jsonl
 from luacoder.lua.calls import extract_calls
 from luacoder.lua.markdown_code import extract_lua_code
-from luacoder.lua.sandbox import DEFAULT_INSTRUCTIONS, DEFAULT_MEMORY_MB, LuaJob, iter_run_many
+from luacoder.lua.sandbox import DEFAULT_INSTRUCTIONS, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, LuaJob, iter_run_many
 from luacoder.lua.stubs import api_error_of
 from luacoder.selfinstruct.run_log import fingerprint
 from luacoder.selfinstruct.stages import read_stage_rows, stage_paths
@@ -58,7 +58,7 @@ _DETAIL_CHARS = 500
 
 @dataclass
 class FilterConfig:
-    timeout: float = 5.0  # seconds per response in the sandbox
+    timeout: float = DEFAULT_TIMEOUT  # seconds per response in the sandbox
     memory_mb: float = DEFAULT_MEMORY_MB
     instructions: int = DEFAULT_INSTRUCTIONS
     keep_tests: bool = True  # the chat answer keeps its tests (without the "[Tests]" line)

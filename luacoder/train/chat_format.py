@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from transformers import PreTrainedTokenizerBase
 
 from luacoder.dialogue import CHAT_TEMPLATE
+from luacoder.errors import UserError
 
 CHOICES = ("model", "luacoder")
 GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
@@ -41,7 +42,7 @@ _PROBES = [
 ]
 
 
-class ChatTemplateError(ValueError):
+class ChatTemplateError(UserError, ValueError):
     """The requested template cannot be used; the message says why and what to set instead."""
 
 

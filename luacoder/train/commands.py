@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from luacoder.errors import report
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("new-tokenizer", help="train a small byte-level BPE tokenizer on docs (for from-scratch runs)")
@@ -78,7 +80,7 @@ def new_model(args: argparse.Namespace) -> int:
     for text in args.set:
         key, sep, value = text.partition("=")
         if not sep or not key:
-            raise SystemExit(f"luacoder new-model: --set takes KEY=VALUE, got {text!r}")
+            return report("luacoder new-model", f"--set takes KEY=VALUE, got {text!r}")
         overrides[key] = yaml.safe_load(value)
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
     model = save_tiny_model(args.family, tokenizer, args.output, seed=args.seed, **overrides)
@@ -89,7 +91,6 @@ def new_model(args: argparse.Namespace) -> int:
 
 def plan(args: argparse.Namespace) -> int:
     from luacoder.train.plan import (
-        PlanError,
         activation_estimate,
         count_params,
         estimate,
@@ -98,10 +99,7 @@ def plan(args: argparse.Namespace) -> int:
         recommend,
     )
 
-    try:
-        config, name = load_config(args.model, trust_remote_code=args.trust_remote_code)
-    except PlanError as exc:
-        raise SystemExit(f"luacoder plan: {exc}") from None
+    config, name = load_config(args.model, trust_remote_code=args.trust_remote_code)  # a PlanError: luacoder.cli
     size = count_params(config, trust_remote_code=args.trust_remote_code)
     estimates = estimate(size, args.gpus_per_node, args.nodes)
     activations = activation_estimate(config, args.micro_batch_size, args.seq_length)

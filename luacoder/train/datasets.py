@@ -52,16 +52,13 @@ class PretrainDataArguments:
     train_file: str = field(metadata={"help": "JSON lines with one {'content': lua} per row"})
     test_file: str | None = field(default=None, metadata={"help": "held-out rows for eval loss"})
     content_field: str = "content"
-    seq_length: int = field(default=1024, metadata={"help": "tokens per packed row"})
-    fim_rate: float = field(default=0.5, metadata={"help": "share of documents turned into fill-in-the-middle"})
-    fim_spm_rate: float = field(default=0.5, metadata={"help": "share of FIM documents in SPM rather than PSM order"})
-
-    def __post_init__(self) -> None:
-        for name in ("fim_rate", "fim_spm_rate"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
-        if self.seq_length < 2:
-            raise ValueError(f"seq_length must be at least 2, got {self.seq_length}")
+    seq_length: int = field(default=1024, metadata={"help": "tokens per packed row", "range": "[2, inf)"})
+    fim_rate: float = field(
+        default=0.5, metadata={"help": "share of documents turned into fill-in-the-middle", "range": "[0, 1]"}
+    )
+    fim_spm_rate: float = field(
+        default=0.5, metadata={"help": "share of FIM documents in SPM rather than PSM order", "range": "[0, 1]"}
+    )
 
 
 @dataclass(frozen=True)

@@ -48,8 +48,12 @@ class MixtureDataArguments:
     )
     content_field: str = field(default="content", metadata={"help": "the text field of code rows"})
     system_prompt: str | None = field(default=None, metadata={"help": "conversations: added where there is none"})
-    fim_rate: float = field(default=0.5, metadata={"help": "code rows: share turned into fill-in-the-middle"})
-    fim_spm_rate: float = field(default=0.5, metadata={"help": "share of FIM samples in SPM rather than PSM order"})
+    fim_rate: float = field(
+        default=0.5, metadata={"help": "code rows: share turned into fill-in-the-middle", "range": "[0, 1]"}
+    )
+    fim_spm_rate: float = field(
+        default=0.5, metadata={"help": "share of FIM samples in SPM rather than PSM order", "range": "[0, 1]"}
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.train_mixture, dict) or not self.train_mixture:
@@ -63,9 +67,6 @@ class MixtureDataArguments:
             if not weights[str(path)] > 0 or not math.isfinite(weights[str(path)]):
                 raise ConfigError(f"train_mixture: the weight of {path} must be above 0, got {weight!r}")
         self.train_mixture = weights
-        for name in ("fim_rate", "fim_spm_rate"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
 
     def files(self) -> list[str]:
         return [*self.train_mixture, *self.test_files]

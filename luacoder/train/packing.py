@@ -30,6 +30,7 @@ from transformers import TrainerCallback
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from luacoder.config import ConfigError
+from luacoder.errors import UserError
 
 
 def packing_isolates_samples(model, vocab_size: int) -> bool:
@@ -81,7 +82,7 @@ class PackingIsolationCheck(TrainerCallback):
             )
 
 
-class PackingLeakError(ValueError):
+class PackingLeakError(UserError, ValueError):
     """Packed samples would attend to each other with this model and attention implementation."""
 
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig, Starcoder2Config
 
+from luacoder.errors import UserError
+
 GIB = 2**30
 # Model states may take this share of a GPU's memory; the rest is for activations, communication buffers, the
 # allocator's fragmentation and the CUDA context.
@@ -48,7 +50,7 @@ PRESETS: dict[str, dict] = {
 }
 
 
-class PlanError(ValueError):
+class PlanError(UserError, ValueError):
     """The model to plan for cannot be found."""
 
 
