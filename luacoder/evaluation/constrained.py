@@ -44,7 +44,6 @@ hallucinated; `.` after a documented field that is no namespace (`io.stdout.`) i
 
 from __future__ import annotations
 
-import copy
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -65,7 +64,6 @@ SEPARATORS = ".:"
 WHITE = " \t\r\n"
 _IDENT = re.compile(r"[A-Za-z0-9_]*")
 _AFTER_SEPARATOR = re.compile(r"([.:])([ \t\r\n]*)([A-Za-z_][A-Za-z0-9_]*)?\Z")
-_CHAIN_END = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)*\s*\Z")
 _TAIL = 256  # characters at the end of the code that the separator tests look at (an identifier is shorter)
 _NAMES = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
@@ -119,6 +117,11 @@ class Scan:
 
     def in_code(self) -> bool:
         return self.mode == LUA and self.lua == CODE
+
+    def clone(self) -> Scan:
+        new = Scan.__new__(Scan)  # not copy.copy: this runs once per row and step
+        new.__dict__.update(self.__dict__)
+        return new
 
     def code(self, text: str) -> str:
         """The Lua code so far as the grader joins it: earlier blocks, then the current one up to the end."""
@@ -242,14 +245,41 @@ class InnerSeparator:
 
     @classmethod
     def of(cls, i: int, before: str, sep: str, rest: str) -> InnerSeparator:
-        found = _CHAIN_END.search(before)
-        if found is None or (found.start() > 0 and _continues_chain(before[found.start() - 1])):
+        found = chain_end(before)
+        if found is None or (found[0] > 0 and _continues_chain(before[found[0] - 1])):
             return cls(i, before, sep, rest, "", False)
-        return cls(i, before, sep, rest, found.group(0).strip(), found.start() == 0)
+        return cls(i, before, sep, rest, found[1], found[0] == 0)
 
 
 def _continues_chain(ch: str) -> bool:
     return ch.isalnum() or ch in "_.:"
+
+
+def _is_name_char(ch: str) -> bool:
+    return ch.isascii() and (ch.isalnum() or ch == "_")
+
+
+def chain_end(text: str) -> tuple[int, str] | None:
+    """The name chain a text ends with (`io.stdout`, `string`; white space around its dots and after it allowed):
+    (where it starts, the chain as written, trailing white space left out); None when the text does not end in one.
+    Read backwards, so that its cost is the chain's length."""
+    end = len(text.rstrip(WHITE))
+    i = end
+    while True:
+        j = i
+        while j > 0 and _is_name_char(text[j - 1]):
+            j -= 1
+        if j == i or text[j].isdigit():
+            return None
+        k = j
+        while k > 0 and text[k - 1] in WHITE:
+            k -= 1
+        if k > 0 and text[k - 1] == "." and not (k > 1 and text[k - 2] == "."):
+            i = k - 1
+            while i > 0 and text[i - 1] in WHITE:
+                i -= 1
+            continue
+        return j, text[j:end]
 
 
 class Pieces:
@@ -362,6 +392,7 @@ class ApiNameConstraint:
         self.members[METHODS] = frozenset(m for layer in layers for m in layer.methods)
         self._prefixes: dict[str, frozenset[str]] = {}
         self.pieces = Pieces(tokenizer)
+        self._backend = getattr(tokenizer, "backend_tokenizer", None)
         self._contexts: dict[str, str | None] = {}
         self._allowed: dict[tuple, list[int] | None] = {}
         self._blocked_groups: dict[tuple[str, str], tuple[int, ...]] = {}
@@ -378,6 +409,12 @@ class ApiNameConstraint:
         """vLLM's per-request logits processor: `(output_ids, logits) -> logits`, `logits` the request's row. One per
         request (`VllmApiNameProcessor` makes them)."""
         return RequestProcessor(self)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """An answer's text: special tokens left out, no clean-up of spaces (its pieces' texts add up to it)."""
+        if self._backend is not None:  # the Rust tokenizer itself: transformers' decode checks every id in Python
+            return self._backend.decode(list(ids), skip_special_tokens=True)
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True, clean_up_tokenization_spaces=False)
 
     # -- the rule
 
@@ -545,11 +582,11 @@ def _may_open(code: str, sep: str, index: ApiIndex, names: _Names) -> bool:
         return sep == ":"
     if not (last.isalnum() or last == "_"):
         return False
-    chain = _CHAIN_END.search(tail)
+    chain = chain_end(tail)
     if chain is None:
         return False
-    root = chain.group(1)
-    if root in _KEYWORDS or root[0].isdigit():
+    root = _NAMES.match(chain[1]).group()
+    if root in _KEYWORDS:
         return False
     return index.is_root(root) or names.count(root) >= 2
 
@@ -567,13 +604,10 @@ class _Rows:
         if key in self.states:
             into[key] = self.states[key]
             return self.states[key]
-        text = self.constraint.tokenizer.decode(
-            list(ids), skip_special_tokens=True, clean_up_tokenization_spaces=False
-        )
-        text = text.rstrip("\ufffd")  # an incomplete UTF-8 sequence: read once it is complete
+        text = self.constraint.decode(ids).rstrip("\ufffd")  # an incomplete UTF-8 sequence: read once it is complete
         parent = self.states.get(key[:-1]) if key else None
         if parent is not None and text.startswith(parent.text):
-            scan = copy.copy(parent.scan)
+            scan = parent.scan.clone()
         else:
             scan = Scan(self.constraint.report_type)
         scan.read(text)
@@ -593,13 +627,16 @@ class ApiNameLogitsProcessor(LogitsProcessor):
         self.prompt_width = prompt_width
         self._rows = _Rows(constraint)
         self._width: int | None = None  # the answer's start when not given
+        self._prompts: set[tuple[int, ...]] = set()  # the rows of the generation's first step
         self._last = -1
         self.steps_constrained = 0
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         width = input_ids.shape[1]
-        if self.prompt_width is None and (self._width is None or width != self._last + 1):
-            self._width, self._rows.states = width, {}  # a new generation's first step: the prompt's width
+        if self.prompt_width is None and not self._continues(input_ids):
+            # A new generation's first step: its width is the prompt's.
+            self._width, self._rows.states = width, {}
+            self._prompts = {tuple(row) for row in input_ids.tolist()}
         self._last = width
         start = self.prompt_width if self.prompt_width is not None else self._width
         states: dict = {}
@@ -610,6 +647,14 @@ class ApiNameLogitsProcessor(LogitsProcessor):
                 self.constraint.apply(rule, scores[row])
         self._rows.states = states
         return scores
+
+    def _continues(self, input_ids: torch.LongTensor) -> bool:
+        """Whether a call is the next step of the last one: one token longer, its first row one of the prompts the
+        generation started with (rows may have left), and that row's answer an extension of one the last call saw."""
+        if self._width is None or input_ids.shape[1] != self._last + 1:
+            return False
+        first = input_ids[0].tolist()
+        return tuple(first[: self._width]) in self._prompts and tuple(first[self._width : -1]) in self._rows.states
 
 
 @dataclass
