@@ -93,9 +93,9 @@ def test_open_book_settings_are_checked():
     config = load_data_config(None, ["--chat.open_book.share=0.25", "--chat.open_book.k=3"])
     assert (config.chat.open_book.share, config.chat.open_book.k, config.chat.open_book.oracle) == (0.25, 3, 0.8)
     assert config.to_dict()["chat"]["open_book"] == {"share": 0.25, "k": 3, "oracle": 0.8}
-    with pytest.raises(ConfigError, match=r"chat.open_book.share must be in \[0, 1\], got 2.0"):
+    with pytest.raises(ConfigError, match=r"'chat.open_book.share': must be between 0 and 1, got 2.0"):
         load_data_config(None, ["--chat.open_book.share=2"])
     with pytest.raises(ConfigError, match="unknown key 'chat.open_book.shares'"):
         load_data_config(None, {"chat": {"open_book": {"shares": 0.5}}})
-    with pytest.raises(ConfigError, match="chat.open_book.k must be at least 1"):
+    with pytest.raises(ConfigError, match="'chat.open_book.k': must be at least 1, got 0"):
         load_data_config(None, {"chat": {"open_book": {"k": 0}}})

@@ -233,6 +233,7 @@ def _section(cls: type, data: Any, where: str, prefix: str) -> Any:
         raise ConfigError(f"{where}: '{prefix}' must be a mapping of keys to values, got {data!r}")
     fields = [f.name for f in dataclasses.fields(cls)]
     _refuse_unknown(data, fields, where, f"{prefix}.")
+    hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in data.items():
         if key == "imports":
