@@ -114,11 +114,24 @@ class ChatConfig:
 
     dialogues_per_entry: int = 16  # single- and multi-turn dialogues about one API entry
     combined_per_entry: int = 2  # dialogues that combine the entry with another one
+    # Dialogues that ask for a task in plain words (luacoder.data.tasks): per entry, from its examples' commented
+    # paragraphs, its task phrase with concrete values or as a function, and chains into `task_chains_per_entry`
+    # other entries.
+    task_dialogues_per_entry: int = 8
+    task_chains_per_entry: int = 2
+    near_miss_dialogues: int = 300  # questions about functions the API lacks, answered with what it has (near_miss)
     multi_turn_fraction: float = 0.3  # share of an entry's dialogues that get a follow-up question
     max_answer_lines: int = 14  # longer doc examples are left out of answers (short answers teach best)
     execute: bool = True  # answers' code that the sandbox can run must run
     system_prompt: str | None = None  # the training config adds its own; set this to bake one into the rows
     imports: list[ImportConfig] = field(default_factory=list)
+    # Rows a teacher wrote: `luacoder synthesize`'s chat.jsonl (tested code aimed at the API) and `luacoder replay`'s
+    # rows.jsonl (the base model's own answers to general questions). A weight repeats (above 1) or samples (below
+    # 1) their train rows.
+    synthesized: str | None = None
+    synthesized_weight: float = 1.0
+    replay: str | None = None
+    replay_weight: float = 1.0
     # entry: every dialogue about an API entry lands in the same split, so test rows are never paraphrases of
     # train rows; dialogue: split by dialogue (same entry may appear in both splits, never the same dialogue).
     split_by: str = "entry"
@@ -132,6 +145,8 @@ class ChatConfig:
     def __post_init__(self) -> None:
         if self.max_row_chars <= 0:
             raise ConfigError(f"chat.max_row_chars must be positive, got {self.max_row_chars}")
+        if self.synthesized_weight < 0 or self.replay_weight < 0:
+            raise ConfigError("chat.synthesized_weight and chat.replay_weight must not be negative")
         if self.split_by not in SPLIT_BY:
             raise ConfigError(f"chat.split_by is {self.split_by!r}: expected one of {', '.join(SPLIT_BY)}")
 
