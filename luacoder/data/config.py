@@ -151,6 +151,48 @@ class ChatConfig:
             raise ConfigError(f"chat.split_by is {self.split_by!r}: expected one of {', '.join(SPLIT_BY)}")
 
 
+TEACHER_API_STYLES = ("chat", "completions")
+
+
+@dataclass
+class SynthesisConfig:
+    """`luacoder synthesize`: chat rows a teacher writes for drawn API entries, kept only when checked
+    (luacoder.selfinstruct.synthesis)."""
+
+    teacher: str | None = None  # a URL (OpenAI-compatible server, .../v1), `self`, or a model folder; --teacher wins
+    teacher_model: str | None = None  # the server's name for the model (default: the first it lists)
+    base_model: str | None = None  # the model folder `self` stands for (--base_model wins)
+    api_style: str = "chat"  # chat (an instruct model) or completions (a base model continuing a few-shot text)
+    concurrency: int = 8  # requests in flight to a server
+    items: int = 200  # aimed items drawn per round
+    sizes: list[float] = field(default_factory=lambda: [0.5, 0.3, 0.2])  # shares of items with 1, 2, 3 entries
+    samples: int = 4  # responses asked per instruction
+    temperature: float = 0.7
+    num_fewshots: int = 2
+    instruction_tokens: int = 384
+    response_tokens: int = 1024
+    keep_tests: bool = True  # the chat answer keeps its tests
+    sandbox_timeout: float = 5.0
+    entries_report: str | None = None  # eval's entries.csv of the last checkpoint: its misses are drawn more
+
+    def __post_init__(self) -> None:
+        if self.api_style not in TEACHER_API_STYLES:
+            raise ConfigError(f"synthesis.api_style is {self.api_style!r}: expected chat or completions")
+        if self.items < 0 or self.samples < 1 or not self.sizes or any(s < 0 for s in self.sizes):
+            raise ConfigError("synthesis: items must be >= 0, samples >= 1, sizes a list of shares >= 0")
+
+
+@dataclass
+class ReplayConfig:
+    """`luacoder replay`: the base model's own answers to general questions, so fine-tuning keeps its general skill
+    (luacoder.data.replay)."""
+
+    questions: str = "replay/general_questions.txt"  # one question a line (# starts a comment)
+    limit: int | None = None  # only the first N questions
+    max_new_tokens: int = 256
+    temperature: float = 0.0  # greedy: the model's most likely answer
+
+
 @dataclass
 class DataConfig:
     output_dir: str = DEFAULT_OUTPUT_DIR
@@ -164,6 +206,8 @@ class DataConfig:
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     chat: ChatConfig = field(default_factory=ChatConfig)
+    synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
     base_dir: str = field(default=".", metadata={"internal": True})  # where relative paths start
 
     def __post_init__(self) -> None:
@@ -196,7 +240,14 @@ class DataConfig:
         return data
 
 
-SECTIONS = {"docs": DocsConfig, "sandbox": SandboxConfig, "pretrain": PretrainConfig, "chat": ChatConfig}
+SECTIONS = {
+    "docs": DocsConfig,
+    "sandbox": SandboxConfig,
+    "pretrain": PretrainConfig,
+    "chat": ChatConfig,
+    "synthesis": SynthesisConfig,
+    "replay": ReplayConfig,
+}
 
 
 def load_data_config(
