@@ -112,7 +112,7 @@ SPLIT_BY = ("entry", "dialogue")
 class ChatConfig:
     """The chat dataset: `{"messages": [...]}` rows generated from api.json, plus imports, plus eval prompts."""
 
-    dialogues_per_entry: int = 16  # single- and multi-turn dialogues about one API entry
+    dialogues_per_entry: int = 8  # single- and multi-turn dialogues about one API entry
     combined_per_entry: int = 2  # dialogues that combine the entry with another one
     # Dialogues that ask for a task in plain words (luacoder.data.tasks): per entry, from its examples' commented
     # paragraphs, its task phrase with concrete values or as a function, and chains into `task_chains_per_entry`

@@ -171,15 +171,15 @@ class TaskDialogueWriter:
             else:
                 body = f"{code}\n\nFirst `{a}`: {self.clause(a)} Then `{b}`: {self.clause(b)}"
         elif len(entries) > 1:
-            shape = rng.randrange(2)
-            lead = rng.choice(SEVERAL_ENTRIES).format(names=names_text(entries[:3]))
-            body = f"{capital(lead)}\n\n{code}" if shape == 0 else f"{code}\n\n{capital(lead)}"
-        else:
             shape = rng.randrange(3)
+            lead = rng.choice(SEVERAL_ENTRIES).format(names=names_text(entries[:3]))
+            body = f"{capital(lead)}\n\n{code}" if shape < 2 else f"{code}\n\n{capital(lead)}"
+        else:
+            shape = rng.randrange(4)
             template = rng.choice(ONE_ENTRY)
             entry = self.api.get(first)
             lead = template.format(name=first, clause=self.clause(first), summary=summary(entry) if entry else "")
-            if shape == 0:
+            if shape in (0, 3):
                 body = f"{lead}\n\n{code}"
             elif shape == 1:
                 tail = rng.choice(CODE_FIRST_TAIL).format(names=f"`{first}`", verb="does")

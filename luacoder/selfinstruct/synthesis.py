@@ -67,7 +67,8 @@ def synthesize(
     if coverage_rows is None:
         train = config.out / "chat" / "train.jsonl"
         coverage_rows = read_jsonl(train) if train.is_file() and train.stat().st_size else []
-    coverage = coverage_of(coverage_rows, checker)
+    # Only the template rows count: a rebuild that adds this synthesis's rows must draw the same items again.
+    coverage = coverage_of((r for r in coverage_rows if r.get("source") not in (SOURCE, "replay")), checker)
     report = read_entry_report(config.path(cfg.entries_report)) if cfg.entries_report else None
     items = draw_items(api, coverage, report, cfg.items, cfg.sizes, config.seed)
     if not items:

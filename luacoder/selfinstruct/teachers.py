@@ -138,7 +138,11 @@ def generate_in_process(
 
     chat = teacher.api_style == "chat"
     if teacher._engine is None:
-        options: dict[str, Any] = {"dtype": teacher.dtype, "trust_remote_code": teacher.trust_remote_code}
+        import torch
+
+        # bfloat16 weights crawl on most CPUs: there, "auto" is float32 (as eval's CPU config).
+        dtype = "float32" if teacher.dtype == "auto" and not torch.cuda.is_available() else teacher.dtype
+        options: dict[str, Any] = {"dtype": dtype, "trust_remote_code": teacher.trust_remote_code}
         options.update(device=teacher.device, batch_size=teacher.batch_size, seed=seeds[0] if seeds else 0)
         teacher._engine = load_backend(teacher.backend, teacher.path, "markdown" if chat else "code", **options)
     engine = teacher._engine
@@ -253,18 +257,28 @@ def add_teacher_arguments(parser) -> None:
 
 def teacher_from_args(args, config) -> Teacher:
     """The teacher the command line names, falling back on the data config's `synthesis` section."""
-    cfg = config.synthesis
-    spec = args.teacher or cfg.teacher
-    if not spec:
-        raise ValueError("no teacher: pass --teacher URL|self|MODEL_FOLDER (or set synthesis.teacher)")
-    base = args.base_model or cfg.base_model
-    return make_teacher(
-        spec,
-        base_model=config.path(base) if base else None,
-        model=args.teacher_model or cfg.teacher_model,
-        api_style=args.api_style or cfg.api_style,
-        concurrency=cfg.concurrency,
+    return teacher_from_config(
+        config,
+        spec=args.teacher,
+        base_model=args.base_model,
+        model=args.teacher_model,
+        api_style=args.api_style,
         backend=args.backend,
         batch_size=args.batch_size,
         device=args.device,
     )
+
+
+def teacher_from_config(config, spec: str | None = None, base_model: str | None = None, **options) -> Teacher:
+    """The teacher of the data config's `synthesis` section (`teacher`, `base_model`, `teacher_model`, `api_style`,
+    `concurrency`); arguments given here win."""
+    cfg = config.synthesis
+    spec = spec or cfg.teacher
+    if not spec:
+        raise ValueError("no teacher: pass --teacher URL|self|MODEL_FOLDER (or set synthesis.teacher)")
+    base = base_model or cfg.base_model
+    options = {k: v for k, v in options.items() if v is not None}
+    options.setdefault("model", cfg.teacher_model)
+    options.setdefault("api_style", cfg.api_style)
+    options.setdefault("concurrency", cfg.concurrency)
+    return make_teacher(spec, base_model=config.path(base) if base else None, **options)
