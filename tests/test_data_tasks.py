@@ -149,7 +149,12 @@ def test_near_misses_of_a_host_api_follow_its_names():
 
 def test_goals_come_from_comments_and_phrases_with_their_values():
     assert goal_from_comment("angle between two 2D vectors from their dot product") is not None
-    for explains in ("it returns the file, so calls can be chained", "prints an empty line", "now the list is sorted", "x"):
+    for explains in (
+        "it returns the file, so calls can be chained",
+        "prints an empty line",
+        "now the list is sorted",
+        "x",
+    ):
         assert goal_from_comment(explains) is None
     assert fill_phrase("get a string made of `n` copies of `s`", {"n": "3", "s": '"ab"'}) == (
         'get a string made of 3 copies of "ab"'
