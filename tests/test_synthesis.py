@@ -276,3 +276,39 @@ def test_make_teacher_reads_a_url_self_or_a_folder(tiny_model_dir, tmp_path):
         make_teacher("self")
     with pytest.raises(ValueError, match="not a model folder"):
         make_teacher(str(tmp_path))
+
+
+def test_replay_asks_the_model_in_this_process_and_writes_chat_rows(tokenizer, tmp_path):
+    from test_selfinstruct_serve import save_short_answer_model
+
+    from luacoder.data.replay import build_replay
+
+    folder = tmp_path / "model"
+    save_short_answer_model(tokenizer, folder)  # answers with a few words, then stops
+    questions = tmp_path / "questions.txt"
+    questions.write_text("# general questions\nWhat is a closure?\n\nWhy is the sky blue?\nWhat is JSON?\n")
+    settings = {
+        "output_dir": str(tmp_path / "out"),
+        "replay.questions": str(questions),
+        "replay.max_new_tokens": 24,
+        "replay.temperature": 1.0,
+    }
+    config = load_data_config(None, settings)
+    teacher = make_teacher("self", base_model=folder, backend="hf", batch_size=2)
+    summary = build_replay(config, teacher)
+    rows = read_jsonl(tmp_path / "out" / "replay" / "rows.jsonl")
+    left_out = read_jsonl(tmp_path / "out" / "replay" / "answers.rejected.jsonl") if summary["rejected"] else []
+    asked = ["What is a closure?", "Why is the sky blue?", "What is JSON?"]
+    assert summary["questions"] == 3 and summary["complete"] and len(rows) == summary["rows"] >= 1
+    assert sorted([r["messages"][0]["content"] for r in rows] + [r["question"] for r in left_out]) == sorted(asked)
+    assert summary["rejected"] == dict(Counter(r["reason"] for r in left_out))
+    assert set(summary["rejected"]) <= {"unparseable"}  # an answer that is only EOS is empty
+    for row in rows:  # the words the short-answer model writes, in question order
+        assert row["source"] == "replay" and re.fullmatch(
+            r"(string|table|,|value|5|\s)+", row["messages"][1]["content"]
+        )
+    skipped = {r["question"] for r in left_out}
+    assert [r["messages"][0]["content"] for r in rows] == [q for q in asked if q not in skipped]
+    # seeded per question: the same answers again, in batches of another size
+    build_replay(config, make_teacher("self", base_model=folder, backend="hf", batch_size=3), tmp_path / "b")
+    assert read_jsonl(tmp_path / "b" / "rows.jsonl") == rows

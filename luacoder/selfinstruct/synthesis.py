@@ -118,6 +118,7 @@ def synthesize(
         "teacher": teacher.describe(),
         "items": len(items),
         "instructions": instructions["kept"],
+        "instructions_rejected": instructions["rejected"],
         "complete": bool(instructions["complete"] and responses["complete"]),
         "funnel": result.funnel,
         "reasons": result.reasons,
@@ -180,8 +181,14 @@ def synthesis_card(summary, cfg, drawn: Counter, result: FilterResult, coverage:
             + f"; {cfg.samples} responses per instruction at temperature {cfg.temperature:g}, {cfg.num_fewshots}"
             f" few-shot examples, API style {cfg.api_style}.\n",
             "## Funnel\n",
-            f"{summary['items']} items drawn ({', '.join(f'{s:g}' for s in cfg.sizes)} of them with 1, 2, 3"
-            f" entries), {summary['instructions']} instructions written, then per response:\n",
+            f"{summary['items']} items drawn (shares {', '.join(f'{s:g}' for s in cfg.sizes)} with 1, 2, 3"
+            f" entries), {summary['instructions']} instructions written"
+            + (
+                f" (the others rejected: {', '.join(f'{k} {v}' for k, v in summary['instructions_rejected'].items())})"
+                if summary["instructions_rejected"]
+                else ""
+            )
+            + f", {cfg.samples} responses asked for each; per response:\n",
             markdown_table(rows),
             f"\ngenerated {funnel['generated']} = kept {funnel['kept']} + rejected"
             f" {funnel['generated'] - funnel['kept']}."
