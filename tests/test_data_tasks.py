@@ -166,10 +166,14 @@ def test_goals_come_from_comments_and_phrases_with_their_values():
     )
     entry = ApiEntry(
         "m.f", "function", "m", "m.f()",
-        examples=["-- count the words of a sentence\nlocal n = 0\nprint(n)\n\n-- it prints 0\nprint(1)"],
+        examples=[
+            "-- Count the words of a sentence\nlocal n = 0\n\n-- it prints 0\nprint(n)",
+            "print(1)\n\n-- add up the bytes of a message\nlocal sum = 0\nprint(sum)\n\nprint(2)",
+        ],
     )  # fmt: skip
     assert [(t.goal, t.code) for t in example_tasks(entry)] == [
-        ("count the words of a sentence", "local n = 0\nprint(n)")
+        ("count the words of a sentence", "local n = 0\n\n-- it prints 0\nprint(n)"),  # a title: the whole example
+        ("add up the bytes of a message", "local sum = 0\nprint(sum)"),  # a paragraph's comment: that paragraph
     ]
 
 

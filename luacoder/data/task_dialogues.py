@@ -139,7 +139,7 @@ class TaskDialogueWriter:
         else:
             text = rng.choice(NOUN_GOAL).format(goal=task.goal, Goal=capital(task.goal))
         prefix = rng.choice(PREFIXES)
-        if prefix and text[:1].isupper() and not text[1:2].isupper() and not text.startswith("I "):
+        if prefix and text[:1].isupper() and not text[1:2].isupper() and not text.startswith(("I ", "I'")):
             text = prefix + text[:1].lower() + text[1:]
         return capital(text) if not text.startswith(("how ", "what's", "write ", "lua ")) else text
 

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 
 from luacoder.apidocs.schema import VARARG, ApiEntry, ApiSet, Param
-from luacoder.data.phrasing import base_verb, task_phrase
+from luacoder.data.phrasing import base_verb, lower_first, task_phrase
 from luacoder.data.usage import (
     LUA_KEYWORDS,
     UsageWriter,
@@ -58,6 +58,7 @@ _STOP_WORDS = {
 # Words after which a parameter's name can give way to "the result" ("copies of `s`"); after a noun ("the
 # coroutine `co`") the name is dropped instead.
 _BEFORE_VALUE = {"of", "to", "in", "into", "from", "with", "by", "on", "for", "at", "over", "than", "and", "or"}
+_COPULAS = {"is", "are", "was", "were", "has", "have"}
 MIN_GOAL_WORDS, MAX_GOAL_WORDS = 3, 18
 
 
@@ -89,6 +90,8 @@ def goal_from_comment(text: str) -> str | None:
     first = words[0].lower().strip("(\"'")
     if first in _NOT_GOALS or base_verb(first) is not None or not first.isalpha():
         return None  # "prints ...", "returns ..." describe the output
+    if any(w.lower() in _COPULAS for w in words[:6]):
+        return None  # "file handles are full userdata ...": a statement about the code, not a goal
     plain = [w for w in words if re.fullmatch(r"[A-Za-z][A-Za-z'-]*[,;]?", w)]
     if len(plain) < 0.6 * len(words):
         return None  # mostly code or numbers
@@ -96,12 +99,14 @@ def goal_from_comment(text: str) -> str | None:
 
 
 def example_tasks(entry: ApiEntry) -> list[Task]:
-    """Paragraphs of the entry's examples that open with a comment stating a goal."""
+    """Paragraphs of the entry's examples that open with a comment stating a goal; a comment on the example's first
+    line titles the whole example."""
     out = []
     for index, example in enumerate(entry.examples):
         if index in entry.needs_host:
             continue
-        for paragraph in re.split(r"\n\s*\n", example.strip("\n")):
+        paragraphs = re.split(r"\n\s*\n", example.strip("\n"))
+        for number, paragraph in enumerate(paragraphs):
             lines = paragraph.splitlines()
             head = []
             for line in lines:
@@ -109,11 +114,14 @@ def example_tasks(entry: ApiEntry) -> list[Task]:
                 if match is None:
                     break
                 head.append(match.group(1))
-            body = lines[len(head) :]
             goal = goal_from_comment(" ".join(head)) if head else None
+            body = lines[len(head) :]
+            if number == 0 and len(paragraphs) > 1:
+                body = [*body, "", *"\n\n".join(paragraphs[1:]).splitlines()]
             if goal is None or not any(line.strip() and not _COMMENT.match(line) for line in body):
                 continue
-            out.append(Task("example", goal, "\n".join(body).strip("\n"), [entry.name], verb_goal=False))
+            code = "\n".join(body).strip("\n")
+            out.append(Task("example", lower_first(goal), code, [entry.name], verb_goal=False))
     return out
 
 
