@@ -63,6 +63,7 @@ from luacoder.grading.api_index import ApiIndex
 from luacoder.grading.execution import ExecutionCache, execute_grades
 from luacoder.grading.scores import aggregate, best_index
 from luacoder.locks import FolderLocked, hold_folder
+from luacoder.lua.stubs import stub_prelude
 
 logger = logging.getLogger("eval")
 
@@ -150,6 +151,8 @@ logger.info(
 )
 memo = HashMemo(cache_dir / "file_hashes.json")
 executions = ExecutionCache(cache_dir / "executions.jsonl") if config.execute else None
+# Answers run with the API's stubs: code that calls the documented API runs, an undocumented call stops it.
+stubs = stub_prelude(index) if config.execute else ""
 bench_runs = JsonlLog(cache_dir / "multipl_e_runs.jsonl")
 
 
@@ -276,7 +279,9 @@ for ref, examples in runs:
         result.benchmark_rows = [{"checkpoint": ref.name, "step": ref.step, **row} for row in rows]
         logger.info("%s: MultiPL-E %s", ref.name, benchmark.summary_line(result.benchmark))
     if config.execute:
-        execute_grades(grades, executions, config.execute_timeout, config.execute_memory_mb, f"{ref.name} sandbox")
+        execute_grades(
+            grades, executions, config.execute_timeout, config.execute_memory_mb, f"{ref.name} sandbox", prelude=stubs
+        )
     result.grades = grades
     result.samples = [
         {

@@ -43,7 +43,7 @@ CASES = {
     "tests_fail": ("passed", "tests_failed"),
     "no_assertion_runs": ("passed", "tests_ran_none"),
     "crashes": ("ran", "failed_error"),
-    "stub_refuses": ("ran", "api_error"),
+    "stub_refuses": ("ran", "failed_api"),
     "no_tests": ("parsed", "no_tests_section"),
     "truncated": ("parsed", "truncated"),
     "second_pass": ("kept", "same_instruction"),

@@ -209,7 +209,7 @@ TABLE_HEADER = [
     "no-API rate",
     "expected-API recall",
     "syntax-valid rate",
-    "execution rate",
+    "ran with stubs",
     "tokens/s",
 ]
 
@@ -380,7 +380,7 @@ def summary_text(results: Sequence[CheckpointResult], best: int | None, output_d
                     "no-API": show(s.no_api_rate),
                     "recall": show(s.expected_api_recall),
                     "syntax": show(s.syntax_valid_rate),
-                    "exec": show(s.execution_rate),
+                    "stubs ran": show(s.execution_rate),
                     "tok/s": show(s.tokens_per_second, 1),
                     **{f"pass@{k}": show(_pass_at(r, k)) for k in pass_ks(results)},
                     "answers": f"{r.generated} new, {r.cached} cached",

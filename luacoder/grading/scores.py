@@ -16,7 +16,8 @@ denominator is zero is None, shown as "n/a", never 0 and never a division error.
 - no_code_rate         answers without Lua code / answers
 - expected_api_recall  expected APIs called / expected APIs, over the answers whose prompt lists some
 - syntax_valid_rate    answers whose code parses / answers with code
-- execution_rate       answers whose code ran to its end in the sandbox / answers with code (when executed)
+- execution_rate       answers whose code ran to its end in the sandbox with the API stubs, raising no API error /
+                       answers with code (when executed; the report's "ran with stubs")
 - tokens_per_second    generated tokens / generation wall time
 - api_f1               harmonic mean of api_match_accuracy and expected_api_recall: documented calls AND the
                        asked-for ones (n/a when either is n/a)

@@ -61,6 +61,8 @@ def run_job(job: dict) -> dict:
         cfg[b"allow"] = runtime.table_from([a.encode() for a in job.get("allow", [])])
         if "luaunit" in job.get("allow", []):
             cfg[b"luaunit"] = LUAUNIT
+        if job.get("prelude"):
+            cfg[b"prelude"] = job["prelude"].encode("utf-8")
         if job.get("files") is not None:
             cfg[b"files"] = runtime.table_from({k.encode(): v.encode() for k, v in job["files"].items()})
         factory = runtime.eval("load")(PRELUDE, SANDBOX_CHUNKNAME.encode(), b"t")

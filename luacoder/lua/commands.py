@@ -1,4 +1,5 @@
-"""`luacoder lua calls FILE` and `luacoder lua run FILE`: the call extractor and the sandbox on the command line."""
+"""`luacoder lua calls FILE` and `luacoder lua run FILE [--api_path api.json]`: the call extractor and the sandbox
+(with an API's stubs) on the command line."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=[],
         choices=["files", "modules", "debug", "exit", "luaunit"],
         help="an allowance: in-memory files, require/package, the safe debug library, os.exit; repeatable",
+    )
+    p.add_argument(
+        "--api_path", type=Path, help="api.json (or JSON docs): run with its API stubs; the result gains api_error"
     )
     p.set_defaults(func=run_command)
 
@@ -94,7 +98,10 @@ def calls_command(args: argparse.Namespace, grader=None) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from luacoder.apidocs.json_docs import read_json_docs
+    from luacoder.apidocs.schema import ApiError
     from luacoder.lua.sandbox import run_lua
+    from luacoder.lua.stubs import api_error_of, stub_prelude
 
     if args.timeout <= 0 or args.memory_mb <= 0 or args.instructions <= 0:
         return _usage_error("--timeout, --memory_mb and --instructions must be positive")
@@ -103,16 +110,22 @@ def run_command(args: argparse.Namespace) -> int:
         return _usage_error(error)
     blocks = [(code if code.endswith("\n") else code + "\n", first) for code, first in blocks]
     code = "".join(code for code, _ in blocks)
+    try:
+        prelude = stub_prelude(read_json_docs(args.api_path)) if args.api_path else ""
+    except ApiError as exc:
+        return _usage_error(str(exc))
     result = run_lua(
         code,
         timeout=args.timeout,
         memory_mb=args.memory_mb,
         instructions=args.instructions,
         allow=args.allow,
+        prelude=prelude,
     )
     if result.error and result.error.startswith("input:"):
         result.error = _file_position(result.error, args.file, blocks)
-    print(json.dumps(result.to_dict(), indent=2))
+    shown = result.to_dict() | ({"api_error": api_error_of(result)} if prelude else {})
+    print(json.dumps(shown, indent=2))
     return 0 if result.ok else 1
 
 

@@ -28,6 +28,9 @@ What the sandbox does:
   user's own functions only (and `debug.sethook` layered over the budget's hook); "exit" makes `os.exit` end the
   script; "luaunit" gives `require('luaunit')` a luaunit-compatible test module (luaunit.lua here: the assertions
   and `LuaUnit.run()` that MultiPL-E's tests use) and nothing else.
+- **A prelude**, `prelude=`: Lua run before the code in the same environment and under the same budget, time and
+  memory limits (the API stubs of `luacoder.lua.stubs` are one); when it fails the code does not run and the reason
+  is "prelude" (or the limit it hit).
 
 What it does not protect against:
 
@@ -84,7 +87,8 @@ class RunResult:
     error: str | None = None
     elapsed: float = 0.0  # seconds
     # Why it did not run to its end: "syntax", "error", "memory", "instructions", "timeout", "output", "exit",
-    # "crashed" (the child died: a signal, RLIMIT_AS, RLIMIT_CPU); None when ok.
+    # "crashed" (the child died: a signal, RLIMIT_AS, RLIMIT_CPU), "prelude" (the job's prelude failed: the code
+    # did not run); None when ok.
     reason: str | None = None
     exit_code: int | None = None  # the os.exit status under the "exit" allowance
 
@@ -107,6 +111,9 @@ class LuaJob:
     allow: Iterable[str] = ()
     output_limit: int = DEFAULT_OUTPUT_LIMIT
     chunkname: str = "input"  # error messages read "input:3: ..."
+    # Lua run first, in the same environment and under the same limits (API stubs: luacoder.lua.stubs); its own
+    # failure is reported with reason "prelude", not as the code's error.
+    prelude: str = ""
     allow_set: frozenset[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -114,8 +121,9 @@ class LuaJob:
         unknown = sorted(self.allow_set - ALLOWANCES)
         if unknown:
             raise ValueError(f"unknown sandbox allowance(s) {unknown}; known: {sorted(ALLOWANCES)}")
-        if not isinstance(self.code, str):
-            raise TypeError(f"Lua code must be a str, got {type(self.code).__name__}")
+        if not isinstance(self.code, str) or not isinstance(self.prelude, str):
+            shown = f"{type(self.code).__name__} and {type(self.prelude).__name__}"
+            raise TypeError(f"Lua code and prelude must be str, got {shown}")
         if self.timeout <= 0 or self.memory_mb <= 0 or self.instructions <= 0:
             raise ValueError("timeout, memory_mb and instructions must be positive")
 
@@ -130,6 +138,7 @@ class LuaJob:
                 "allow": sorted(self.allow_set),
                 "output_limit": self.output_limit,
                 "chunkname": self.chunkname,
+                "prelude": self.prelude,
             }
         )
 
@@ -143,9 +152,11 @@ def run_lua(
     files: Mapping[str, str] | None = None,
     allow: Iterable[str] = (),
     output_limit: int = DEFAULT_OUTPUT_LIMIT,
+    prelude: str = "",
 ) -> RunResult:
-    """Run one Lua chunk in a fresh child process; see the module docstring for what is allowed."""
-    job = LuaJob(code, timeout, memory_mb, instructions, files, allow, output_limit)
+    """Run one Lua chunk in a fresh child process; see the module docstring for what is allowed. `prelude` runs
+    first in the same environment (see `LuaJob.prelude`)."""
+    job = LuaJob(code, timeout, memory_mb, instructions, files, allow, output_limit, prelude=prelude)
     return next(iter(run_many([job])))
 
 

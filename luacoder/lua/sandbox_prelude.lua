@@ -933,8 +933,31 @@ end
 -- Run
 
 local status = {ok = false}
+-- The job's prelude (API stubs) runs first, in the same environment, under the same hook and limits.
+local prelude_failed = nil
+if cfg.prelude then
+  local pchunk, perr = real_load(cfg.prelude, "=[prelude]", "t", env)
+  if pchunk then
+    real_sethook(master_hook, "", STEP)
+    local ok, e = real_pcall(pchunk)
+    real_sethook()
+    -- Only a string or a number is shown: an error object's __tostring would run outside the hook.
+    if not ok then perr = (real_type(e) == "string" or real_type(e) == "number") and e
+      or "(error object is a " .. real_type(e) .. " value)" end
+  end
+  if stopping then
+    prelude_failed = {reason = stopping.reason, error = stopping.message}
+  elseif perr then
+    perr = real_tostring(perr)
+    local reason = sfind(perr, "not enough memory", 1, true) and "memory" or "prelude"
+    prelude_failed = {reason = reason, error = "sandbox: the prelude failed: " .. perr}
+  end
+end
 local chunk, syntax_error = real_load(code, cfg.chunkname or "=input", "t", env)
-if not chunk then
+if prelude_failed then
+  status.reason = prelude_failed.reason
+  status.error = prelude_failed.error
+elseif not chunk then
   status.reason = "syntax"
   status.error = syntax_error
 else

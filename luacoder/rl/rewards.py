@@ -12,7 +12,9 @@ What an undefined score is worth is the reward's explicit choice (see luacoder.g
 - api_match / correct_call: an answer without API calls gets `no_api_reward` (default 0.0), so the policy cannot
   escape the API; eval reports the no-API rate beside the accuracy for the same reason.
 - expected_recall: None (n/a) for a prompt that expects no API; TRL skips None in the weighted sum.
-- execution: every answer is run in the sandbox; code that does not parse counts as not running (0.0).
+- execution: every answer is run in the sandbox with the API's stubs (luacoder.lua.stubs), so code that calls the
+  API runs and an undocumented call or a wrong argument count stops it (0.0); code that does not parse counts as
+  not running (0.0).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from luacoder.grading.rewards import (
     score_or,
     syntax_score,
 )
+from luacoder.lua.stubs import stub_prelude
 
 Score = Callable[[AnswerGrade], float | None]
 SCORES: dict[str, Score] = {
@@ -82,6 +85,7 @@ class CompletionGrader:
     def __init__(self, index: ApiIndex, execute: bool = False, report_type: str = "markdown"):
         self.index = index
         self.execute = execute
+        self.stubs = stub_prelude(index) if execute else ""
         self.report_type = report_type
         self._key: tuple | None = None
         self._grades: list[AnswerGrade] = []
@@ -96,7 +100,7 @@ class CompletionGrader:
                 for text, apis in zip(texts, expected, strict=True)
             ]
             if self.execute:
-                execute_grades(grades, desc="reward sandbox")
+                execute_grades(grades, desc="reward sandbox", prelude=self.stubs)
             self._key, self._grades = key, grades
         return self._grades
 

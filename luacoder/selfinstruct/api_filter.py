@@ -11,9 +11,10 @@ and stops at the first it fails; its rejected row names the stage and the reason
   no_tests, tests_without_assert.
 - **api_valid**: every call in code and tests is documented, with a fitting number of arguments, and the code calls
   every drawn entry. Reasons: syntax_error, undocumented_call, wrong_arity, misses_drawn_entries.
-- **ran**: the code runs to its end in the sandbox with the API's stubs (luacoder.lua.stubs) loaded. Reasons:
-  api_error (a stub refused a call: an undocumented member, a wrong argument count or type), failed_<reason> (error,
-  timeout, memory, ...).
+- **ran**: the code runs to its end in the sandbox with the API's stubs (luacoder.lua.stubs) loaded, and no call
+  (in code or tests, caught or not) is refused by a stub. Reasons:
+  failed_api (a stub refused a call: an undocumented member, a wrong argument count or type; as the self-instruct
+  filter calls it), failed_<reason> (error, timeout, memory, ...).
 - **passed**: the tests then pass, run at least one assertion (the harness of luacoder.selfinstruct.response_filter,
   which the code cannot fool) and use a name the code defines. Reasons: tests_failed, tests_ran_none,
   tests_ignore_code.
@@ -140,12 +141,13 @@ def filter_aimed(
     passed: list[tuple[dict[str, Any], ResponseParts]] = []
     for row, parts in survivors:
         result, entered, assertions, syntax = results[parts.program()]
+        api_error = api_error_of(result)  # also one a `pcall` caught: the code misused the API all the same
         if syntax:
             rejected.append(_reject(row, "ran", "failed_syntax", result.error or "does not compile"))
+        elif api_error:
+            rejected.append(_reject(row, "ran", "failed_api", api_error))
         elif not result.ok and not entered:
-            api_error = api_error_of(result)
-            reason = "api_error" if api_error else f"failed_{result.reason or 'error'}"
-            rejected.append(_reject(row, "ran", reason, api_error or result.error or "stopped"))
+            rejected.append(_reject(row, "ran", f"failed_{result.reason or 'error'}", result.error or "stopped"))
         elif not result.ok:
             rejected.append(_reject(row, "passed", "tests_failed", result.error or "stopped"))
         elif not assertions:
@@ -212,6 +214,8 @@ def _run(programs: list[str], api: ApiSet, config: ApiFilterConfig) -> dict[str,
     for program, result in tqdm(
         zip(programs, iter_run_many(jobs), strict=True), total=len(programs), desc="aimed filter", unit="run"
     ):
+        if result.reason == "prelude":  # the stubs themselves failed: no response's outcome would mean anything
+            raise RuntimeError(f"the API stubs do not run in the sandbox: {result.error}")
         entered = tests_entered(result, marker)
         out[program] = (result, entered, *assertions_ran(result, marker))
     return out

@@ -4,7 +4,7 @@ export OPENAI_BASE_URL=http://localhost:8000/v1        # vLLM's OpenAI-compatibl
 luacoder self-instruct --mode 'S->C' --api_path api.json --model MODEL --out outputs/self_instruct
 luacoder self-instruct --mode 'C->I' --model MODEL --out outputs/self_instruct
 luacoder self-instruct --mode 'I->R' --model MODEL --out outputs/self_instruct
-luacoder self-instruct --mode filter --out outputs/self_instruct   # -> chat.jsonl for deepspeed/chat
+luacoder self-instruct --mode filter --api_path api.json --out outputs/self_instruct   # -> chat.jsonl (API stubs)
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--mode", required=True, help="S->C, C->I, I->R (quote them in a shell) or filter")
     p.add_argument("-o", "--out", type=Path, required=True, help="output folder, shared by all modes")
-    p.add_argument("--api_path", type=Path, help="api.json: the starting points of S->C")
+    p.add_argument("--api_path", type=Path, help="api.json: the starting points of S->C; the filter's API stubs")
     p.add_argument("--input", type=Path, help="rows to start from (default: the previous mode's output in --out)")
     p.add_argument("--continue", dest="resume", action="store_true", help="go on with the run in --out")
 
@@ -200,7 +200,9 @@ def _generate(args: argparse.Namespace) -> dict:
 
 
 def _filter(args: argparse.Namespace) -> dict:
+    from luacoder.apidocs.schema import load_api
     from luacoder.evaluation.prompts import read_prompts
+    from luacoder.lua.stubs import stub_prelude
     from luacoder.selfinstruct.response_filter import FilterConfig, run_filter
 
     config = FilterConfig(
@@ -209,5 +211,6 @@ def _filter(args: argparse.Namespace) -> dict:
         near_duplicate_threshold=args.near_duplicate_threshold,
         system_prompt=args.system_prompt,
         eval_prompts=tuple(read_prompts(args.eval_prompts)) if args.eval_prompts else (),
+        stubs=stub_prelude(load_api(args.api_path)) if args.api_path else "",
     )
     return run_filter(args.out, config, input_path=args.input)

@@ -9,6 +9,9 @@ A response is kept only when, in this order:
    least one assertion (else: tests_ran_none). The tests call the `assert` and `error` the harness captured before
    the code ran, whatever the code did to the globals, and only the harness counts the assertions that ran;
    `(...)`, the tests' way to that harness, works once: code that takes it first breaks its own tests;
+   with `FilterConfig.stubs` (the API's stubs, `luacoder.lua.stubs.stub_prelude`; `--api_path` on the command
+   line) code that calls the host API runs, and an API error (an undocumented member, a call that fits no
+   documented form, even one the code catches) is failed_api;
 3. its code has no placeholder left (TODO, FIXME, "your code here": incomplete);
 4. its instruction and response share no long word n-gram with an eval prompt (contaminated), when eval prompts
    are given;
@@ -41,6 +44,7 @@ from luacoder.files import write_json, write_jsonl
 from luacoder.lua.calls import extract_calls
 from luacoder.lua.markdown_code import extract_lua_code
 from luacoder.lua.sandbox import DEFAULT_INSTRUCTIONS, DEFAULT_MEMORY_MB, LuaJob, iter_run_many
+from luacoder.lua.stubs import api_error_of
 from luacoder.selfinstruct.run_log import fingerprint
 from luacoder.selfinstruct.stages import read_stage_rows, stage_paths
 
@@ -62,6 +66,7 @@ class FilterConfig:
     system_prompt: str | None = None  # added as the first turn of every chat row
     eval_prompts: tuple[str, ...] = ()  # decontaminate against these
     ngram: int = 10  # words an eval prompt and a row must share to count as contamination
+    stubs: str = ""  # the API's stubs (luacoder.lua.stubs.stub_prelude), run before each response's program
 
 
 @dataclass
@@ -186,6 +191,7 @@ def run_filter(
         "eval_prompts": fingerprint({"prompts": list(config.eval_prompts)}) if config.eval_prompts else None,
         "ngram": config.ngram,
         "sandbox": [config.timeout, config.memory_mb, config.instructions],
+        "stubs": fingerprint({"prelude": config.stubs}) if config.stubs else None,
     }
     run_print = fingerprint(settings)
     kept, rejected = filter_rows(rows, config)
@@ -233,12 +239,15 @@ def filter_rows(rows: list[dict[str, Any]], config: FilterConfig) -> tuple[list[
                 memory_mb=config.memory_mb,
                 instructions=config.instructions,
                 files={},
+                prelude=config.stubs,
             )
             for p in runnable
         )
         for program, result in tqdm(
             zip(runnable, iter_run_many(jobs), strict=True), total=len(runnable), desc="execution filter", unit="run"
         ):
+            if result.reason == "prelude":  # the stubs themselves failed: no response's outcome would mean anything
+                raise RuntimeError(f"the API stubs do not run in the sandbox: {result.error}")
             results[program] = (result, *assertions_ran(result, marker))
     exact = ExactDuplicates()
     near = NearDuplicates(config.near_duplicate_threshold) if config.near_duplicate_threshold < 1 else None
@@ -261,6 +270,9 @@ def _verdict(row, outcome, results, exact, near, decontaminator) -> tuple[str, s
     result, assertions, syntax = results[outcome.program()]
     if syntax:
         return "failed_syntax", result.error or "does not compile"
+    api_error = api_error_of(result)
+    if api_error:
+        return "failed_api", api_error
     if not result.ok:
         return f"failed_{result.reason or 'error'}", result.error or "stopped"
     if not assertions:
