@@ -93,9 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max_steps", type=int, default=None, help="cap every training stage at this many steps")
     p.add_argument(
         "--teacher",
+        nargs="?",
+        const="self",
         default=None,
         help="add rows a teacher synthesizes for the API (data/README.md#synthesis-aimed-at-the-api): a URL of an"
-        " OpenAI-compatible server (http://localhost:8000/v1), 'self' (the --model teaches itself), or a model folder",
+        " OpenAI-compatible server (http://localhost:8000/v1), 'self' (the --model teaches itself: also --teacher"
+        " alone), or a model folder",
     )
     p.add_argument(
         "--replay", action="store_true", help="add the --model's own answers to general questions (luacoder replay)"

@@ -24,7 +24,7 @@ from luacoder.selfinstruct.aim import coverage_of, draw_items, read_entry_report
 from luacoder.selfinstruct.api_filter import STAGES, defined_names, used_names
 from luacoder.selfinstruct.client import ServerSettings
 from luacoder.selfinstruct.synthesis import synthesize
-from luacoder.selfinstruct.teachers import ModelTeacher, ServerTeacher, make_teacher
+from luacoder.selfinstruct.teachers import ModelTeacher, ServerTeacher, make_teacher, teacher_from_config
 
 # What a call of each entry looks like in a response (the host entry `game.score` runs against its stub).
 CALLS = {
@@ -274,6 +274,11 @@ def test_make_teacher_reads_a_url_self_or_a_folder(tiny_model_dir, tmp_path):
     assert make_teacher(str(folder), backend="hf").describe() == {"kind": "model", "model": own.path, "backend": "hf"}
     with pytest.raises(ValueError, match="needs the base model"):
         make_teacher("self")
+    # from the data config: the base model teaches itself unless a teacher is named
+    config = load_data_config(None, {"synthesis.base_model": str(folder)})
+    assert teacher_from_config(config, backend="hf").describe()["model"] == own.path
+    with pytest.raises(ValueError, match="no teacher"):
+        teacher_from_config(load_data_config(None, {}))
     with pytest.raises(ValueError, match="not a model folder"):
         make_teacher(str(tmp_path))
 

@@ -245,7 +245,7 @@ def add_teacher_arguments(parser) -> None:
         "--teacher",
         help="a URL of an OpenAI-compatible server (http://localhost:8000/v1), 'self' (the --base_model), or a model"
         " folder generated in this process (vLLM on a GPU where installed, else transformers); default: the config's"
-        " synthesis.teacher",
+        " synthesis.teacher, else self when a base model is given",
     )
     group.add_argument("--teacher_model", help="the server's name for the model (default: the first it lists)")
     group.add_argument("--base_model", help="the model folder 'self' stands for (default: synthesis.base_model)")
@@ -273,10 +273,10 @@ def teacher_from_config(config, spec: str | None = None, base_model: str | None 
     """The teacher of the data config's `synthesis` section (`teacher`, `base_model`, `teacher_model`, `api_style`,
     `concurrency`); arguments given here win."""
     cfg = config.synthesis
-    spec = spec or cfg.teacher
-    if not spec:
-        raise ValueError("no teacher: pass --teacher URL|self|MODEL_FOLDER (or set synthesis.teacher)")
     base = base_model or cfg.base_model
+    spec = spec or cfg.teacher or (SELF if base else None)  # the base model teaches itself unless told otherwise
+    if not spec:
+        raise ValueError("no teacher: pass --teacher URL|self|MODEL_FOLDER or --base_model (or set synthesis.teacher)")
     options = {k: v for k, v in options.items() if v is not None}
     options.setdefault("model", cfg.teacher_model)
     options.setdefault("api_style", cfg.api_style)
