@@ -193,10 +193,10 @@ def test_an_eval_prompt_shared_by_an_instruction_is_contamination(tmp_path):
 
     server = ScriptedServer(contaminated, key_of)
     try:
-        prompts = tmp_path / "mine.csv"
-        prompts.write_text("prompt,expected_apis\nPlease write a short Lua example that can repeat a string,\n")
+        natural = tmp_path / "natural.txt"  # another eval set (decontam_prompts), one prompt a line
+        natural.write_text("Please write a short Lua example that can repeat a string\n")
         config = synthesis_config(
-            tmp_path, **{"synthesis.samples": 1, "synthesis.items": 2, "eval_prompts_file": str(prompts)}
+            tmp_path, **{"synthesis.samples": 1, "synthesis.items": 2, "decontam_prompts": [str(natural)]}
         )
         teacher = ServerTeacher(ServerSettings(model="scripted", base_url=server.url, api_style="chat"))
         summary = synthesize(api_for_test(), config, teacher, coverage_rows=[])

@@ -202,6 +202,9 @@ class DataConfig:
     # Benchmarks in MultiPL-E's JSONL form (HumanEval-Lua: evaluation only, its licence forbids training on it):
     # no training row may share an n-gram with one of their prompts.
     decontam_benchmarks: list[str] = field(default_factory=list)
+    # Other prompt sets no training row may overlap (a natural-question eval set: .csv with a prompt column, .jsonl,
+    # .txt), never used to make data.
+    decontam_prompts: list[str] = field(default_factory=list)
     docs: DocsConfig = field(default_factory=DocsConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
