@@ -3,10 +3,16 @@
     python runs/demo.py [--output DIR] [--start_over] [--nproc N] [--skip_rl]      (or ./set-up.sh demo ...)
     python runs/demo.py --model smollm2-135m-instruct                             a real pretrained model (CPU)
     python runs/demo.py --docs path/to/your/docs --model your/model-or-folder --nproc 8
+    python runs/demo.py --model smollm2-135m-instruct --teacher self --replay     the model teaches itself; replay
+    python runs/demo.py --docs DOCS --model MODEL --teacher http://localhost:8000/v1  a teacher served by vLLM
 
 Each step runs the same command a user would (notebooks under nbconvert, `luacoder` subcommands, `torchrun` from a
 stage folder, `eval/eval.py`, `generate.py`) and is skipped when its output is already complete, so a rerun reuses
 what is done (`--start_over` removes the demo's folder first). Every step's wall time goes to `timings.json`.
+
+`--teacher` adds chat rows a teacher synthesizes for the API (a URL of an OpenAI-compatible server, `self` for the
+`--model` itself, or a model folder: data/README.md#synthesis-aimed-at-the-api); `--replay` adds the `--model`'s own
+answers to general questions; `--data_set KEY=VALUE` changes any data/config.yaml key (the ablations).
 
 `--docs` is anything `luacoder docs` reads (Markdown, HTML, rst, LuaCATS/LDoc Lua, JSON): the datasets are built
 from it instead of the bundled Lua 5.4 manual. `--model` is a pretrained model: `smollm2-135m-instruct` (fetched from
@@ -30,7 +36,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from luacoder.checkpoints import META_FILE
@@ -59,6 +65,9 @@ REAL_LEARNING_RATE = 2e-4
 REAL_MAX_NEW_TOKENS = 200  # eval answers; the docs' dialogues answer in well under this
 FEW_SHOT_DIALOGUES = 3  # example conversations before each question in the prompted baseline
 FETCHABLE = ("smollm2-135m-instruct",)  # luacoder fetch-model's names
+# A model that teaches itself on the CPU writes few, short answers: a few minutes of generation for a 135M model on
+# two cores (every stage runs; a model this small keeps little, see data/README.md#synthesis-aimed-at-the-api).
+SELF_TEACHER_CPU = {"items": 24, "samples": 2, "num_fewshots": 1, "instruction_tokens": 96, "response_tokens": 384}
 SAMPLE_QUESTIONS = (
     "How do I split a string on commas in Lua?",
     "Sort a table of numbers in descending order.",
@@ -83,14 +92,70 @@ def main(argv: list[str] | None = None) -> int:
         "--model", default=None, help=f"a pretrained model: {', '.join(FETCHABLE)}, a hub id or a model folder"
     )
     p.add_argument("--max_steps", type=int, default=None, help="cap every training stage at this many steps")
+    p.add_argument(
+        "--teacher",
+        nargs="?",
+        const="self",
+        default=None,
+        help="add rows a teacher synthesizes for the API (data/README.md#synthesis-aimed-at-the-api): a URL of an"
+        " OpenAI-compatible server (http://localhost:8000/v1), 'self' (the --model teaches itself: also --teacher"
+        " alone), or a model folder",
+    )
+    p.add_argument(
+        "--replay", action="store_true", help="add the --model's own answers to general questions (luacoder replay)"
+    )
+    p.add_argument(
+        "--data_set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a data/config.yaml override, repeatable (chat.task_dialogues_per_entry=0, synthesis.items=50)",
+    )
     args = p.parse_args(argv)
     if args.docs is not None and not args.docs.exists():
         p.error(f"--docs {args.docs}: no such file or folder")
+    if (args.teacher == "self" or args.replay) and not args.model:
+        p.error("--teacher self and --replay ask the pretrained model: give --model")
     if args.nproc is None:
         args.nproc = 1 if args.model else 2
     if args.output is None:
         args.output = DEFAULT_OUTPUT.with_name(f"demo-{_model_name(args.model)}") if args.model else DEFAULT_OUTPUT
     return run_demo(args)
+
+
+@dataclass
+class Teaching:
+    """What the data gets beyond the templates: a teacher's synthesized rows, the model's replayed answers, and
+    data config overrides (the ablations of data/README.md#measuring-what-each-part-does)."""
+
+    teacher: str | None = None  # a URL, "self" or a model folder (luacoder synthesize)
+    replay: bool = False
+    overrides: list[str] = field(default_factory=list)  # KEY=VALUE of data/config.yaml
+
+    def apply(self, config: dict, model: Path | None, data: Path, gpu: bool) -> None:
+        """Put the teacher, the replay rows and the overrides into the demo's copy of data/config.yaml."""
+        import yaml
+
+        if self.teacher:
+            teacher = self.teacher
+            if teacher != "self" and not teacher.startswith(("http://", "https://")):
+                teacher = str(Path(teacher).expanduser().resolve())
+            config["synthesis"] = {**config.get("synthesis", {}), "teacher": teacher}
+            if model is not None:
+                config["synthesis"]["base_model"] = str(model)
+            if teacher == "self" and not gpu:
+                config["synthesis"].update(SELF_TEACHER_CPU)
+        if self.replay:
+            config["chat"]["replay"] = str(data / "replay" / "rows.jsonl")
+        for item in self.overrides:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise SystemExit(f"[demo] --data_set {item!r}: write it as KEY=VALUE")
+            *path, last = key.split(".")
+            section = config
+            for part in path:
+                section = section.setdefault(part, {})
+            section[last] = yaml.safe_load(value)
 
 
 @dataclass
@@ -107,7 +172,14 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"[demo] --start_over: removing {out}")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    options = {"nproc": args.nproc, "docs": getattr(args, "docs", None), "max_steps": getattr(args, "max_steps", None)}
+    options = {
+        "nproc": args.nproc,
+        "docs": getattr(args, "docs", None),
+        "max_steps": getattr(args, "max_steps", None),
+        "teaching": Teaching(
+            getattr(args, "teacher", None), getattr(args, "replay", False), getattr(args, "data_set", [])
+        ),
+    }
     model = getattr(args, "model", None)
     demo = _RealModelDemo(out, model=model, **options) if model else _Demo(out, **options)
     steps = demo.steps(with_rl=not args.skip_rl)
@@ -131,11 +203,19 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 class _Demo:
-    def __init__(self, out: Path, nproc: int, docs: Path | None = None, max_steps: int | None = None):
+    def __init__(
+        self,
+        out: Path,
+        nproc: int,
+        docs: Path | None = None,
+        max_steps: int | None = None,
+        teaching: Teaching | None = None,
+    ):
         self.out = out
         self.nproc = nproc
         self.docs = docs.resolve() if docs is not None else None
         self.max_steps = max_steps
+        self.teaching = teaching or Teaching()
         self.bin = Path(sys.executable).parent
         self.env = {
             **os.environ,
@@ -174,15 +254,9 @@ class _Demo:
             for part in ("api.json", "pretrain/train.jsonl", "chat/train.jsonl", "eval/prompts.csv")
         )
 
-    def _run_notebooks(self) -> None:
-        """data/*.ipynb under nbclient, pointed at a copy of data/config.yaml whose outputs go into the demo."""
-        import nbformat
+    def _data_config(self) -> Path:
+        """A copy of data/config.yaml writing into the demo, with the docs, teacher and overrides asked for."""
         import yaml
-        from nbclient import NotebookClient
-        from nbclient.exceptions import CellExecutionError
-
-        import luacoder.data.chat  # noqa: F401  (the errors the notebooks raise, to know a user's mistake by name)
-        import luacoder.data.pretrain  # noqa: F401
 
         config = yaml.safe_load((REPO / "data" / "config.yaml").read_text())
         config["output_dir"] = str(self.data)
@@ -191,8 +265,25 @@ class _Demo:
             config["docs"]["name"] = self.docs.stem
         else:
             config["docs"]["paths"] = [str((REPO / "data" / p).resolve()) for p in config["docs"]["paths"]]
+        config["replay"] = {
+            **config.get("replay", {}),
+            "questions": str(REPO / "data" / "replay" / "general_questions.txt"),
+        }
+        self.teaching.apply(config, getattr(self, "model", None), self.data, getattr(self, "gpu", False))
         config_file = self.out / "data_config.yaml"
         config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+        return config_file
+
+    def _run_notebooks(self) -> None:
+        """data/*.ipynb under nbclient, pointed at the demo's data config (`_data_config`)."""
+        import nbformat
+        from nbclient import NotebookClient
+        from nbclient.exceptions import CellExecutionError
+
+        import luacoder.data.chat  # noqa: F401  (the errors the notebooks raise, to know a user's mistake by name)
+        import luacoder.data.pretrain  # noqa: F401
+
+        config_file = self._data_config()
         executed = self.out / "notebooks"
         executed.mkdir(exist_ok=True)
         os.environ["LUACODER_DATA_CONFIG"] = str(config_file)  # the kernel inherits it
@@ -352,15 +443,45 @@ class _RealModelDemo(_Demo):
         seconds_per_step = 2 if self.gpu else 13
         train_minutes = max(1, round((self.steps_to_train * seconds_per_step + 60) / 60))
         checkpoints = -(-self.steps_to_train // REAL_SAVE_STEPS)
+        data = Step("data notebooks", self._data_done, self._run_notebooks, "1-3 min")
+        model = Step(f"model {self.model.name}", self._model_ready, self._get_model, "1-3 min to convert")
+        # The model writes data when it teaches itself or replays its answers: it comes first then.
+        first = [model, *self._teaching_steps(), data] if self._asks_the_model() else [data, model]
         return [
-            Step("data notebooks", self._data_done, self._run_notebooks, "1-3 min"),
-            Step(f"model {self.model.name}", self._model_ready, self._get_model, "1-3 min to convert"),
+            *first,
             Step("few-shot examples", lambda: self.few_shot.is_file(), self._few_shot, "a second"),
             Step("chat", lambda: _final_model(self.stage_dir("chat")), self._chat, f"{train_minutes} min"),
             Step("eval base", lambda: False, lambda: self._eval("base"), "4-6 min"),
             Step("eval chat", lambda: False, lambda: self._eval("chat"), f"{checkpoints}-{2 * checkpoints} min"),
             Step("sample answers", self._answers_done, self._answers, "1-2 min"),
         ]
+
+    def _asks_the_model(self) -> bool:
+        return self.teaching.teacher == "self" or self.teaching.replay
+
+    def _teaching_steps(self) -> list[Step]:
+        """The model's answers to general questions (`--replay`), before the data notebooks that mix them in."""
+        if not self.teaching.replay:
+            return []
+        rows = self.data / "replay" / "rows.jsonl"
+        return [Step("replay", rows.is_file, self._replay, "2-4 min")]
+
+    def _replay(self) -> None:
+        config = self._data_config()
+        resume = ["--continue"] if (self.data / "replay" / "answers.jsonl").is_file() else []
+        self._run(
+            [
+                self.bin / "luacoder",
+                "replay",
+                "--config",
+                config,
+                "--teacher",
+                "self",
+                "--base_model",
+                self.model,
+                *resume,
+            ]
+        )
 
     @property
     def few_shot(self) -> Path:

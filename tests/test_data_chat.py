@@ -139,9 +139,9 @@ def test_split_by_entry_is_disjoint(built):
     }
     assert generated_train.isdisjoint(test_entries)
     assert set(groups["train"]).isdisjoint(groups["test"])
-    # a combination only pairs entries of one split: no train row's code calls a held-out entry
+    # a combination or a task chain only pairs entries of one split: no train row's code calls a held-out entry
     for row in result.splits["train"]:
-        if row["source"] == "generated: combine":
+        if row["source"] in ("generated: combine", "generated: task_chain"):
             code = extract_lua_code(row["messages"][1]["content"])[0]
             assert not any(re.search(rf"\b{re.escape(name)}\(", code) for name in test_entries), code
 
@@ -304,7 +304,13 @@ def test_a_build_killed_while_swapping_its_outputs_in_is_finished_by_the_next_bu
 
 
 def _plain_small():
-    return {"chat.dialogues_per_entry": 2, "chat.combined_per_entry": 0, "chat.eval_prompts": 4}
+    return {
+        "chat.dialogues_per_entry": 2,
+        "chat.combined_per_entry": 0,
+        "chat.task_dialogues_per_entry": 1,
+        "chat.near_miss_dialogues": 10,
+        "chat.eval_prompts": 4,
+    }
 
 
 def test_rows_over_the_length_limit_are_rejected_and_an_import_with_no_usable_row_warns(api, tmp_path, caplog):

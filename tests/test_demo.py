@@ -49,3 +49,24 @@ def test_a_rerun_reuses_finished_stages_but_not_half_written_ones(tmp_path):
 
     finished = [name for name, check in done.items() if check()]
     assert finished == ["data notebooks", "tokenizer and tiny model", "pretrain"]
+
+
+def test_a_teacher_replay_and_overrides_reach_the_data_config_and_the_model_comes_first(tmp_path):
+    import yaml
+
+    teaching = demo_module.Teaching("self", True, ["chat.task_dialogues_per_entry=0", "synthesis.items=5"])
+    demo = demo_module._RealModelDemo(tmp_path, model="smollm2-135m-instruct", nproc=1, teaching=teaching)
+    demo.gpu = False
+    names = [step.name for step in demo.steps(with_rl=False)]
+    assert names[:3] == ["model smollm2-135m-instruct", "replay", "data notebooks"]
+    config = yaml.safe_load(demo._data_config().read_text())
+    assert config["synthesis"]["teacher"] == "self" and config["synthesis"]["base_model"] == str(demo.model)
+    assert config["synthesis"]["items"] == 5  # an override wins over the CPU sizing
+    assert config["synthesis"]["samples"] == demo_module.SELF_TEACHER_CPU["samples"]
+    assert config["chat"]["replay"] == str(tmp_path / "data" / "replay" / "rows.jsonl")
+    assert config["chat"]["task_dialogues_per_entry"] == 0
+    from luacoder.data.config import load_data_config
+
+    load_data_config(demo._data_config())  # a valid data config
+    plain = demo_module._RealModelDemo(tmp_path, model="smollm2-135m-instruct", nproc=1)
+    assert [s.name for s in plain.steps(with_rl=False)][:2] == ["data notebooks", "model smollm2-135m-instruct"]

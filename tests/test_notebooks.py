@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -41,14 +42,34 @@ def test_notebooks_are_committed_without_outputs(path):
             assert cell.execution_count is None, f"{path.name} cell {i} has an execution count"
 
 
+def teacher_script(key, attempt, query):
+    """A teacher for dialogue.ipynb's synthesis: a task per item, and an answer that calls the drawn entries the way
+    the usage writer does, tested by calling it (some run, some do not: the funnel sorts them out)."""
+    from luacoder.apidocs.markdown import read_markdown_docs
+    from luacoder.data.usage import UsageWriter
+
+    api = read_markdown_docs([BUNDLED_DOCS], name="lua54")
+    names = re.findall(r"^- `([\w.:]+)\(", query, flags=re.M)
+    if query.startswith("### API"):
+        return ("ok", f"Write a function run() that uses {' and '.join(names)}.")
+    usages = [UsageWriter(api).usage(api.get(n)) for n in names if api.get(n) is not None]
+    body = "\n".join("  " + line for usage in usages if usage for line in usage.splitlines())
+    code = f"local function run()\n{body}\n  return true\nend"
+    return ("ok", f"Like this.\n\n```lua\n{code}\n```\n\n[Tests]\n```lua\nassert(run())\n```")
+
+
 @pytest.mark.slow
 def test_the_notebooks_build_the_datasets(tmp_path, monkeypatch):
     from nbclient import NotebookClient
+    from scripted_server import ScriptedServer
 
+    server = ScriptedServer(teacher_script, lambda query: query.split("\n", 2)[1])
     config = tmp_path / "config.yaml"
     config.write_text(
         f"output_dir: out\ndocs:\n  paths: [{BUNDLED_DOCS}]\n"
         "chat:\n  dialogues_per_entry: 4\n  combined_per_entry: 1\n  eval_prompts: 30\n"
+        "  task_dialogues_per_entry: 2\n  near_miss_dialogues: 20\n"
+        f"synthesis:\n  teacher: {server.url}\n  items: 12\n  samples: 1\n  num_fewshots: 1\n"
     )
     monkeypatch.setenv("LUACODER_DATA_CONFIG", str(config))  # the kernel inherits the environment
     for name in DATA_NOTEBOOKS:
@@ -75,6 +96,13 @@ def test_the_notebooks_build_the_datasets(tmp_path, monkeypatch):
         assert read == removed + kept == n_train + n_test + removed, dataset
     prompts = read_eval_prompts(out / "eval" / "prompts.csv", ApiIndex(api))
     assert len(prompts) == 30
+    # dialogue.ipynb synthesized with the teacher and built the chat dataset again with the kept rows
+    server.close()
+    funnel = json.loads((out / "synth" / "funnel.json").read_text())["funnel"]
+    assert funnel["generated"] == 12 and 0 < funnel["kept"] <= funnel["passed"]
+    chat_rows = read_jsonl(out / "chat" / "train.jsonl") + read_jsonl(out / "chat" / "test.jsonl")
+    synthesized = [r for r in chat_rows if r["source"] == "synthesized"]
+    assert 0 < len(synthesized) <= funnel["kept"] == len(read_jsonl(out / "synth" / "chat.jsonl"))
     # the committed notebooks were only read: still without outputs
     for name in DATA_NOTEBOOKS:
         test_notebooks_are_committed_without_outputs(REPO / "data" / name)

@@ -8,22 +8,19 @@ real server (`transformers serve` with a tiny model) is exercised in test_selfin
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from conftest import REPO
+from scripted_server import Action, ScriptedServer
 
 from luacoder.apidocs.schema import ApiEntry, ApiSet, save_api
 from luacoder.cli import main
@@ -34,82 +31,9 @@ from luacoder.selfinstruct.response_filter import FilterConfig, filter_rows, run
 from luacoder.selfinstruct.run_log import FingerprintMismatch, OutputExists, RunLog, read_log
 from luacoder.selfinstruct.runner import ServerUnavailable
 from luacoder.selfinstruct.stages import GenerationConfig, normalize_mode, run_stage, stage_paths
+from luacoder.selfinstruct.teachers import ServerTeacher
 
-# ---------------------------------------------------------------------------------------------------------------
-# The scripted server
-
-Action = tuple  # ("ok", text) ("length", text) ("status", code) ("sleep", seconds) ("badjson",) ("html",) ("empty",)
-
-
-class ScriptedServer:
-    """An OpenAI-compatible server (completions and chat) in a thread. `script(key, attempt, query)` returns the
-    action for a request; `key` is what `key_of(query)` makes of the query (the last user turn, or the completion
-    prompt's last few-shot example), `attempt` counts that key's requests from 0."""
-
-    def __init__(self, script: Callable[[object, int, str], Action], key_of: Callable[[str], object]):
-        self.script, self.key_of = script, key_of
-        self.hits: Counter = Counter()
-        self.log: list = []  # the key of every request, in arrival order
-        self.lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # quiet
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                chat = self.path.endswith("/chat/completions")
-                query = body["messages"][-1]["content"] if chat else body["prompt"].rsplit("## Example", 1)[-1]
-                key = server.key_of(query)
-                with server.lock:
-                    attempt = server.hits[key]
-                    server.hits[key] += 1
-                    server.log.append(key)
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout)
-                    self.answer(server.script(key, attempt, query), chat)
-
-            def answer(self, action: Action, chat: bool):
-                kind = action[0]
-                if kind == "sleep":
-                    time.sleep(action[1])
-                    action = ("ok", "late")
-                    kind = "ok"
-                if kind == "status":
-                    return self.send(action[1], json.dumps({"error": {"message": f"scripted {action[1]}"}}))
-                if kind == "badjson":
-                    return self.send(200, '{"choices": [')
-                if kind == "html":
-                    return self.send(200, "<html>busy</html>", "text/html")
-                if kind == "empty":
-                    return self.send(200, json.dumps({"id": "x", "object": "text_completion", "choices": []}))
-                text, finish = action[1], "length" if kind == "length" else "stop"
-                if chat:
-                    choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
-                else:
-                    choice = {"index": 0, "text": text, "finish_reason": finish, "logprobs": None}
-                self.send(200, json.dumps({"id": "x", "object": "x", "created": 0, "model": "m", "choices": [choice]}))
-
-            def send(self, status: int, text: str, content_type: str = "application/json"):
-                data = text.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+# The script
 
 
 def case_key(query: str) -> tuple[str, str]:
@@ -189,10 +113,10 @@ def scripted():
     server.close()
 
 
-def settings_for(server: ScriptedServer, **overrides) -> ServerSettings:
+def settings_for(server: ScriptedServer, **overrides) -> ServerTeacher:
     values = dict(model="scripted", base_url=server.url, timeout=0.5, max_retries=2, backoff=0.01, concurrency=4)
     values.update(overrides)
-    return ServerSettings(**values)
+    return ServerTeacher(ServerSettings(**values))
 
 
 FAST = GenerationConfig(num_fewshots=1, max_tokens=64)
@@ -301,7 +225,9 @@ def test_a_server_that_refuses_the_model_ends_the_run_with_its_message(tmp_path)
 
 def test_an_unreachable_server_stops_the_run_and_continue_finishes_it(tmp_path):
     api = case_api([f"n{i}" for i in range(6)])
-    dead = ServerSettings(model="scripted", base_url="http://127.0.0.1:9/v1", timeout=2, max_retries=1, backoff=0.01)
+    dead = ServerTeacher(
+        ServerSettings(model="scripted", base_url="http://127.0.0.1:9/v1", timeout=2, max_retries=1, backoff=0.01)
+    )
     with pytest.raises(ServerUnavailable, match="3 requests in a row got no answer"):
         run_stage("S->C", tmp_path, dead, FAST, api=api, max_consecutive_failures=3)
     summary = json.loads(stage_paths(tmp_path, "S->C")[2].read_text())

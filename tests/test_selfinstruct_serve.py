@@ -30,6 +30,7 @@ from luacoder.selfinstruct.client import ServerSettings
 from luacoder.selfinstruct.response_filter import run_filter
 from luacoder.selfinstruct.run_log import read_log
 from luacoder.selfinstruct.stages import GenerationConfig, run_stage, stage_paths
+from luacoder.selfinstruct.teachers import ServerTeacher
 
 pytestmark = pytest.mark.slow
 SHORT_ANSWER_TOKENS = [" string", " table", ",", " value", " 5", "\n"]
@@ -99,11 +100,11 @@ def served(tokenizer, tmp_path_factory):
             process.wait()
 
 
-def server_settings(served, **overrides) -> ServerSettings:
+def server_settings(served, **overrides) -> ServerTeacher:
     url, model = served
     values = dict(model=model, base_url=url, timeout=60, max_retries=1, backoff=0.1, concurrency=1)
     values.update(overrides)
-    return ServerSettings(**values)
+    return ServerTeacher(ServerSettings(**values))
 
 
 def adds_up(summary: dict) -> bool:

@@ -6,7 +6,10 @@
    usage) are checked once: the code must call the entry, pass the API call check (luacoder.grading: documented
    names, documented arities) and run in the sandbox unless it needs the host. What passes is the snippet bank.
 2. Dialogues per entry (luacoder.data.dialogues), and dialogues combining two entries, answered from the bank.
-3. Imported conversations (luacoder.data.sources), validated and converted to messages.
+   Task dialogues (luacoder.data.tasks, luacoder.data.task_dialogues): goals in plain words answered with programs
+   that were checked as the bank is; and questions about functions the API lacks (luacoder.data.near_miss).
+3. Imported conversations (luacoder.data.sources), validated and converted to messages; rows a teacher wrote
+   (`chat.synthesized`, `chat.replay`) the same way, with their weights.
 4. Filters: the call check on every answer, exact duplicates, decontamination of the user turns against the eval
    prompts.
 5. Open book (`chat.open_book`, off by default): a share of the generated rows get retrieved cards before their
@@ -37,13 +40,16 @@ from luacoder.data.build import (
     write_dataset,
 )
 from luacoder.data.card import TokenCounter, counts_section, markdown_table
-from luacoder.data.config import DataConfig, OpenBookConfig
+from luacoder.data.config import DataConfig, ImportConfig, OpenBookConfig
 from luacoder.data.dialogues import Dialogue, DialogueWriter, Snippet
 from luacoder.data.eval_prompts import EvalPrompt, write_prompts_csv
 from luacoder.data.execution import ExecutionFilter
 from luacoder.data.filters import ApiChecker, held_out_groups
 from luacoder.data.ledger import Ledger
+from luacoder.data.near_miss import Miss, NearMissFinder, miss_dialogue
 from luacoder.data.sources import read_import
+from luacoder.data.task_dialogues import TaskDialogueWriter
+from luacoder.data.tasks import Task, TaskFinder
 from luacoder.data.usage import VARIANTS, UsageWriter
 from luacoder.files import atomic_outputs
 from luacoder.lua.markdown_code import extract_lua_code
@@ -180,6 +186,141 @@ def combined_code(
     return out
 
 
+def check_tasks(
+    tasks: list[Task], checker: ApiChecker, runner: ExecutionFilter | None, ledger: Ledger, max_lines: int
+) -> list[Task]:
+    """The tasks whose code passes the call check, calls every entry the task is about and runs (as the bank's
+    snippets must); a task keeps what it printed when a second run printed the same (so no answer claims the output
+    of a clock or a random draw)."""
+    checked = []
+    for task in tasks:
+        source = f"task: {task.kind}"
+        ledger.count_read(source)
+        where = {"origin": f"{' + '.join(task.entries)} ({task.kind})"}
+        lines = len(task.code.splitlines())
+        if lines > max_lines + 4:  # a task's program may set up its values and print them
+            ledger.reject(
+                "length", source, f"longer than {max_lines + 4} lines", task.code, detail=str(lines), **where
+            )
+        elif problems := checker.problems(task.code):
+            ledger.reject("call check", source, "fails the API call check", task.code, detail=problems[0], **where)
+        elif task.kind != "example" and not set(task.entries) <= set(checker.api_calls(task.code)):
+            ledger.reject("uses the entry", source, "does not call the entries", task.code, **where)
+        else:
+            checked.append(task)
+    verdicts = runner.run([t.code for t in checked], desc="task code") if runner is not None else None
+    again = (
+        ExecutionFilter(runner.sandbox).run([t.code for t in checked], desc="task code, again")
+        if runner is not None
+        else None
+    )
+    kept = []
+    for i, task in enumerate(checked):
+        if verdicts is not None and not verdicts[i].keep:
+            v = verdicts[i]
+            reason = f"does not run in the sandbox ({v.reason})"
+            ledger.reject("execution", f"task: {task.kind}", reason, task.code, origin=task.key, detail=v.error)
+            continue
+        task.status = verdicts[i].status if verdicts is not None else "not-run"
+        if verdicts is not None and again is not None and verdicts[i].status == again[i].status == "passed":
+            task.stdout = verdicts[i].stdout if verdicts[i].stdout == again[i].stdout else ""
+        ledger.keep("bank", f"task: {task.kind}")
+        kept.append(task)
+    return kept
+
+
+def find_tasks(
+    api: ApiSet,
+    writer: UsageWriter,
+    checker: ApiChecker,
+    runner: ExecutionFilter | None,
+    ledger: Ledger,
+    cfg,
+    seed: int,
+    split_of: dict[str, str],
+) -> dict[str, list[Task]]:
+    """Checked tasks per primary entry; chains only join entries of the same split."""
+    if cfg.task_dialogues_per_entry <= 0 and cfg.near_miss_dialogues <= 0:
+        return {}
+    finder = TaskFinder(api, writer, checker.index.known("print"), set(checker.index.roots), seed)
+    callable_entries = [e for e in api if e.kind in CALLABLE]
+    candidates: list[Task] = []
+    for entry in api:
+        partners = [b for b in callable_entries if split_of[b.name] == split_of[entry.name]]
+        candidates += finder.tasks(entry, partners, cfg.task_chains_per_entry)
+    out: dict[str, list[Task]] = {}
+    for task in check_tasks(candidates, checker, runner, ledger, cfg.max_answer_lines):
+        out.setdefault(task.entries[0], []).append(task)
+    return out
+
+
+def task_dialogues(
+    api: ApiSet, tasks: dict[str, list[Task]], per_entry: int, multi_turn: float, seed: int
+) -> list[tuple[str, Dialogue]]:
+    """Up to `per_entry` task dialogues per entry, (entry, dialogue), each task asked in turn in a new wording."""
+    writer = TaskDialogueWriter(api)
+    out = []
+    for name in sorted(tasks):
+        rng = random.Random(f"{seed}:task-dialogues:{name}")
+        found = list(tasks[name])
+        rng.shuffle(found)
+        seen: set[str] = set()
+        attempts = 0
+        while found and len(seen) < per_entry and attempts < per_entry * 3:
+            task = found[attempts % len(found)]
+            attempts += 1
+            others = [t for t in found if t is not task]
+            dialogue = writer.dialogue(task, rng, others, multi_turn)
+            text = "\x00".join(m["content"] for m in dialogue.messages)
+            if text not in seen:
+                seen.add(text)
+                out.append((name, dialogue))
+    return out
+
+
+MISS_SHARE = {"synonym": 0.4, "common": 0.35, "style": 0.1, "module": 0.15}
+
+
+def near_miss_dialogues(
+    api: ApiSet,
+    checker: ApiChecker,
+    bank: dict[str, list[Snippet]],
+    tasks: dict[str, list[Task]],
+    runner: ExecutionFilter | None,
+    count: int,
+    seed: int,
+) -> list[tuple[Miss, Dialogue]]:
+    """`count` dialogues about invented names, shared among the kinds of miss (MISS_SHARE), each answered with the
+    code of a task (or else a bank snippet) of the documented entry it points to."""
+    if count <= 0:
+        return []
+    usable = set(bank) | set(tasks)
+    misses = NearMissFinder(api, checker.index, usable).misses()
+    helpers = sorted({m.helper for m in misses if m.helper})
+    verdicts = dict(zip(helpers, runner.run(helpers, desc="helper code"), strict=True)) if runner else {}
+    broken = {code for code in helpers if checker.problems(code) or (code in verdicts and not verdicts[code].keep)}
+    if broken:
+        log.warning("chat: %d helper programs of near misses fail the checks and are left out", len(broken))
+    misses = [m for m in misses if m.helper not in broken]
+    rng = random.Random(f"{seed}:near-miss")
+    by_kind: dict[str, list[Miss]] = {}
+    for miss in misses:
+        by_kind.setdefault(miss.how, []).append(miss)
+    out = []
+    for kind, share in MISS_SHARE.items():
+        found = by_kind.get(kind, [])
+        rng.shuffle(found)
+        for i in range(round(count * share) if found else 0):
+            miss = found[i % len(found)]
+            codes = [t.code for t in tasks.get(miss.real[0], []) if t.kind in ("call", "function", "example")]
+            codes = [miss.helper] if miss.helper else codes or [s.code for s in bank.get(miss.real[0], [])]
+            if not codes:
+                continue
+            messages = miss_dialogue(miss, api, rng.choice(codes), rng)
+            out.append((miss, Dialogue(messages, f"near_miss_{miss.how}", list(miss.real), key=f"{miss.fake}#miss")))
+    return out
+
+
 # -- 2.-4. rows --------------------------------------------------------------------------------------------------
 
 
@@ -236,68 +377,55 @@ def build_chat(api: ApiSet, config: DataConfig, output_dir: str | Path | None = 
         api, bank, writer, checker, runner, bank_ledger, cfg.combined_per_entry, config.seed, split_of
     )
 
+    tasks = find_tasks(api, writer, checker, runner, bank_ledger, cfg, config.seed, split_of)
+
     ledger = Ledger("chat")
     dw = DialogueWriter(writer, bank, cfg.multi_turn_fraction)
     rows: list[Row] = []
+    by_entry = cfg.split_by == "entry"
     for entry in api:
         rng = random.Random(f"{config.seed}:dialogues:{entry.name}")
         for d in dw.dialogues(entry, cfg.dialogues_per_entry, rng):
-            rows.append(dialogue_row(d, cfg.system_prompt, entry.name if cfg.split_by == "entry" else d.key))
+            rows.append(dialogue_row(d, cfg.system_prompt, entry.name if by_entry else d.key))
     for a, b, code in combos:
         rng = random.Random(f"{config.seed}:combined:{a.name}:{b.name}")
         d = dw.combined(rng, a, b, code)
-        rows.append(dialogue_row(d, cfg.system_prompt, a.name if cfg.split_by == "entry" else d.key))
+        rows.append(dialogue_row(d, cfg.system_prompt, a.name if by_entry else d.key))
+    for name, d in task_dialogues(api, tasks, cfg.task_dialogues_per_entry, cfg.multi_turn_fraction, config.seed):
+        rows.append(dialogue_row(d, cfg.system_prompt, name if by_entry else d.key))
+    for miss, d in near_miss_dialogues(api, checker, bank, tasks, runner, cfg.near_miss_dialogues, config.seed):
+        rows.append(dialogue_row(d, cfg.system_prompt, miss.group if by_entry else d.key))
     for row in rows:
         ledger.count_read(row.source)
     rows = drop(rows, ledger, "call check", lambda r: answers_pass(r, checker, require_code=True))
 
-    import_rows, import_stats = [], []
-    for spec in cfg.imports:
-        source = spec.label
-        counts = Counter()
-        for i, item in enumerate(read_import(spec, config)):
-            ledger.count_read(source)
-            counts["read"] += 1
-            if item.messages is None:
-                reason = _category(item.error or "")
-                ledger.reject("format", source, reason, item.raw, origin=item.where, detail=item.error)
-                continue
-            row = Row(
-                {"messages": item.messages, "source": source},
-                source,
-                item.where,
-                f"{source}#{i}",
-                json.dumps(item.messages, ensure_ascii=False),
-                {"user": "\n".join(m["content"] for m in item.messages if m["role"] == "user")},
-            )
-            if spec.check_calls and (problem := answers_pass(row, checker, require_code=False)) is not None:
-                ledger.reject("call check", source, problem[0], row.text, origin=item.where, detail=problem[1])
-                continue
-            import_rows.append(row)
-            counts["kept"] += 1
-        import_stats.append({"import": source, "format": spec.format, "rows read": counts["read"]})
-        if not counts["kept"]:
-            log.warning(
-                "chat: no row of the import %s was usable (%d read, every one rejected: see rejects.jsonl)",
-                source,
-                counts["read"],
-            )
+    outside = [(spec, spec.label) for spec in cfg.imports]
+    for path, source in ((cfg.synthesized, SYNTHESIZED), (cfg.replay, REPLAY)):
+        if path:
+            outside.append((ImportConfig(path=path, format="messages", check_calls=True), source))
+    import_stats = []
+    for spec, source in outside:
+        found, stats = imported_rows(spec, source, config, checker, ledger)
+        rows += found
+        import_stats.append(stats)
     ledger.add_filter("format")
-    rows += import_rows
     rows = _drop_long_rows(rows, ledger, cfg.max_row_chars)
 
     rows = dedup_exact(rows, ledger)
     prompts = eval_prompts_for(api, config)
     rows = decontaminate(rows, ledger, prompts, cfg.decontam_ngram, "user")
-    open_book = add_cards(rows, api, cfg.open_book, checker, config.seed)
-    generated_keys = {r.group for r in rows if not r.source.startswith("import:")}
-    import_keys = {r.group for r in rows if r.source.startswith("import:")}
+    outside_sources = {source for _, source in outside}
+    open_book = add_cards(rows, api, cfg.open_book, checker, config.seed, outside_sources)
+    generated_keys = {r.group for r in rows if r.source not in outside_sources}
+    import_keys = {r.group for r in rows if r.source in outside_sources}
     test_keys = held_out_groups(import_keys, config.seed, cfg.test_fraction, salt="chat-import")
-    if cfg.split_by == "entry":
+    if by_entry:
         test_keys |= test_entries
     else:
         test_keys |= held_out_groups(generated_keys, config.seed, cfg.test_fraction, salt="chat")
+    rows = _weighted(rows, ledger, {SYNTHESIZED: cfg.synthesized_weight, REPLAY: cfg.replay_weight}, config.seed)
     splits, groups = split_rows(rows, ledger, config.seed, cfg.test_fraction, salt="chat", test_keys=test_keys)
+    copies = _repeat(splits, groups, {SYNTHESIZED: cfg.synthesized_weight, REPLAY: cfg.replay_weight}, config.seed)
 
     counter = TokenCounter(config.tokenizer_ref)
     tokens = {s: sum(counter.count_messages(r["messages"]) for r in data) for s, data in splits.items()}
@@ -318,6 +446,8 @@ def build_chat(api: ApiSet, config: DataConfig, output_dir: str | Path | None = 
             "eval_prompts": generated_prompts,
             "decontaminated_against": len(prompts),
             "imports": import_stats,
+            "tasks": Counter(t.kind for found in tasks.values() for t in found),
+            "copies": copies,  # extra train copies of weighted rows, by source
             "turns": Counter(len(r["messages"]) for s in splits.values() for r in s),
             "open_book": open_book,
         },
@@ -339,9 +469,12 @@ def used_entries(messages: list[dict[str, str]], api: ApiSet, checker: ApiChecke
     return [e for e in api if e.name in called | named]
 
 
-def add_cards(rows: list[Row], api: ApiSet, cfg: OpenBookConfig, checker: ApiChecker, seed: int) -> Counter:
+def add_cards(
+    rows: list[Row], api: ApiSet, cfg: OpenBookConfig, checker: ApiChecker, seed: int, outside: set[str]
+) -> Counter:
     """Put retrieved cards before the first question of a share of the generated rows (see OpenBookConfig), in place;
-    the counts of rows with cards and of those whose cards hold the answer's entries."""
+    the counts of rows with cards and of those whose cards hold the answer's entries. Rows from `outside` sources
+    (imports, a teacher's rows) keep their questions."""
     counts: Counter = Counter()
     if cfg.share <= 0:
         return counts
@@ -350,7 +483,7 @@ def add_cards(rows: list[Row], api: ApiSet, cfg: OpenBookConfig, checker: ApiChe
     retriever = ApiRetriever(api)
     for row in rows:
         rng = random.Random(f"{seed}:open-book:{row.text}")  # per row: the same cards whatever the row order
-        if row.source.startswith("import:") or rng.random() >= cfg.share:
+        if row.source in outside or rng.random() >= cfg.share:
             continue
         messages = row.data["messages"]
         first = next(i for i, m in enumerate(messages) if m["role"] == "user")
@@ -368,6 +501,79 @@ def add_cards(rows: list[Row], api: ApiSet, cfg: OpenBookConfig, checker: ApiChe
         counts["rows with cards"] += 1
         counts[ORACLE_ROWS] += oracle
     return counts
+
+
+SYNTHESIZED, REPLAY = "synthesized", "replay"
+
+
+def imported_rows(
+    spec: ImportConfig, source: str, config: DataConfig, checker: ApiChecker, ledger: Ledger
+) -> tuple[list[Row], dict[str, Any]]:
+    """An import's usable rows (each its own split group) and its line for the card; the others are rejected with
+    their reason ("format", or "call check" when `spec.check_calls`)."""
+    rows = []
+    counts = Counter()
+    for i, item in enumerate(read_import(spec, config)):
+        ledger.count_read(source)
+        counts["read"] += 1
+        if item.messages is None:
+            reason = _category(item.error or "")
+            ledger.reject("format", source, reason, item.raw, origin=item.where, detail=item.error)
+            continue
+        row = Row(
+            {"messages": item.messages, "source": source},
+            source,
+            item.where,
+            f"{source}#{i}",
+            json.dumps(item.messages, ensure_ascii=False),
+            {"user": "\n".join(m["content"] for m in item.messages if m["role"] == "user")},
+        )
+        if spec.check_calls and (problem := answers_pass(row, checker, require_code=False)) is not None:
+            ledger.reject("call check", source, problem[0], row.text, origin=item.where, detail=problem[1])
+            continue
+        rows.append(row)
+        counts["kept"] += 1
+    if not counts["kept"]:
+        log.warning(
+            "chat: no row of the import %s was usable (%d read, every one rejected: see rejects.jsonl)",
+            source,
+            counts["read"],
+        )
+    return rows, {"import": source, "format": spec.format, "rows read": counts["read"]}
+
+
+def _weighted(rows: list[Row], ledger: Ledger, weights: dict[str, float], seed: int) -> list[Row]:
+    """A weight under 1 keeps that share of a source's rows (a seeded draw per row; the others are removed by the
+    filter "weight")."""
+    ledger.add_filter("weight")
+    kept = []
+    for row in rows:
+        weight = weights.get(row.source, 1.0)
+        if weight < 1 and random.Random(f"{seed}:weight:{row.group}").random() >= weight:
+            ledger.reject("weight", row.source, f"not drawn (weight {weight:g})", row.text, origin=row.origin)
+            continue
+        kept.append(row)
+    return kept
+
+
+def _repeat(
+    splits: dict[str, list[dict[str, Any]]], groups: dict[str, list[str]], weights: dict[str, float], seed: int
+) -> dict[str, int]:
+    """A weight over 1 repeats a source's train rows: its whole part in copies, its fraction as a seeded draw per
+    row. Returns the extra copies per source (the card reports them; they are not in the ledger's counts)."""
+    copies: Counter = Counter()
+    rows, row_groups = [], []
+    for row, group in zip(splits["train"], groups["train"], strict=True):
+        weight = weights.get(row.get("source", ""), 1.0)
+        extra = int(weight) - 1 if weight >= 1 else 0
+        if weight > 1 and random.Random(f"{seed}:repeat:{group}").random() < weight - int(weight):
+            extra += 1
+        for _ in range(1 + extra):
+            rows.append(row)
+            row_groups.append(group)
+        copies[row.get("source", "")] += extra
+    splits["train"], groups["train"] = rows, row_groups
+    return {source: n for source, n in sorted(copies.items()) if n}
 
 
 def _drop_long_rows(rows: list[Row], ledger, limit: int) -> list[Row]:
@@ -454,7 +660,24 @@ def chat_card(api: ApiSet, config: DataConfig, result: BuildResult) -> str:
             " with the wrong number of arguments, its optional arguments, its method form, fields and metamethods;"
             f" {cfg.multi_turn_fraction:g} of them get a follow-up question. Each question template has several"
             " wordings; each answer is short Markdown with one ```lua block from the answer code below.",
+            f"- **tasks** (`generated: task_*`): up to {cfg.task_dialogues_per_entry} dialogues per entry that ask for"
+            " a goal in plain words (a docs example's commented paragraph, the entry's task with concrete values, the"
+            " task as a function, or a chain into another entry's task), answered with the program that reaches it"
+            " in one of several shapes (which entries it uses and what they do, before or after the code, steps, a"
+            " function, what it prints when two runs printed the same). Programs checked: "
+            + ", ".join(f"{kind} {n}" for kind, n in sorted(result.details["tasks"].items()))
+            + ".",
+            f"- **near misses** (`generated: near_miss_*`): {cfg.near_miss_dialogues} questions about functions the"
+            " API does not have (another language's name for a documented one, another naming style, a sibling"
+            " module, a helper such as `split` or `trim`), answered that it does not exist, with the documented"
+            " entries that do the job and their code.",
             *(f"- **{i['import']}**: {i['rows read']} rows read ({i['format']} layout)." for i in imports),
+            *(
+                f"- **{source} weight**: {n} extra copies of its train rows (weight"
+                f" {cfg.synthesized_weight if source == SYNTHESIZED else cfg.replay_weight:g}); they are not in the"
+                " counts below, which count each row once."
+                for source, n in result.details["copies"].items()
+            ),
             *(
                 [
                     f"- **open book**: {book['rows with cards']} generated rows start with the cards of up to"

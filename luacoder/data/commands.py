@@ -1,7 +1,8 @@
-"""`luacoder build-pretrain` and `luacoder build-chat`: the dataset builders on the command line.
+"""`luacoder build-pretrain`, `luacoder build-chat` and `luacoder replay`: the dataset builders on the command line.
 
     luacoder build-chat --config data/config.yaml chat.dialogues_per_entry=8 seed=1
     luacoder build-pretrain --api_path outputs/data/api.json -o outputs/data
+    luacoder replay --config data/config.yaml --base_model outputs/models/smollm2-135m-instruct
 
 With `--config`, settings come from the data config (data/config.yaml) and KEY=VALUE overrides (`seed=1`,
 `pretrain.test_fraction=0.2`); without it, from the defaults. `--api_path` names the api.json to build from (default:
@@ -12,9 +13,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 from luacoder.errors import report
+
+EXIT_INCOMPLETE = 1  # a run a server left unfinished: rerun with --continue
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +35,49 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. seed=1")
         p.add_argument("-q", "--quiet", action="store_true", help="only errors")
         p.set_defaults(func=build_command, dataset="pretrain" if "pretrain" in name else "chat")
+    register_replay(sub)
+
+
+def register_replay(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "replay",
+        help="the base model's own answers to general questions, as chat rows that keep its general skill"
+        " (<output_dir>/replay/rows.jsonl; add them with chat.replay)",
+        description="Ask the base model (or a server that serves it) every question of replay.questions once and"
+        " write its answers as chat rows, as luacoder.data.replay does.",
+    )
+    p.add_argument("--config", type=Path, help="the data config (data/config.yaml); its `replay` section")
+    p.add_argument("-o", "--out", type=Path, help="output folder (default: <output_dir>/replay)")
+    p.add_argument("--continue", dest="resume", action="store_true", help="go on with the run in the output folder")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. replay.limit=20")
+    from luacoder.selfinstruct.teachers import add_teacher_arguments
+
+    add_teacher_arguments(p)
+    p.set_defaults(func=replay_command)
+
+
+def replay_command(args: argparse.Namespace) -> int:
+    """A user's mistake (config, files, an output folder of another run) is reported as every luacoder command's is;
+    a server that cannot be reached leaves the run to continue later (exit status 1)."""
+    from luacoder.data.config import load_data_config
+    from luacoder.data.replay import build_replay
+    from luacoder.selfinstruct.client import ServerConfigError
+    from luacoder.selfinstruct.run_log import FingerprintMismatch, LogBusy, OutputExists
+    from luacoder.selfinstruct.runner import ServerUnavailable
+    from luacoder.selfinstruct.teachers import teacher_from_args
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        config = load_data_config(args.config, args.overrides)
+        args.teacher = args.teacher or "self"  # replay asks the base model by default
+        summary = build_replay(config, teacher_from_args(args, config), args.out, resume=args.resume)
+    except (ValueError, OutputExists, FingerprintMismatch) as exc:
+        return report("luacoder replay", exc)
+    except (ServerConfigError, ServerUnavailable, LogBusy) as exc:
+        print(f"luacoder replay: {exc}", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    print(f"replay: {summary['rows']} of {summary['questions']} questions answered, left out {summary['rejected']}")
+    return 0 if summary["complete"] else EXIT_INCOMPLETE
 
 
 def build_command(args: argparse.Namespace) -> int:

@@ -128,9 +128,16 @@ class ChatConfig:
     """The chat dataset: `{"messages": [...]}` rows generated from api.json, plus imports, plus eval prompts."""
 
     # single- and multi-turn dialogues about one API entry
-    dialogues_per_entry: int = field(default=16, metadata={"range": "[0, inf)"})
+    dialogues_per_entry: int = field(default=8, metadata={"range": "[0, inf)"})
     # dialogues that combine the entry with another one
     combined_per_entry: int = field(default=2, metadata={"range": "[0, inf)"})
+    # Dialogues that ask for a task in plain words (luacoder.data.tasks): per entry, from its examples' commented
+    # paragraphs, its task phrase with concrete values or as a function, and chains into `task_chains_per_entry`
+    # other entries.
+    task_dialogues_per_entry: int = field(default=8, metadata={"range": "[0, inf)"})
+    task_chains_per_entry: int = field(default=2, metadata={"range": "[0, inf)"})
+    # questions about functions the API lacks, answered with what it has (luacoder.data.near_miss)
+    near_miss_dialogues: int = field(default=300, metadata={"range": "[0, inf)"})
     # share of an entry's dialogues that get a follow-up question
     multi_turn_fraction: float = field(default=0.3, metadata={"range": "[0, 1]"})
     # longer doc examples are left out of answers (short answers teach best)
@@ -138,6 +145,13 @@ class ChatConfig:
     execute: bool = True  # answers' code that the sandbox can run must run
     system_prompt: str | None = None  # the training config adds its own; set this to bake one into the rows
     imports: list[ImportConfig] = field(default_factory=list)
+    # Rows a teacher wrote: `luacoder synthesize`'s chat.jsonl (tested code aimed at the API) and `luacoder replay`'s
+    # rows.jsonl (the base model's own answers to general questions). A weight repeats (above 1) or samples (below
+    # 1) their train rows.
+    synthesized: str | None = None
+    synthesized_weight: float = field(default=1.0, metadata={"range": "[0, inf)"})
+    replay: str | None = None
+    replay_weight: float = field(default=1.0, metadata={"range": "[0, inf)"})
     # entry: every dialogue about an API entry lands in the same split, so test rows are never paraphrases of
     # train rows; dialogue: split by dialogue (same entry may appear in both splits, never the same dialogue).
     split_by: str = "entry"
@@ -154,6 +168,48 @@ class ChatConfig:
             raise ConfigError(f"chat.split_by is {self.split_by!r}: expected one of {', '.join(SPLIT_BY)}")
 
 
+TEACHER_API_STYLES = ("chat", "completions")
+
+
+@dataclass
+class SynthesisConfig:
+    """`luacoder synthesize`: chat rows a teacher writes for drawn API entries, kept only when checked
+    (luacoder.selfinstruct.synthesis)."""
+
+    teacher: str | None = None  # a URL (OpenAI-compatible server, .../v1), `self`, or a model folder; --teacher wins
+    teacher_model: str | None = None  # the server's name for the model (default: the first it lists)
+    base_model: str | None = None  # the model folder `self` stands for (--base_model wins)
+    api_style: str = "chat"  # chat (an instruct model) or completions (a base model continuing a few-shot text)
+    concurrency: int = field(default=8, metadata={"range": "[1, inf)"})  # requests in flight to a server
+    items: int = field(default=200, metadata={"range": "[0, inf)"})  # aimed items drawn per round
+    sizes: list[float] = field(default_factory=lambda: [0.5, 0.3, 0.2])  # shares of items with 1, 2, 3 entries
+    samples: int = field(default=4, metadata={"range": "[1, inf)"})  # responses asked per instruction
+    temperature: float = field(default=0.7, metadata={"range": "[0, inf)"})
+    num_fewshots: int = field(default=2, metadata={"range": "[0, inf)"})
+    instruction_tokens: int = field(default=384, metadata={"range": "[1, inf)"})
+    response_tokens: int = field(default=1024, metadata={"range": "[1, inf)"})
+    keep_tests: bool = True  # the chat answer keeps its tests
+    sandbox_timeout: float = field(default=5.0, metadata={"range": "(0, inf)"})
+    entries_report: str | None = None  # eval's entries.csv of the last checkpoint: its misses are drawn more
+
+    def __post_init__(self) -> None:
+        if self.api_style not in TEACHER_API_STYLES:
+            raise ConfigError(f"synthesis.api_style is {self.api_style!r}: expected chat or completions")
+        if not self.sizes or any(s < 0 for s in self.sizes):
+            raise ConfigError("synthesis.sizes must be a list of shares >= 0")
+
+
+@dataclass
+class ReplayConfig:
+    """`luacoder replay`: the base model's own answers to general questions, so fine-tuning keeps its general skill
+    (luacoder.data.replay)."""
+
+    questions: str = "replay/general_questions.txt"  # one question a line (# starts a comment)
+    limit: int | None = field(default=None, metadata={"range": "[1, inf)"})  # only the first N questions
+    max_new_tokens: int = field(default=256, metadata={"range": "[1, inf)"})
+    temperature: float = field(default=0.0, metadata={"range": "[0, inf)"})  # greedy: the model's most likely answer
+
+
 @dataclass
 class DataConfig:
     output_dir: str = DEFAULT_OUTPUT_DIR
@@ -163,10 +219,15 @@ class DataConfig:
     # Benchmarks in MultiPL-E's JSONL form (HumanEval-Lua: evaluation only, its licence forbids training on it):
     # no training row may share an n-gram with one of their prompts.
     decontam_benchmarks: list[str] = field(default_factory=list)
+    # Other prompt sets no training row may overlap (a natural-question eval set: .csv with a prompt column, .jsonl,
+    # .txt), never used to make data.
+    decontam_prompts: list[str] = field(default_factory=list)
     docs: DocsConfig = field(default_factory=DocsConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     chat: ChatConfig = field(default_factory=ChatConfig)
+    synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
     base_dir: str = field(default=".", metadata={"internal": True})  # where relative paths start
 
     def path(self, value: str | os.PathLike) -> Path:
@@ -192,7 +253,14 @@ class DataConfig:
         return data
 
 
-SECTIONS = {"docs": DocsConfig, "sandbox": SandboxConfig, "pretrain": PretrainConfig, "chat": ChatConfig}
+SECTIONS = {
+    "docs": DocsConfig,
+    "sandbox": SandboxConfig,
+    "pretrain": PretrainConfig,
+    "chat": ChatConfig,
+    "synthesis": SynthesisConfig,
+    "replay": ReplayConfig,
+}
 
 
 def load_data_config(

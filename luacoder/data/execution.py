@@ -33,6 +33,7 @@ class Verdict:
     status: str  # passed, failed, needs-host, not-run
     error: str | None = None
     reason: str | None = None  # the sandbox's reason for a failure: error, timeout, memory, ...
+    stdout: str = ""  # what the code printed, when it ran
 
     @property
     def keep(self) -> bool:
@@ -80,5 +81,7 @@ class ExecutionFilter:
             results = iter_run_many(self.job(c) for c in todo)
             progress = tqdm(zip(todo, results, strict=True), total=len(todo), desc=desc, unit="snippet", mininterval=2)
             for code, result in progress:
-                self._cache[code] = Verdict("passed") if result.ok else self.verdict_for(result.error, result.reason)
+                verdict = Verdict("passed") if result.ok else self.verdict_for(result.error, result.reason)
+                verdict.stdout = result.stdout
+                self._cache[code] = verdict
         return [Verdict("not-run") if host else self._cache[c] for c, host in zip(codes, needs_host, strict=True)]

@@ -215,12 +215,12 @@ class UsageWriter:
         if literal is not None:
             return literal
         for t in (t.strip() for t in param.type.split("|")):
-            made = self._construct(t, setup, used)
+            made = self.construct(t, setup, used)
             if made is not None:
                 return made
         return None
 
-    def _construct(self, type_name: str, setup: list[str], used: set[str]) -> str | None:
+    def construct(self, type_name: str, setup: list[str], used: set[str]) -> str | None:
         ctor = self.constructor(type_name)
         if ctor is None:
             return None
@@ -251,7 +251,7 @@ class UsageWriter:
         if ":" in entry.name and variant == "method":
             return None  # a method is always called in method form: that is the "required" variant
         if ":" in entry.name:  # a method: the receiver is a value of its type
-            receiver = self._construct(entry_type(entry) or "", setup, used)
+            receiver = self.construct(entry_type(entry) or "", setup, used)
             if receiver is None:
                 return None
             callee = f"{receiver}:{entry.short_name}"

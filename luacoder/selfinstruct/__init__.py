@@ -1,4 +1,9 @@
-"""Work that needs a stronger model behind an OpenAI-compatible API (vLLM, `transformers serve`, OpenAI itself).
+"""Work that needs a teacher model: behind an OpenAI-compatible API (vLLM, `transformers serve`, OpenAI itself), or in
+this process (`teachers`: a model folder, or the base model itself).
+
+- Synthesis aimed at the API (`luacoder synthesize`, `synthesis`): entries drawn by need (`aim`), a task and tested
+  answers per item (the E->I and EI->R modes of `stages`), kept only through the funnel of `api_filter` (documented
+  calls, the drawn entries called, ran with the API's stubs, passed its tests, deduplicated, decontaminated).
 
 - Self-instruct, after StarCoder2-Instruct's self-alignment: a base model turns the docs' examples into concepts
   (S->C), concepts into instructions (C->I) and instructions into answers with tests (I->R); only answers whose code

@@ -83,6 +83,64 @@ def register(sub: argparse._SubParsersAction) -> None:
     filt.add_argument("--eval_prompts", type=Path, help="eval prompts (.csv with a prompt column, .jsonl, .txt)")
     p.set_defaults(func=self_instruct_command)
 
+    p = sub.add_parser(
+        "synthesize",
+        help="synthesis aimed at the API: a teacher writes tasks for drawn entries and tested answers; only those that"
+        " keep to the documented API and pass their tests become chat rows (<output_dir>/synth/)",
+        description=SYNTHESIZE_DOC,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--config", type=Path, help="the data config (data/config.yaml); its `synthesis` section")
+    p.add_argument("--api_path", type=Path, help="the api.json (default: <output_dir>/api.json)")
+    p.add_argument("-o", "--out", type=Path, help="output folder (default: <output_dir>/synth)")
+    p.add_argument("--continue", dest="resume", action="store_true", help="go on with the run in the output folder")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. synthesis.items=50")
+    from luacoder.selfinstruct.teachers import add_teacher_arguments
+
+    add_teacher_arguments(p)
+    p.set_defaults(func=synthesize_command)
+
+
+SYNTHESIZE_DOC = """Synthesis aimed at the API: draw 1-3 documented entries per item (the least covered first), have a
+teacher write an instruction that needs them and several responses with tests, keep a response only when every call
+is documented with a fitting argument count, it calls the drawn entries, runs with the API's stubs and passes its
+tests; dedup and decontaminate. Writes <output_dir>/synth/chat.jsonl and a card with the funnel.
+
+  luacoder synthesize --config data/config.yaml --teacher http://localhost:8000/v1       # any OpenAI-compatible server
+  luacoder synthesize --config data/config.yaml --teacher self --base_model MODEL_FOLDER  # the model teaches itself
+  luacoder synthesize --config data/config.yaml --teacher MODEL_FOLDER synthesis.items=50 # in this process
+"""
+
+
+def synthesize_command(args: argparse.Namespace) -> int:
+    from luacoder.apidocs.schema import load_api
+    from luacoder.data.config import load_data_config
+    from luacoder.data.sources import load_or_build_api
+    from luacoder.selfinstruct.client import ServerConfigError
+    from luacoder.selfinstruct.run_log import FingerprintMismatch, LogBusy, OutputExists
+    from luacoder.selfinstruct.runner import ServerUnavailable
+    from luacoder.selfinstruct.synthesis import synthesize
+    from luacoder.selfinstruct.teachers import teacher_from_args
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        config = load_data_config(args.config, args.overrides)
+        api = load_api(args.api_path) if args.api_path is not None else load_or_build_api(config)
+        teacher = teacher_from_args(args, config)
+        summary = synthesize(api, config, teacher, args.out, resume=args.resume)
+    except (ValueError, OutputExists, FingerprintMismatch) as exc:
+        return report("luacoder synthesize", exc)
+    except (ServerConfigError, ServerUnavailable, LogBusy) as exc:
+        print(f"luacoder synthesize: {exc}", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    funnel = summary["funnel"]
+    print("synthesis: " + ", ".join(f"{stage} {n}" for stage, n in funnel.items()))
+    if not summary["complete"]:
+        print("the run is not complete: rerun the same command with --continue", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    return 0
+
 
 def self_instruct_command(args: argparse.Namespace) -> int:
     from luacoder.apidocs.schema import ApiError
@@ -115,11 +173,12 @@ def self_instruct_command(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> dict:
     from luacoder.selfinstruct.client import ServerSettings
     from luacoder.selfinstruct.stages import GenerationConfig, normalize_mode, run_stage
+    from luacoder.selfinstruct.teachers import ServerTeacher
 
     mode = normalize_mode(args.mode)
     if not args.model:
         raise ValueError("--model is required: the name the server serves the model under")
-    server = ServerSettings.from_args(args)
+    server = ServerTeacher(ServerSettings.from_args(args))
     config = GenerationConfig(
         num_fewshots=args.num_fewshots,
         samples=args.samples,

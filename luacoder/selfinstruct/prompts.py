@@ -35,6 +35,10 @@ MODES: dict[str, tuple[str, str, str]] = {
     "S->C": ("s_to_c", "Snippet", "Concepts"),
     "C->I": ("c_to_i", "Property", "Instruction"),
     "I->R": ("i_to_r", "Instruction", "Response"),
+    # Synthesis aimed at the API (luacoder.selfinstruct.synthesis): drawn entries -> an instruction that needs them,
+    # then the instruction with the entries' signatures -> a response with tests.
+    "E->I": ("e_to_i", "API", "Instruction"),
+    "EI->R": ("ei_to_r", "Task", "Response"),
 }
 STOP = "## Example"
 # Package data (the checkout shows them as data/self_instruct/prompts), so that an installed luacoder has them.

@@ -51,7 +51,7 @@ from luacoder.selfinstruct.stages import read_stage_rows, stage_paths
 log = logging.getLogger(__name__)
 
 TESTS_MARKER = "[Tests]"
-_INCOMPLETE = re.compile(r"\b(todo|fixme|xxx)\b|your code (goes )?here|not implemented", re.IGNORECASE)
+INCOMPLETE = re.compile(r"\b(todo|fixme|xxx)\b|your code (goes )?here|not implemented", re.IGNORECASE)
 _FENCE = re.compile(r"^\s*(```|~~~)", re.MULTILINE)
 _DETAIL_CHARS = 500
 
@@ -95,6 +95,7 @@ end
 local function enter_tests()
   if entered then real_error("the tests' harness was taken before the tests ran", 2) end
   entered = true
+  real_print("{marker} entered")
   return counted_assert, real_error
 end
 local program, syntax = real_load({program}, "=input", "t")
@@ -112,22 +113,26 @@ def _long_string(text: str) -> str:
     return f"[{'=' * level}[\n{text}]{'=' * level}]"
 
 
-def _harnessed(program: str, marker: str) -> str:
+def harnessed(program: str, marker: str) -> str:
     return _HARNESS.replace("{program}", _long_string(program)).replace("{marker}", marker)
 
 
-def _assertions_ran(result, marker: str) -> tuple[int | None, bool]:
+def tests_entered(result, marker: str) -> bool:
+    """Whether the code ran to its end and the tests began (the harness says so when they take their assert)."""
+    return f"{marker} entered\n" in result.stdout
+
+
+def assertions_ran(result, marker: str) -> tuple[int | None, bool]:
     """(assertions the tests ran or None when the harness did not report, the program did not compile); the
-    harness's line is taken out of the result's stdout."""
-    lines = result.stdout.splitlines(keepends=True)
-    found = [i for i, line in enumerate(lines) if line.startswith(marker + " ")]
-    if not found:
+    harness's reports are taken out of the result's stdout (also where the code left a line unfinished)."""
+    pattern = re.compile(re.escape(marker) + r" (\S+)\n")
+    values = [m.group(1) for m in pattern.finditer(result.stdout) if m.group(1) != "entered"]
+    result.stdout = pattern.sub("", result.stdout)
+    if not values:
         return None, False
-    value = lines[found[-1]].removeprefix(marker + " ").strip()
-    result.stdout = "".join(lines[: found[-1]] + lines[found[-1] + 1 :])
-    if value == "syntax":
+    if values[-1] == "syntax":
         return None, True
-    return int(value), False
+    return int(values[-1]), False
 
 
 def split_response(response: str) -> ResponseParts | tuple[str, str]:
@@ -229,7 +234,7 @@ def filter_rows(rows: list[dict[str, Any]], config: FilterConfig) -> tuple[list[
         marker = f"luacoder-harness-{secrets.token_hex(16)}"
         jobs = (
             LuaJob(
-                _harnessed(p, marker),
+                harnessed(p, marker),
                 timeout=config.timeout,
                 memory_mb=config.memory_mb,
                 instructions=config.instructions,
@@ -243,7 +248,7 @@ def filter_rows(rows: list[dict[str, Any]], config: FilterConfig) -> tuple[list[
         ):
             if result.reason == "prelude":  # the stubs themselves failed: no response's outcome would mean anything
                 raise RuntimeError(f"the API stubs do not run in the sandbox: {result.error}")
-            results[program] = (result, *_assertions_ran(result, marker))
+            results[program] = (result, *assertions_ran(result, marker))
     exact = ExactDuplicates()
     near = NearDuplicates(config.near_duplicate_threshold) if config.near_duplicate_threshold < 1 else None
     decontaminator = Decontaminator(config.eval_prompts, n=config.ngram) if config.eval_prompts else None
@@ -272,7 +277,7 @@ def _verdict(row, outcome, results, exact, near, decontaminator) -> tuple[str, s
         return f"failed_{result.reason or 'error'}", result.error or "stopped"
     if not assertions:
         return "tests_ran_none", "the tests ran no assertion" if assertions == 0 else "the harness did not report"
-    placeholder = next((m.group(0) for c in outcome.code for m in [_INCOMPLETE.search(c)] if m), None)
+    placeholder = next((m.group(0) for c in outcome.code for m in [INCOMPLETE.search(c)] if m), None)
     if placeholder:
         return "incomplete", f"the code still says {placeholder!r}"
     instruction = row["instruction"]

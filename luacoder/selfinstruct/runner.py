@@ -108,7 +108,7 @@ async def run_units(
             outcome = await complete(
                 client, settings, sampling, seed=unit.seed, prompt=unit.prompt, messages=unit.messages
             )
-            _record(unit, outcome, parse, run_log, counts, parse_truncated)
+            record_outcome(unit, outcome, parse, run_log, counts, parse_truncated)
             if isinstance(outcome, Failure) and outcome.retryable:
                 state["failures_in_a_row"] += 1
                 if state["failures_in_a_row"] >= max_consecutive_failures and not state["stopped"]:
@@ -140,9 +140,16 @@ async def run_units(
     return counts
 
 
-def _record(
-    unit: Unit, outcome: Answer | Failure, parse: Parse, run_log: RunLog, counts: RunCounts, parse_truncated: bool
+def record_outcome(
+    unit: Unit,
+    outcome: Answer | Failure,
+    parse: Parse,
+    run_log: RunLog,
+    counts: RunCounts,
+    parse_truncated: bool = False,
 ) -> None:
+    """Write the unit's outcome to the log: a kept row with what `parse` made of the answer, or a rejected row with
+    its reason (a failure, or an answer `parse` could not read)."""
     counts.retries += outcome.attempts - 1
     row: dict[str, Any] = {"id": unit.id, **unit.carry}
     truncated = isinstance(outcome, Failure) and outcome.reason == "truncated" and parse_truncated

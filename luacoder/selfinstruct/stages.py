@@ -4,7 +4,13 @@
     C->I  concepts + a property drawn per item (category, difficulty, the API)  ->  a coding instruction
     I->R  the instruction  ->  a response: explanation, Lua code, then "[Tests]" and assert-based tests
 
-Each mode reads the previous one's kept rows (or api.json for S->C) and writes, in the output folder,
+and the synthesis aimed at the API (luacoder.selfinstruct.synthesis), which starts from drawn entries instead:
+
+    E->I   1-3 documented entries (their signatures and summaries: `cards`)  ->  an instruction that needs them
+    EI->R  the instruction and the cards  ->  a response with tests
+
+Each mode reads the previous one's kept rows (api.json for S->C, the drawn items for E->I) and writes, in the
+output folder,
 `<mode>.jsonl` (kept rows), `<mode>.rejected.jsonl` (rows with a reason) and `<mode>.summary.json` (settings,
 fingerprint, counts). Rows carry their input's fields forward, so `i_to_r.jsonl` holds the whole lineage of every
 response. Every unit (an item, or one of its `samples`) has its own seed, derived from its id.
@@ -24,18 +30,20 @@ from typing import Any
 
 from luacoder.apidocs.schema import ApiSet, load_api
 from luacoder.files import RowError, write_json
-from luacoder.selfinstruct.client import Sampling, ServerSettings
+from luacoder.selfinstruct.client import Sampling
 from luacoder.selfinstruct.prompts import MODES, STOP, FewShotPrompt, default_prompt_file, load_prompt_file
 from luacoder.selfinstruct.run_log import RunLog, file_digest, fingerprint, read_log
-from luacoder.selfinstruct.runner import RunCounts, Unit, Unparseable, run_sync, run_units, unit_seed
+from luacoder.selfinstruct.runner import RunCounts, Unit, Unparseable, unit_seed
+from luacoder.selfinstruct.teachers import Teacher
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_TOKENS = {"S->C": 256, "C->I": 512, "I->R": 1536}
+DEFAULT_MAX_TOKENS = {"S->C": 256, "C->I": 512, "I->R": 1536, "E->I": 512, "EI->R": 1536}
 CATEGORIES = ("function implementation", "module implementation", "program implementation")
 DIFFICULTIES = ("easy", "medium", "hard")
-UPSTREAM = {"C->I": "S->C", "I->R": "C->I"}
+UPSTREAM = {"C->I": "S->C", "I->R": "C->I", "EI->R": "E->I"}
 _BOOKKEEPING = ("id", "fingerprint", "seed", "attempts")
+TASK_CARDS_HEADING = "Documented functions to use:"  # before the drawn entries' cards in an EI->R query
 _ALIASES = {name: mode for mode, (stem, _, _) in MODES.items() for name in (mode, mode.lower(), stem)}
 
 
@@ -105,26 +113,29 @@ def read_stage_rows(path: str | os.PathLike, required: tuple[str, ...]) -> tuple
 def run_stage(
     mode: str,
     out_dir: str | os.PathLike,
-    server: ServerSettings,
+    teacher: Teacher,
     config: GenerationConfig | None = None,
     *,
     api: ApiSet | str | os.PathLike | None = None,
+    items: list[dict[str, Any]] | None = None,
     input_path: str | os.PathLike | None = None,
     resume: bool = False,
     max_consecutive_failures: int = 20,
 ) -> dict[str, Any]:
-    """Run one mode; returns the summary it writes. S->C reads `api`; C->I and I->R read `input_path`, by default
-    the previous mode's kept rows in `out_dir`. With `resume`, only items without an outcome are asked."""
+    """Run one mode; returns the summary it writes. S->C reads `api`; E->I the drawn `items` (`{"id", "entries",
+    "cards"}`); the others read `input_path`, by default the previous mode's kept rows in `out_dir`. With `resume`,
+    only items without an outcome are asked."""
     mode = normalize_mode(mode)
     config = config or GenerationConfig()
     prompt_file = Path(config.prompt_file) if config.prompt_file else default_prompt_file(mode)
     prompt = load_prompt_file(prompt_file, mode)
-    items, input_print, source = _read_items(mode, out_dir, api, input_path)
+    items, input_print, source = _read_items(mode, out_dir, api, input_path, items)
     max_tokens = config.max_tokens or DEFAULT_MAX_TOKENS[mode]
+    described = teacher.describe()
     settings = {
         "mode": mode,
-        "model": server.model,
-        "api_style": server.api_style,
+        "model": described["model"],
+        "api_style": teacher.api_style,
         "temperature": config.temperature,
         "max_tokens": max_tokens,
         "seed": config.seed,
@@ -137,29 +148,26 @@ def run_stage(
     run_print = fingerprint(settings)
     if config.limit is not None:
         items = items[: config.limit]
-    units = _units(mode, items, prompt, config, server)
-    sampling = Sampling(config.temperature, max_tokens, (STOP,) if server.api_style == "completions" else ())
+    units = _units(mode, items, prompt, config, teacher.api_style)
+    sampling = Sampling(config.temperature, max_tokens, (STOP,) if teacher.api_style == "completions" else ())
     kept_path, rejected_path, summary_path = stage_paths(out_dir, mode)
     started = time.monotonic()
     counts = RunCounts()
     with RunLog(kept_path, rejected_path, run_print, resume) as run_log:
         try:
-            run_sync(
-                run_units(
-                    units,
-                    server,
-                    sampling,
-                    _PARSERS[mode],
-                    run_log,
-                    desc=f"self-instruct {mode}",
-                    max_consecutive_failures=max_consecutive_failures,
-                    counts=counts,
-                )
+            teacher.run(
+                units,
+                sampling,
+                _PARSERS[mode],
+                run_log,
+                desc=f"self-instruct {mode}",
+                max_consecutive_failures=max_consecutive_failures,
+                counts=counts,
             )
         finally:
             run_log.finish([u.id for u in units])
             summary = _summary(
-                mode, settings, run_print, prompt_file, source, server, units, run_log, counts, config.limit
+                mode, settings, run_print, prompt_file, source, described, units, run_log, counts, config.limit
             )
             summary["elapsed_s"] = round(time.monotonic() - started, 3)
             write_json(summary_path, summary)
@@ -175,8 +183,15 @@ def run_stage(
     return summary
 
 
-def _read_items(mode, out_dir, api, input_path) -> tuple[list[dict[str, Any]], str, str]:
+def _read_items(mode, out_dir, api, input_path, items) -> tuple[list[dict[str, Any]], str, str]:
     """(items, fingerprint of the input, where it came from)."""
+    if mode == "E->I":
+        if not items:
+            raise ValueError("E->I starts from drawn entries: pass the items (luacoder.selfinstruct.aim.draw_items)")
+        missing = [i.get("id") for i in items if not {"id", "entries", "cards"} <= set(i)]
+        if missing:
+            raise RowError(f"E->I items without 'id', 'entries' or 'cards': {missing[:5]}")
+        return items, fingerprint({"items": [[i["id"], i["cards"]] for i in items]}), "the drawn entries"
     if mode == "S->C":
         if api is None:
             raise ValueError("S->C starts from the docs: pass api.json (--api_path)")
@@ -188,7 +203,7 @@ def _read_items(mode, out_dir, api, input_path) -> tuple[list[dict[str, Any]], s
         return items, fingerprint({"snippets": [[i["id"], i["snippet"]] for i in items]}), source
     upstream = UPSTREAM[mode]
     path = Path(input_path) if input_path else stage_paths(out_dir, upstream)[0]
-    required = {"C->I": ("api", "concepts"), "I->R": ("api", "instruction")}[mode]
+    required = {"C->I": ("api", "concepts"), "I->R": ("api", "instruction"), "EI->R": ("entries", "instruction")}[mode]
     rows, upstream_print = read_stage_rows(path, required)
     summary_path = path.with_name(path.name.removesuffix(".jsonl") + ".summary.json")
     if summary_path.is_file():
@@ -201,7 +216,7 @@ def _read_items(mode, out_dir, api, input_path) -> tuple[list[dict[str, Any]], s
     return items, upstream_print, str(path)
 
 
-def _units(mode: str, items, prompt: FewShotPrompt, config: GenerationConfig, server: ServerSettings) -> list[Unit]:
+def _units(mode: str, items, prompt: FewShotPrompt, config: GenerationConfig, api_style: str) -> list[Unit]:
     units = []
     for item in items:
         for sample in range(config.samples):
@@ -220,11 +235,15 @@ def _units(mode: str, items, prompt: FewShotPrompt, config: GenerationConfig, se
                     "concepts": ", ".join(item["concepts"]),
                 }
                 query = "\n".join(f"{k}: {v}" for k, v in carry["property"].items())
+            elif mode == "E->I":
+                query = item["cards"]
+            elif mode == "EI->R":
+                query = f"{item['instruction']}\n\n{TASK_CARDS_HEADING}\n{item['cards']}"
             else:
                 query = item["instruction"]
             examples = prompt.pick(config.num_fewshots, rng)
             unit = Unit(unit_id, seed, carry=carry)
-            if server.api_style == "completions":
+            if api_style == "completions":
                 unit.prompt = prompt.completion_prompt(query, examples)
             else:
                 unit.messages = prompt.chat_messages(query, examples)
@@ -263,10 +282,16 @@ def _parse_response(text: str, unit: Unit) -> dict[str, Any]:
     return {"response": response}
 
 
-_PARSERS = {"S->C": _parse_concepts, "C->I": _parse_instruction, "I->R": _parse_response}
+_PARSERS = {
+    "S->C": _parse_concepts,
+    "C->I": _parse_instruction,
+    "I->R": _parse_response,
+    "E->I": _parse_instruction,
+    "EI->R": _parse_response,
+}
 
 
-def _summary(mode, settings, run_print, prompt_file, source, server, units, run_log, counts, limit) -> dict[str, Any]:
+def _summary(mode, settings, run_print, prompt_file, source, teacher, units, run_log, counts, limit) -> dict[str, Any]:
     unit_ids = {u.id for u in units}
     kept = sum(1 for r in run_log.kept if r["id"] in unit_ids)
     final = Counter(r["reason"] for r in run_log.rejected if r["id"] in unit_ids and not r.get("retryable"))
@@ -286,11 +311,6 @@ def _summary(mode, settings, run_print, prompt_file, source, server, units, run_
         "input": source,
         "prompt_file": str(prompt_file),
         "settings": settings,
-        "server": {
-            "base_url": server.resolved_base_url(),
-            "concurrency": server.concurrency,
-            "timeout": server.timeout,
-            "max_retries": server.max_retries,
-        },
+        "teacher": teacher,
         "limit": limit,
     }
