@@ -65,13 +65,15 @@ def test_open_book_rows_hold_the_cards_of_the_entries_their_answers_use(api, tmp
         assert [{**messages[0], "content": question}, *messages[1:]] == plain["messages"]
         assert all(not m["content"].startswith(CARDS_HEADER) for m in messages[1:])
         used = [card(e) for e in used_entries(messages, api, checker)]
-        assert used  # every generated answer uses its entry
+        # Every answer uses a documented entry, but for a near miss answered with a few lines of plain Lua.
+        assert used or row["source"].startswith("generated: near_miss"), messages
         assert 1 <= len(cards) <= max(4, len(used)) and len(set(cards)) == len(cards)
-        if oracle:
+        if oracle and used:
             assert set(used) <= set(cards), question
             shown_used += 1
         else:
             assert not set(used) & set(cards), question
+    assert shown_used > len(rows(result)) // 2 if oracle else shown_used == 0
     assert result.details["open_book"] == {"rows with cards": len(rows(result)), ORACLE_ROWS: shown_used}
     readme = (result.out_dir / "README.md").read_text()
     assert f"**open book**: {len(rows(result))} generated rows" in readme

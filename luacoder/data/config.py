@@ -182,7 +182,8 @@ class SynthesisConfig:
     api_style: str = "chat"  # chat (an instruct model) or completions (a base model continuing a few-shot text)
     concurrency: int = field(default=8, metadata={"range": "[1, inf)"})  # requests in flight to a server
     items: int = field(default=200, metadata={"range": "[0, inf)"})  # aimed items drawn per round
-    sizes: list[float] = field(default_factory=lambda: [0.5, 0.3, 0.2])  # shares of items with 1, 2, 3 entries
+    # shares of the items with 1, 2, 3 entries
+    sizes: list[float] = field(default_factory=lambda: [0.5, 0.3, 0.2], metadata={"range": "[0, inf)"})
     samples: int = field(default=4, metadata={"range": "[1, inf)"})  # responses asked per instruction
     temperature: float = field(default=0.7, metadata={"range": "[0, inf)"})
     num_fewshots: int = field(default=2, metadata={"range": "[0, inf)"})
