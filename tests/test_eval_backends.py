@@ -8,7 +8,8 @@ import types
 import pytest
 
 from luacoder.dialogue import END
-from luacoder.evaluation.backends import Decoding, VllmBackend, load_backend
+from luacoder.evaluation.backends import BackendError, VllmBackend, load_backend
+from luacoder.evaluation.engine import AskOptions, Decoding, Engine
 
 
 class FakeLLM:
@@ -52,7 +53,7 @@ def test_vllm_gets_every_prompt_in_one_call_each_seeded_by_its_index(fake_vllm, 
     hello = tokenizer("print('hi')", add_special_tokens=False)["input_ids"]
     end = tokenizer.convert_tokens_to_ids(END)
     FakeLLM.answer_ids = [*hello, end, *hello]  # vLLM stops at the stop token; the answer is cut there anyway
-    texts = [backend.prompt_text(p) for p in ("reverse a table", "string.format", "x")]
+    texts = [Engine(backend).prompt_text(p) for p in ("reverse a table", "string.format", "x")]
     completions = backend.complete(texts, Decoding(max_new_tokens=64, do_sample=True), [7, 8, 9])
 
     assert backend.all_at_once and len(FakeLLM.calls) == 1
@@ -69,6 +70,8 @@ def test_vllm_gets_every_prompt_in_one_call_each_seeded_by_its_index(fake_vllm, 
     assert FakeLLM.calls[1][1][0].options["temperature"] == 0.0 and greedy[0].text == "print('hi')"
     with pytest.raises(ValueError, match="2 texts but 1 seeds"):
         backend.complete(texts[:2], Decoding(), [0])
+    with pytest.raises(BackendError, match="constrained decoding runs on the hf backend only"):
+        Engine(backend, AskOptions(constrained=True), constraint=object()).answer(["x"], Decoding())
 
 
 def test_load_backend_passes_each_backend_only_its_own_options(fake_vllm, tiny_model_dir, monkeypatch):

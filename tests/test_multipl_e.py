@@ -525,19 +525,21 @@ def test_generation_stops_at_stop_text_the_model_writes_not_at_the_prompts_end(t
     import torch
     from transformers import StopStringCriteria
 
-    from luacoder.train.generation import NewTextStop
+    from luacoder.evaluation.shrinking_batch import wrote_stop_text
 
     prompt = tokenizer("-- Add one.\nlocal function inc(x)\n")["input_ids"]
 
-    def ids(new_text: str) -> torch.Tensor:
-        return torch.tensor([prompt + tokenizer(new_text)["input_ids"]])
+    def new(text: str) -> list[int]:
+        return tokenizer(text)["input_ids"]
 
     stops = list(m.STOP_TOKENS)
-    criterion = NewTextStop(tokenizer, stops, len(prompt))
     # A body that starts with a comment: "\n--" spans the prompt's last newline and the first new token.
-    assert not criterion(ids("--"), None).item()
-    assert not criterion(ids("-- add\n    return x + 1\nend"), None).item()
-    assert criterion(ids("-- add\n    return x + 1\nend\n\n"), None).item()
-    assert criterion(ids("    return x + 1\nend\nlocal"), None).item()
+    texts = [
+        "--",
+        "-- add\n    return x + 1\nend",
+        "-- add\n    return x + 1\nend\n\n",
+        "    return x + 1\nend\nlocal",
+    ]
+    assert wrote_stop_text(tokenizer, [new(t) for t in texts], stops) == [False, False, True, True]
     # transformers' stop_strings see the prompt too: they would end this completion after its first token.
-    assert StopStringCriteria(tokenizer, stops)(ids("--"), None).item()
+    assert StopStringCriteria(tokenizer, stops)(torch.tensor([prompt + new("--")]), None).item()
