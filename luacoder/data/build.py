@@ -64,12 +64,18 @@ class BuildResult:
 
 def eval_prompts_for(api: ApiSet, config: DataConfig) -> list[EvalPrompt]:
     """The generated eval prompts, plus the configured prompts file (whose names must be documented), plus the
-    prompts of the decontamination benchmarks (after the generated ones, which alone are written as eval prompts)."""
+    shipped natural prompt sets (`luacoder.evaluation.prompts.shipped_prompt_sets`: never trained on, whatever the
+    docs), plus the prompts of the decontamination benchmarks (all after the generated ones, which alone are written
+    as eval prompts)."""
+    from luacoder.evaluation.prompts import read_prompts, shipped_prompt_sets
+
     prompts = make_eval_prompts(api, config.chat.eval_prompts, config.seed)
     if config.eval_prompts_file:
         from luacoder.grading.api_index import ApiIndex
 
         prompts += read_eval_prompts(config.path(config.eval_prompts_file), ApiIndex(api))
+    for path in shipped_prompt_sets():
+        prompts += [EvalPrompt(prompt) for prompt in read_prompts(path)]
     if config.decontam_benchmarks:
         from luacoder.evaluation.multipl_e import load_problems
 
