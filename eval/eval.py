@@ -126,7 +126,7 @@ except (ApiError, RowError, CheckpointError) as exc:
 problems = problems[: config.multipl_e_limit]
 retriever = None
 if config.retrieval is not None:  # one index for every open-book row and the recall below
-    from luacoder.evaluation.retrieval import ApiRetriever
+    from luacoder.evaluation.retrieval import ApiRetriever, retrieval_recall
 
     retriever = ApiRetriever(api)
 
@@ -225,6 +225,8 @@ class Engines:
             path,
             options,
             api=api,
+            api_path=config.api_path,
+            base=config.standard_library,
             retriever=retriever,
             backend=config.backend,
             dtype=config.dtype,
@@ -454,13 +456,13 @@ engines.close()
 all_sets = set_names + ([MULTIPL_E_SET] if problems else [])
 best = pick_best(results, best_set)
 recall = []
-if retriever is not None:
+if retriever is not None:  # recall@5 (the measure) and @k (what the open-book rows were shown)
     for name, prompts in prompt_sets.items():
         expecting = [p for p in prompts if p.expected_apis]
+        expected_count = sum(len(p.expected_apis) for p in expecting)
         for k in dict.fromkeys([5, config.retrieval["k"]]):
-            shown = [{e.name for e in retriever.search(p.prompt, k)} for p in expecting]
-            found_count = sum(len(set(p.expected_apis) & s) for p, s in zip(expecting, shown, strict=True))
-            expected_count = sum(len(p.expected_apis) for p in expecting)
+            share = retrieval_recall(retriever, prompts, k)
+            found_count = round(share * expected_count) if share is not None else 0
             recall.append(RetrievalRecall(name, k, len(expecting), expected_count, found_count))
 entries = []
 if best is not None:

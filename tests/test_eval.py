@@ -631,12 +631,12 @@ def shown_first(question: str, entries) -> str:
 class EndAtOnce:
     """A stand-in for luacoder.evaluation.constrained.ApiNameConstraint: its processor allows only `<|end|>`."""
 
-    def __init__(self, tokenizer, api):
+    def __init__(self, tokenizer, api, *, report_type="markdown", base=None):
         from luacoder.dialogue import END
 
         self.end = tokenizer.convert_tokens_to_ids(END)
 
-    def hf_processor(self):
+    def hf_processor(self, prompt_width=None):
         import torch
 
         def only_end(input_ids, scores):
@@ -653,8 +653,20 @@ def stand_in_options(monkeypatch):
 
     retrieval = types.ModuleType("luacoder.evaluation.retrieval")
     retrieval.ApiRetriever, retrieval.open_book_prompt = FirstEntries, shown_first
+
+    def retrieval_recall(retriever, prompts, k):  # as the real one counts: expected entries among the top k
+        found = [(len(set(p.expected_apis) & {e.name for e in retriever.search(p.prompt, k)}), len(p.expected_apis))
+                 for p in prompts]  # fmt: skip
+        expected = sum(n for _, n in found)
+        return sum(f for f, _ in found) / expected if expected else None
+
+    retrieval.retrieval_recall = retrieval_recall
     constrained = types.ModuleType("luacoder.evaluation.constrained")
     constrained.ApiNameConstraint = EndAtOnce
+    constrained.VLLM_PROCESSOR = "luacoder.evaluation.constrained:VllmApiNameProcessor"
+    constrained.vllm_extra_args = lambda path, base=None, report_type="markdown": {
+        "luacoder_api_constraint": {"api": str(path), "base": base, "report_type": report_type}
+    }
     monkeypatch.setitem(sys.modules, "luacoder.evaluation.retrieval", retrieval)
     monkeypatch.setitem(sys.modules, "luacoder.evaluation.constrained", constrained)
 

@@ -118,7 +118,7 @@ class Forcing:
     def __init__(self, processor: LogitsProcessor):
         self.processor = processor
 
-    def hf_processor(self) -> LogitsProcessor:
+    def hf_processor(self, prompt_width: int | None = None) -> LogitsProcessor:
         return self.processor
 
 

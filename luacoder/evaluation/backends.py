@@ -7,8 +7,9 @@ sampling per prompt (`seeds`), so an answer never depends on which prompts were 
 `luacoder.train.chat_format.stop_token_ids`.
 
 A "markdown" checkpoint must carry a chat template (prompts are formatted with it, `luacoder.evaluation.engine`); a
-"code" checkpoint continues raw text. A `constraint` (`luacoder.evaluation.constrained.ApiNameConstraint`, or any
-object with `hf_processor()` / `vllm_processor()`) restricts what decoding may write.
+"code" checkpoint continues raw text. Decoding constrained to documented names (`luacoder.evaluation.constrained`)
+takes each backend's own form, made by `constraint_for`: for hf an `ApiNameConstraint` whose processor is made anew
+for each batch; for vllm the request's `extra_args` that turn on the processor every `LLM` here is built with.
 """
 
 from __future__ import annotations
@@ -71,12 +72,19 @@ class HfBackend:
         model, tokenizer = load_chat_model(str(path), dtype, trust_remote_code, device, chat=report_type == "markdown")
         return cls(model, tokenizer, report_type, batch_size)
 
+    def constraint_for(self, api: Any, api_path: Any, base: str | None) -> Any:
+        """The constraint `complete` takes: an object with `hf_processor(prompt_width)` (ApiNameConstraint)."""
+        from luacoder.evaluation.constrained import ApiNameConstraint
+
+        return ApiNameConstraint(self.tokenizer, _entries(api, api_path), report_type=self.report_type, base=base)
+
     def complete(
         self, texts: Sequence[str], decoding: Decoding, seeds: Sequence[int], constraint: Any = None
     ) -> list[Completion]:
-        from transformers import LogitsProcessorList
-
         from luacoder.evaluation.shrinking_batch import generate_shrinking
+
+        def processors(width: int) -> list:  # one per batch: it reads each row's answer from `width` on
+            return [constraint.hf_processor(prompt_width=width)]
 
         return generate_shrinking(
             self.model,
@@ -87,7 +95,7 @@ class HfBackend:
             batch_size=self.batch_size,
             add_special_tokens=self.report_type == "code",
             stop_strings=decoding.stop,
-            logits_processor=LogitsProcessorList([constraint.hf_processor()]) if constraint is not None else None,
+            batch_processors=processors if constraint is not None else None,
             **decoding.hf_kwargs(),
         )
 
@@ -123,6 +131,15 @@ class VllmBackend:
             **vllm_engine_options(path, dtype, seed, trust_remote_code, tensor_parallel_size, gpu_memory_utilization)
         )
 
+    def constraint_for(self, api: Any, api_path: Any, base: str | None) -> dict[str, Any]:
+        """The constraint `complete` takes: the `SamplingParams.extra_args` that turn on the engine's processor (it
+        reads the api.json itself, in vLLM's worker, so the file's path is needed)."""
+        from luacoder.evaluation.constrained import vllm_extra_args
+
+        if api_path is None:
+            raise ValueError("constrained decoding with vLLM reads the api.json in its worker: pass api_path=")
+        return vllm_extra_args(api_path, base=base, report_type=self.report_type)
+
     def complete(
         self, texts: Sequence[str], decoding: Decoding, seeds: Sequence[int], constraint: Any = None
     ) -> list[Completion]:
@@ -132,12 +149,8 @@ class VllmBackend:
 
         if len(seeds) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(seeds)} seeds")
-        if constraint is not None:
-            raise BackendError(
-                "constrained decoding runs on the hf backend only (vLLM's logits processors are loaded with the "
-                "engine, not per request); use backend: hf for the constrained rows"
-            )
-        params = [SamplingParams(**vllm_sampling_options(decoding, seed, self.stops)) for seed in seeds]
+        extra = {"extra_args": constraint} if constraint is not None else {}
+        params = [SamplingParams(**vllm_sampling_options(decoding, seed, self.stops), **extra) for seed in seeds]
         ids = self.tokenizer(list(texts), add_special_tokens=self.report_type == "code")["input_ids"]
         # One call with every request: vLLM schedules them continuously (finished sequences free their slots).
         outputs = self.llm.generate([{"prompt_token_ids": i} for i in ids], params, use_tqdm=False)
@@ -166,6 +179,8 @@ def vllm_engine_options(
     gpu_memory_utilization: float,
 ) -> dict[str, Any]:
     """The keyword arguments of `vllm.LLM` for one checkpoint."""
+    from luacoder.evaluation.constrained import VLLM_PROCESSOR
+
     return {
         "model": str(path),
         "tokenizer": str(path),
@@ -177,6 +192,8 @@ def vllm_engine_options(
         "load_format": "safetensors",  # as the HF backend: never unpickle a checkpoint's weights
         # Every eval prompt starts with the same system prompt and template: its KV blocks are computed once.
         "enable_prefix_caching": True,
+        # Decoding kept to documented names, for the requests whose extra_args ask for it (`constraint_for`).
+        "logits_processors": [VLLM_PROCESSOR],
     }
 
 
@@ -208,6 +225,16 @@ def load_backend(name: str, path: str | Path, report_type: str, **options: Any) 
         if name == "vllm"
         else HfBackend.from_path(path, report_type, **options)
     )
+
+
+def _entries(api: Any, api_path: Any) -> Any:
+    if api is not None:
+        return api
+    if api_path is None:
+        raise ValueError("constrained decoding needs the API docs: pass api= or api_path=")
+    from luacoder.apidocs.json_docs import read_json_docs
+
+    return read_json_docs(api_path)
 
 
 def _free_memory() -> None:

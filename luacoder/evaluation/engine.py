@@ -159,7 +159,11 @@ def format_chat(tokenizer, messages: Sequence[Message]) -> str:
 
 
 class Engine:
-    """A checkpoint loaded once (`backend`: `luacoder.evaluation.backends`), asked many times with `options`."""
+    """A checkpoint loaded once (`backend`: `luacoder.evaluation.backends`), asked many times with `options`.
+
+    The API docs serve retrieval and the constraint: `api` (an ApiSet) or `api_path` (its api.json; the vLLM
+    backend needs the path, its worker reads the file), `base` the standard library under them as the grader takes
+    it (None: the api.json's own)."""
 
     def __init__(
         self,
@@ -167,18 +171,22 @@ class Engine:
         options: AskOptions = AskOptions(),
         *,
         api: Any = None,
+        api_path: str | os.PathLike | None = None,
+        base: str | None = None,
         retriever: Any = None,
         constraint: Any = None,
     ):
-        self.backend, self.options, self.api = backend, options, api
+        if api is None and api_path is not None and (options.retrieval_k or options.constrained):
+            from luacoder.apidocs.json_docs import read_json_docs
+
+            api = read_json_docs(api_path)
+        self.backend, self.options, self.api, self.api_path, self.base = backend, options, api, api_path, base
         self.prompts = PromptBuilder(options, api, retriever)
         self.constraint = constraint
         if options.constrained and constraint is None:
             if api is None:
-                raise ValueError("constrained decoding needs the API docs: pass api=")
-            from luacoder.evaluation.constrained import ApiNameConstraint
-
-            self.constraint = ApiNameConstraint(backend.tokenizer, api)
+                raise ValueError("constrained decoding needs the API docs: pass api= or api_path=")
+            self.constraint = backend.constraint_for(api, api_path, base)
 
     @classmethod
     def load(
@@ -187,6 +195,8 @@ class Engine:
         options: AskOptions | None = None,
         *,
         api: Any = None,
+        api_path: str | os.PathLike | None = None,
+        base: str | None = None,
         retriever: Any = None,
         backend: str = "hf",
         **load_options: Any,
@@ -199,14 +209,20 @@ class Engine:
         if options is None:
             options = AskOptions(system_prompt=system_prompt_for(model))
         loaded = load_backend(backend, Path(model), options.report_type, **load_options)
-        return cls(loaded, options, api=api, retriever=retriever)
+        return cls(loaded, options, api=api, api_path=api_path, base=base, retriever=retriever)
 
     def with_options(self, options: AskOptions) -> Engine:
         """The same loaded model (and retriever and constraint, built once) asked another way."""
         if options.report_type != self.options.report_type:
             raise ValueError("a loaded model is asked in the report_type it was loaded for")
         return Engine(
-            self.backend, options, api=self.api, retriever=self.prompts.retriever, constraint=self.constraint
+            self.backend,
+            options,
+            api=self.api,
+            api_path=self.api_path,
+            base=self.base,
+            retriever=self.prompts.retriever,
+            constraint=self.constraint,
         )
 
     @property

@@ -13,12 +13,13 @@ benchmarks/bench_eval_batching.py hold it to).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from transformers import DynamicCache, PreTrainedTokenizerBase
 from transformers.generation import (
+    LogitsProcessor,
     LogitsProcessorList,
     TemperatureLogitsWarper,
     TopKLogitsWarper,
@@ -52,6 +53,7 @@ def generate_shrinking(
     top_p: float = 1.0,
     top_k: int = 0,
     logits_processor: LogitsProcessorList | None = None,
+    batch_processors: Callable[[int], Sequence[LogitsProcessor]] | None = None,
     counts: DecodeCounts | None = None,
     stop_strings: Sequence[str] = (),
 ) -> list[Completion]:
@@ -62,8 +64,10 @@ def generate_shrinking(
 
     Texts are batched longest first with left padding; `seeds[i]` seeds text i's sampler (unused when greedy).
     `logits_processor` sees the live rows only (each row's prompt and generated ids): a processor must decide per
-    row from those ids, never from a row's position in the batch. `counts`, when given, is increased by the
-    row-steps and forward passes spent.
+    row from those ids, never from a row's position in the batch. `batch_processors(width)` makes processors anew
+    for each batch, told the batch's prompt width (where the answers start): a constraint that reads each row's
+    answer (`luacoder.evaluation.constrained`). `counts`, when given, is increased by the row-steps and forward
+    passes spent.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -72,13 +76,18 @@ def generate_shrinking(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     stops = stop_token_ids(tokenizer, model.generation_config.eos_token_id)
-    warpers = LogitsProcessorList(logits_processor or [])
+    sampling = []
     if do_sample:
-        warpers.extend(
+        sampling = (
             [TemperatureLogitsWarper(temperature), TopKLogitsWarper(top_k), TopPLogitsWarper(top_p)]
             if top_k
             else [TemperatureLogitsWarper(temperature), TopPLogitsWarper(top_p)]
         )
+
+    def warpers(width: int) -> LogitsProcessorList:
+        made = list(batch_processors(width)) if batch_processors is not None else []
+        return LogitsProcessorList([*(logits_processor or []), *made, *sampling])
+
     counts = counts if counts is not None else DecodeCounts()
     lengths = [len(ids) for ids in tokenizer(list(texts), add_special_tokens=add_special_tokens)["input_ids"]]
     order = sorted(range(len(texts)), key=lambda i: -lengths[i])
@@ -112,7 +121,7 @@ def _decode_batch(
     max_new_tokens: int,
     add_special_tokens: bool,
     do_sample: bool,
-    warpers: LogitsProcessorList,
+    make_warpers: Callable[[int], LogitsProcessorList],
     counts: DecodeCounts,
     stop_strings: list[str],
 ) -> list[list[int]]:
@@ -122,6 +131,7 @@ def _decode_batch(
         texts, add_special_tokens=add_special_tokens, padding=True, padding_side="left", return_tensors="pt"
     ).to(device)
     sequences, mask = inputs["input_ids"], inputs["attention_mask"]
+    warpers = make_warpers(sequences.shape[1])
     generators = [torch.Generator(device=device).manual_seed(seed) for seed in seeds] if do_sample else []
     stop_ids = torch.tensor(stops, device=device)
     live = list(range(len(texts)))  # the batch row each live row came from
