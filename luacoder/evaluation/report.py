@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -474,6 +474,23 @@ def verdict_line(g: AnswerGrade) -> str:
     if g.expected_apis:
         verdict += f", expected APIs found {len(g.expected_found)}/{len(g.expected_apis)}"
     return verdict
+
+
+def rows_from_samples(
+    path: str | os.PathLike, keep: Callable[[str], bool] | None = None
+) -> list[tuple[str, dict[str, SetResult]]]:
+    """(row name, its answers by prompt set) from an eval run's samples.jsonl, in file order (the rows `keep` says
+    yes to): `side_by_side` can then show rows of several runs (the untrained model's run, the checkpoints' run)."""
+    from luacoder.files import read_jsonl
+
+    rows: dict[str, dict[str, SetResult]] = {}
+    for sample in read_jsonl(path, required=("checkpoint", "prompt_set", "grade")):
+        if keep is not None and not keep(sample["checkpoint"]):
+            continue
+        found = rows.setdefault(sample["checkpoint"], {}).setdefault(sample["prompt_set"], SetResult())
+        found.samples.append(sample)
+        found.grades.append(AnswerGrade.from_dict(sample["grade"]))
+    return list(rows.items())
 
 
 def side_by_side(
