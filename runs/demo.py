@@ -68,7 +68,7 @@ FEW_SHOT_DIALOGUES = 3  # example conversations before each question in the prom
 REAL_RETRIEVAL = "{k: 5}"
 REAL_VARIANTS = "open_book,constrained,open_book+constrained"
 # MultiPL-E on the CPU: the first problems only (each answer a whole function, ~1.4 s; the whole benchmark is 161).
-REAL_MULTIPL_E_PROBLEMS = 20
+REAL_MULTIPL_E_PROBLEMS = 10
 SIDE_BY_SIDE_PROMPTS = 3  # prompts of each set in eval/side_by_side.md
 # Where the shared corpora keep MultiPL-E's HumanEval-Lua (tests/conftest.py's CORPORA); elsewhere, --multipl_e PATH.
 SHARED_MULTIPL_E = (

@@ -90,7 +90,7 @@ def test_the_real_model_path_skips_pretrain_and_grpo_and_scores_the_prompted_bas
     sets = f"--test_data_path={tmp_path / 'data' / 'eval' / 'prompts.csv'},{NATURAL_LUA54}"
     for command in (base_eval, chat_eval):
         assert sets in command and "--best_prompt_set=natural_lua54" in command
-        assert f"--multipl_e={benchmark}" in command and "--multipl_e_limit=20" in command
+        assert f"--multipl_e={benchmark}" in command and "--multipl_e_limit=10" in command
     assert "--variants=open_book,constrained,open_book+constrained" in chat_eval and "--retrieval={k: 5}" in chat_eval
     assert not any(c.startswith("--variants") for c in base_eval)
     assert "--chat_template=model" in chat and f"--model_name_or_path={demo.model}" in chat
