@@ -201,8 +201,9 @@ def answer_settings(options: AskOptions, decoding: Decoding) -> dict[str, Any]:
         "device": device,
         "versions": [torch.__version__, transformers.__version__],
     }
-    if options.constrained:
+    if options.constrained:  # what the constraint lets through: the API's names and the standard library under it
         settings["documented_names"] = sorted(index.entries)
+        settings["standard_library"] = config.standard_library
     if config.backend == "vllm":  # split over more GPUs, the sums run in another order
         settings["tensor_parallel_size"] = config.tensor_parallel_size
         settings["versions"].append(importlib.metadata.version("vllm"))
