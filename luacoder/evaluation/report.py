@@ -430,7 +430,10 @@ def _entries_section(best: CheckpointResult, entries: Sequence[dict[str, Any]]) 
     ]
     if not expected:
         return lines + ["No prompt lists expected APIs.", ""]
-    failed = sorted(expected, key=lambda e: (-(e["hallucinated_instead"] + e["never_used"]), e["entry"]))
+    failed = [e for e in expected if e["called_correctly"] < e["expected"]]
+    if not failed:
+        return lines + ["Every answer called each entry it was expected to, with a documented argument count.", ""]
+    failed.sort(key=lambda e: (-(e["hallucinated_instead"] + e["never_used"]), -e["wrong_arity"], e["entry"]))
     lines += [
         "| entry | expected | called correctly | wrong arity | hallucinated instead | never used |",
         "|---|---|---|---|---|---|",
