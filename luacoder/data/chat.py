@@ -8,7 +8,10 @@
 2. Dialogues per entry (luacoder.data.dialogues), and dialogues combining two entries, answered from the bank.
 3. Imported conversations (luacoder.data.sources), validated and converted to messages.
 4. Filters: the call check on every answer, exact duplicates, decontamination of the user turns against the eval
-   prompts. Then the split: by entry (default) or by dialogue, see ChatConfig.split_by and the card.
+   prompts.
+5. Open book (`chat.open_book`, off by default): a share of the generated rows get retrieved cards before their
+   question (`add_cards`), after decontamination, which compares the questions alone.
+Then the split: by entry (default) or by dialogue, see ChatConfig.split_by and the card.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import time
 from collections import Counter
 from pathlib import Path
@@ -33,7 +37,7 @@ from luacoder.data.build import (
     write_outputs,
 )
 from luacoder.data.card import TokenCounter, counts_section, markdown_table
-from luacoder.data.config import DataConfig
+from luacoder.data.config import DataConfig, OpenBookConfig
 from luacoder.data.dialogues import Dialogue, DialogueWriter, Snippet
 from luacoder.data.eval_prompts import EvalPrompt, write_prompts_csv
 from luacoder.data.execution import ExecutionFilter
@@ -45,6 +49,7 @@ from luacoder.lua.markdown_code import extract_lua_code
 
 log = logging.getLogger(__name__)
 CALLABLE = ("function", "method")
+ORACLE_ROWS = "cards hold the answer's entries"  # the open-book count of rows shown the entries they use
 
 
 # -- 1. the answer code ------------------------------------------------------------------------------------------
@@ -283,6 +288,7 @@ def build_chat(api: ApiSet, config: DataConfig, output_dir: str | Path | None = 
     rows = dedup_exact(rows, ledger)
     prompts = eval_prompts_for(api, config)
     rows = decontaminate(rows, ledger, prompts, cfg.decontam_ngram, "user")
+    open_book = add_cards(rows, api, cfg.open_book, checker, config.seed)
     generated_keys = {r.group for r in rows if not r.source.startswith("import:")}
     import_keys = {r.group for r in rows if r.source.startswith("import:")}
     test_keys = held_out_groups(import_keys, config.seed, cfg.test_fraction, salt="chat-import")
@@ -313,6 +319,7 @@ def build_chat(api: ApiSet, config: DataConfig, output_dir: str | Path | None = 
             "decontaminated_against": len(prompts),
             "imports": import_stats,
             "turns": Counter(len(r["messages"]) for s in splits.values() for r in s),
+            "open_book": open_book,
         },
     )
     write_outputs(
@@ -320,6 +327,46 @@ def build_chat(api: ApiSet, config: DataConfig, output_dir: str | Path | None = 
     )
     log.info("chat: wrote %s (train %d, test %d rows)", out, len(splits["train"]), len(splits["test"]))
     return result
+
+
+def used_entries(messages: list[dict[str, str]], api: ApiSet, checker: ApiChecker) -> list[ApiEntry]:
+    """The documented entries the assistant turns' Lua code uses: calls of functions and methods, names of fields and
+    events, in api.json's order."""
+    code = "\n".join(block for m in messages if m["role"] == "assistant" for block in extract_lua_code(m["content"]))
+    called = set(checker.api_calls(code)) if code else set()
+    named = {e.name for e in api if e.kind not in CALLABLE and re.search(rf"(?<![\w.:]){re.escape(e.name)}\b", code)}
+    return [e for e in api if e.name in called | named]
+
+
+def add_cards(rows: list[Row], api: ApiSet, cfg: OpenBookConfig, checker: ApiChecker, seed: int) -> Counter:
+    """Put retrieved cards before the first question of a share of the generated rows (see OpenBookConfig), in place;
+    the counts of rows with cards and of those whose cards hold the answer's entries."""
+    counts: Counter = Counter()
+    if cfg.share <= 0:
+        return counts
+    from luacoder.evaluation.retrieval import ApiRetriever, open_book_prompt
+
+    retriever = ApiRetriever(api)
+    for row in rows:
+        rng = random.Random(f"{seed}:open-book:{row.text}")  # per row: the same cards whatever the row order
+        if row.source.startswith("import:") or rng.random() >= cfg.share:
+            continue
+        messages = row.data["messages"]
+        first = next(i for i, m in enumerate(messages) if m["role"] == "user")
+        question = messages[first]["content"]
+        used = used_entries(messages, api, checker)
+        oracle = bool(used) and rng.random() < cfg.oracle
+        shown = {e.name for e in used}
+        distractors = [e for e in retriever.search(question, cfg.k + len(used)) if e.name not in shown]
+        cards = [*used, *distractors][: max(cfg.k, len(used))] if oracle else distractors[: cfg.k]
+        rng.shuffle(cards)
+        messages = list(messages)
+        messages[first] = {**messages[first], "content": open_book_prompt(question, cards)}
+        row.data = {**row.data, "messages": messages}
+        row.text = json.dumps(messages, ensure_ascii=False)
+        counts["rows with cards"] += 1
+        counts[ORACLE_ROWS] += oracle
+    return counts
 
 
 def _drop_long_rows(rows: list[Row], ledger, limit: int) -> list[Row]:
@@ -407,6 +454,16 @@ def chat_card(api: ApiSet, config: DataConfig, result: BuildResult) -> str:
             f" {cfg.multi_turn_fraction:g} of them get a follow-up question. Each question template has several"
             " wordings; each answer is short Markdown with one ```lua block from the answer code below.",
             *(f"- **{i['import']}**: {i['rows read']} rows read ({i['format']} layout)." for i in imports),
+            *(
+                [
+                    f"- **open book**: {book['rows with cards']} generated rows start with the cards of up to"
+                    f" {cfg.open_book.k} entries retrieved for the question (luacoder.evaluation.retrieval);"
+                    f" {book[ORACLE_ROWS]} of them show the entries the answer uses among"
+                    " distractors, the others distractors only."
+                ]
+                if (book := result.details["open_book"])
+                else []
+            ),
             "",
             "## Rows and tokens\n",
             split_table,

@@ -109,6 +109,26 @@ SPLIT_BY = ("entry", "dialogue")
 
 
 @dataclass
+class OpenBookConfig:
+    """Training with retrieved docs (RAFT, Gorilla's retriever-aware training): for a share of the generated chat
+    rows, the first user turn starts with the cards of documented entries (luacoder.evaluation.retrieval), as eval's
+    open-book prompts do. The cards hold the entries the answer uses plus distractors the retriever finds for the
+    question; for the rest of those rows (1 - oracle), only distractors, so that the model also learns to answer when
+    the page does not hold the entry."""
+
+    share: float = 0.0  # of the generated rows; 0: closed book only
+    k: int = 5  # cards per row (more when the answer uses more entries)
+    oracle: float = 0.8  # of the rows with cards, those whose cards hold the answer's entries
+
+    def __post_init__(self) -> None:
+        for name in ("share", "oracle"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"chat.open_book.{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.k < 1:
+            raise ConfigError(f"chat.open_book.k must be at least 1, got {self.k}")
+
+
+@dataclass
 class ChatConfig:
     """The chat dataset: `{"messages": [...]}` rows generated from api.json, plus imports, plus eval prompts."""
 
@@ -128,6 +148,7 @@ class ChatConfig:
     # A row whose messages hold more characters is rejected ("length"): one huge description or imported row
     # would otherwise end up whole in train.jsonl, far beyond any training max_length.
     max_row_chars: int = 32_000
+    open_book: OpenBookConfig = field(default_factory=OpenBookConfig)
 
     def __post_init__(self) -> None:
         if self.max_row_chars <= 0:
@@ -232,6 +253,8 @@ def _section(cls: type, data: Any, where: str, prefix: str) -> Any:
             if not isinstance(value, list):
                 raise ConfigError(f"{where}: '{prefix}.imports' must be a list of imports, got {value!r}")
             kwargs[key] = [_section(ImportConfig, v, where, f"{prefix}.imports[{i}]") for i, v in enumerate(value)]
+        elif dataclasses.is_dataclass(hints[key]):
+            kwargs[key] = _section(hints[key], value, where, f"{prefix}.{key}")
         else:
             kwargs[key] = _coerce(value, hints[key], where, f"{prefix}.{key}")
     try:
