@@ -123,3 +123,46 @@ def test_retrieval_puts_the_entries_before_the_question_and_is_part_of_the_optio
         AskOptions("code", retrieval_k=3)
     with pytest.raises(ValueError, match="unknown report_type"):
         AskOptions("chat")
+
+
+@pytest.mark.slow
+def test_open_book_and_constrained_are_asked_alike_by_eval_generate_and_the_playground(trained, monkeypatch):
+    from luacoder.evaluation.playground import Playground
+    from luacoder.evaluation.retrieval import CARDS_HEADER
+
+    (trained / "config.yaml").write_text(
+        "base_folder: chat\napi_path: api.json\ntest_data_path: prompts.csv\noutput_dir: out\n"
+        "batch_size: 2\nmax_new_tokens: 12\ndevice: cpu\ndtype: float32\n"
+    )
+    variants = ["--retrieval={k: 3}", "--variants=open_book+constrained", "--variants_for=last"]
+    assert run_in_process(trained, monkeypatch, "--output_dir=both", *variants) == 0
+    _, samples = read_outputs(trained / "both")
+    rows = [s for s in samples if s["variant"] == "open-book + constrained"]
+    assert [s["prompt"] for s in rows] == QUESTIONS
+    assert all(s["asked"].startswith(CARDS_HEADER) and s["asked"].endswith(s["prompt"]) for s in rows)
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "generate.py",
+            f"--model_name_or_path={trained / 'chat'}",
+            f"--prompts_file={trained / 'prompts.csv'}",
+            f"--output_file={trained / 'both.jsonl'}",
+            f"--api_path={trained / 'api.json'}",
+            "--retrieval_k=3",
+            "--constrained",
+            "--max_new_tokens=12",
+        ],
+        cwd=REPO / "deepspeed" / "chat",
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    from_generate = [json.loads(line)["answer"] for line in (trained / "both.jsonl").read_text().splitlines()]
+    playground = Playground(
+        trained / "chat", trained / "api.json", device="cpu", dtype="float32", retrieval_k=3, constrained=True
+    )
+    from_playground = [playground.ask(q, max_new_tokens=12).answer for q in QUESTIONS]
+    assert [s["answer"] for s in rows] == from_generate == from_playground
+    assert playground.retrieved(QUESTIONS[0]) and all("(" in sig for sig in playground.retrieved(QUESTIONS[0]))
