@@ -100,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--max_steps", type=int, default=None, help="cap every training stage at this many steps")
     p.add_argument(
+        "--open_book_share",
+        type=float,
+        default=None,
+        help="share of the generated chat rows trained with retrieved cards (data/config.yaml's chat.open_book.share)",
+    )
+    p.add_argument(
         "--multipl_e",
         default=None,
         help="MultiPL-E HumanEval-Lua JSONL the real-model eval asks as chat questions (default: the shared corpora's "
@@ -108,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.docs is not None and not args.docs.exists():
         p.error(f"--docs {args.docs}: no such file or folder")
+    if args.open_book_share is not None and not 0 <= args.open_book_share <= 1:
+        p.error(f"--open_book_share {args.open_book_share}: a share, from 0 to 1")
     if args.multipl_e is None:
         args.multipl_e = SHARED_MULTIPL_E if SHARED_MULTIPL_E.is_file() else None
     elif args.multipl_e.lower() == "none":
@@ -137,7 +145,12 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"[demo] --start_over: removing {out}")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    options = {"nproc": args.nproc, "docs": getattr(args, "docs", None), "max_steps": getattr(args, "max_steps", None)}
+    options = {
+        "nproc": args.nproc,
+        "docs": getattr(args, "docs", None),
+        "max_steps": getattr(args, "max_steps", None),
+        "open_book_share": getattr(args, "open_book_share", None),
+    }
     model = getattr(args, "model", None)
     if model:
         demo = _RealModelDemo(out, model=model, multipl_e=getattr(args, "multipl_e", None), **options)
@@ -164,12 +177,20 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 class _Demo:
-    def __init__(self, out: Path, nproc: int, docs: Path | None = None, max_steps: int | None = None):
+    def __init__(
+        self,
+        out: Path,
+        nproc: int,
+        docs: Path | None = None,
+        max_steps: int | None = None,
+        open_book_share: float | None = None,
+    ):
         self.out = out
         self.nproc = nproc
         self.docs = docs.resolve() if docs is not None else None
         self.max_steps = max_steps
         self.decontam_benchmarks: list[str] = []  # benchmark files the data builders keep out of training
+        self.open_book_share = open_book_share
         self.bin = Path(sys.executable).parent
         self.env = {
             **os.environ,
@@ -223,6 +244,8 @@ class _Demo:
             config["docs"]["paths"] = [str((REPO / "data" / p).resolve()) for p in config["docs"]["paths"]]
         if self.decontam_benchmarks:
             config["decontam_benchmarks"] = list(self.decontam_benchmarks)
+        if self.open_book_share is not None:  # training with retrieved cards (data/README.md, "Open book rows")
+            config["chat"].setdefault("open_book", {})["share"] = self.open_book_share
         config_file = self.out / "data_config.yaml"
         config_file.write_text(yaml.safe_dump(config, sort_keys=False))
         executed = self.out / "notebooks"

@@ -49,3 +49,27 @@ def test_a_rerun_reuses_finished_stages_but_not_half_written_ones(tmp_path):
 
     finished = [name for name, check in done.items() if check()]
     assert finished == ["data notebooks", "tokenizer and tiny model", "pretrain"]
+
+
+def test_the_data_config_the_demo_writes_trains_with_cards_and_keeps_the_benchmark_out(tmp_path, monkeypatch):
+    import nbclient
+    import yaml
+
+    class NoRun:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def execute(self):
+            pass
+
+    monkeypatch.setattr(nbclient, "NotebookClient", NoRun)
+    monkeypatch.delenv("LUACODER_DATA_CONFIG", raising=False)  # the demo sets it for its kernels: undone after
+    benchmark = tmp_path / "humaneval.jsonl"
+    demo = demo_module._RealModelDemo(tmp_path, model="m", nproc=1, multipl_e=benchmark, open_book_share=0.3)
+    demo._run_notebooks()
+    config = yaml.safe_load((tmp_path / "data_config.yaml").read_text())
+    assert config["chat"]["open_book"]["share"] == 0.3 and config["decontam_benchmarks"] == [str(benchmark)]
+    (tmp_path / "tiny").mkdir()
+    _Demo(tmp_path / "tiny", nproc=2)._run_notebooks()
+    config = yaml.safe_load((tmp_path / "tiny" / "data_config.yaml").read_text())
+    assert config["decontam_benchmarks"] == [] and config["chat"]["open_book"]["share"] == 0.0
