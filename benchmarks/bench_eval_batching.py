@@ -5,9 +5,9 @@
 
 Sides, on a tiny StarCoder2 built here (random weights plus seeded noise, a tokenizer trained on the bundled docs),
 greedy, the prompts in the same batches of --batch_size (longest first):
-- eval (hf backend): `luacoder.train.shrinking_batch.generate_shrinking`, what eval.py runs: rows leave the batch
+- eval (hf backend): `luacoder.evaluation.shrinking_batch.generate_shrinking`, what eval.py runs: rows leave the batch
   as they finish;
-- static batches: `luacoder.train.generation.generate_completions` (transformers' generate), each batch decoded
+- static batches: `luacoder.evaluation.shrinking_batch.generate_static` (transformers' generate), each batch decoded
   until its longest answer ends;
 - one at a time: the same, batch 1;
 - decode limit: the model's forward with a KV cache and an argmax, nothing else, every row for max_new_tokens steps:
@@ -70,8 +70,9 @@ def main() -> int:
     from transformers import AutoModelForCausalLM
 
     from luacoder.apidocs.markdown import read_markdown_docs
-    from luacoder.train.generation import chat_messages, format_chat, generate_completions
-    from luacoder.train.shrinking_batch import DecodeCounts, generate_shrinking
+    from luacoder.dialogue import chat_messages
+    from luacoder.evaluation.engine import format_chat
+    from luacoder.evaluation.shrinking_batch import DecodeCounts, generate_shrinking, generate_static
     from luacoder.train.tiny_model import save_tiny_model
     from luacoder.train.tokenizer import docs_texts, train_tokenizer
 
@@ -100,12 +101,10 @@ def main() -> int:
         )
 
     def static(size):
-        return lambda: generate_completions(
-            model, tokenizer, texts, max_new_tokens=steps, batch_size=size, do_sample=False
-        )
+        return lambda: generate_static(model, tokenizer, texts, max_new_tokens=steps, batch_size=size, do_sample=False)
 
     sides = {"eval (hf backend)": eval_side, "static batches": static(batch), "one at a time": static(1)}
-    generate_completions(model, tokenizer, texts[:2], batch_size=2, max_new_tokens=2)  # warm-up
+    generate_static(model, tokenizer, texts[:2], batch_size=2, max_new_tokens=2)  # warm-up
     timings: dict[str, list[tuple[float, int]]] = {side: [] for side in [*sides, "decode limit"]}
     answers = {}
     for _ in range(args.repeats):

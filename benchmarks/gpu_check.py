@@ -16,7 +16,7 @@ Rows:
   ZeRO-3 saves no memory: the row shows what its per-layer gathering costs). Tokens/s counts the data tokens of the
   timed steps (after warm-up steps); MFU = 6 x parameters x tokens/s / the GPU's dense bf16 peak (looked up by
   name below; n/a for an unknown GPU and on the CPU).
-- eval generation: eval's HF backend (`luacoder.train.shrinking_batch`, batches of 32) and vLLM (where installed),
+- eval generation: eval's HF backend (`luacoder.evaluation.shrinking_batch`, batches of 32) and vLLM (where installed),
   on chat-formatted prompts; random weights seldom write a stop token, so rows run to max_new_tokens.
 """
 
@@ -208,7 +208,8 @@ class StepClock(TrainerCallback):
 
 
 def eval_prompts(tokenizer, folder: Path, count: int) -> list[str]:
-    from luacoder.train.generation import chat_messages, format_chat
+    from luacoder.dialogue import chat_messages
+    from luacoder.evaluation.engine import format_chat
 
     prompts = []
     with open(folder / "chat.jsonl", encoding="utf-8") as handle:
@@ -223,7 +224,7 @@ def eval_prompts(tokenizer, folder: Path, count: int) -> list[str]:
 def eval_run(folder: Path, tiny: bool, backend: str) -> dict:
     import torch
 
-    from luacoder.evaluation.backends import Decoding
+    from luacoder.evaluation.engine import Decoding
 
     sizes = workload(tiny)
     device = "cpu" if tiny else "cuda"
@@ -232,7 +233,7 @@ def eval_run(folder: Path, tiny: bool, backend: str) -> dict:
     seeds = list(range(len(texts)))
     decoding = Decoding(max_new_tokens=sizes["new_tokens"])
     if backend == "hf":
-        from luacoder.train.shrinking_batch import DecodeCounts, generate_shrinking
+        from luacoder.evaluation.shrinking_batch import DecodeCounts, generate_shrinking
 
         model.eval()
         generate_shrinking(model, tokenizer, texts[:2], seeds=[0, 1], max_new_tokens=2, batch_size=2)  # warm-up

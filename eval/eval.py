@@ -2,19 +2,28 @@
 
     python eval.py config.yaml [--key=value ...]
     python eval.py config_cpu.yaml --execute=true --max_new_tokens=128
+    python eval.py config.yaml --test_data_path=../outputs/data/eval/prompts.csv,../data/prompts/natural_lua54.csv
 
 For each checkpoint under `base_folder` (`checkpoint-N` by step, then the final model saved in the folder itself,
-or the folder alone when it is one model), answer every prompt of `test_data_path`, grade each answer against the
-API docs at `api_path` (luacoder.grading: the same grader RL uses as its reward) and write to `output_dir`:
-report.md, results.csv, samples.jsonl, accuracy.png and best.json. With `multipl_e` (a MultiPL-E JSONL such as
-HumanEval-Lua, or a hub id), each checkpoint also completes its problems, which run against their tests in the Lua
-sandbox: pass@1 (and pass@k with `multipl_e_samples`) beside the API-match columns, per-problem outcomes in
-multipl_e.jsonl. With `few_shot_path` (a JSONL of example dialogues), one model (`few_shot_base`, by default the one
-model at base_folder) is scored a second time with those dialogues before each question, as its own row
-"<model> + few-shot": prompting against fine-tuning on the same prompts. Answers are cached under `output_dir/cache/`
-by checkpoint content, prompts and settings: a rerun generates only what is new, and a killed run resumes after its
-last complete batch. A checkpoint that is incomplete or fails to load is reported with its error; the others are
-still scored. Relative paths are relative to the current folder.
+or the folder alone when it is one model), answer every prompt of every prompt set in `test_data_path` (one CSV or
+several: each is reported as its own block), grade each answer against the API docs at `api_path`
+(luacoder.grading: the same grader RL uses as its reward) and write to `output_dir`: report.md, results.csv (one
+row per checkpoint and prompt set), samples.jsonl, entries.csv (per documented entry, what the best checkpoint did
+where it was expected), accuracy.png and best.json (the checkpoint to ship, ranked on `best_prompt_set`). Every
+question goes through the one inference engine (luacoder.evaluation.engine) that generate.py and the playground use.
+
+Rows besides each checkpoint's closed-book row: with `few_shot_path` (a JSONL of example dialogues), one model
+(`few_shot_base`, by default the one model at base_folder) asked with those dialogues before each question,
+"<model> + few-shot"; with `variants` (open_book, constrained, open_book+constrained), the `variants_for`
+checkpoints (the best, the last, or all) asked open book (`retrieval: {k: N}`: the N documented entries that fit the
+question before it), with decoding constrained to documented member names, or both. With `multipl_e` (a MultiPL-E
+JSONL such as HumanEval-Lua, or a hub id), the closed-book rows also answer its problems as a prompt set of its own:
+the answers are graded like any others and run against the problems' tests in the Lua sandbox (pass@1, pass@k with
+`multipl_e_samples`; per-problem outcomes in multipl_e.jsonl).
+
+Answers are cached under `output_dir/cache/` by checkpoint content, prompt set and settings: a rerun generates only
+what is new, and a killed run resumes after its last complete batch. A checkpoint that is incomplete or fails to
+load is reported with its error; the others are still scored. Relative paths are relative to the current folder.
 
 What is trusted: weights are loaded from safetensors files only; a checkpoint with only pickled weights
 (pytorch_model.bin) is reported as an error, since unpickling runs code the file's author chose. Code shipped with
@@ -27,7 +36,9 @@ import importlib.metadata
 import logging
 import sys
 import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 import transformers
@@ -36,19 +47,23 @@ from transformers import set_seed
 
 from luacoder.apidocs.json_docs import read_json_docs
 from luacoder.apidocs.schema import ApiError
-from luacoder.checkpoints import saved_config
 from luacoder.config import ConfigError, parse_config
 from luacoder.errors import report
 from luacoder.evaluation import multipl_e as benchmark
-from luacoder.evaluation.backends import BackendError, Decoding, check_backend, load_backend
+from luacoder.evaluation.backends import BackendError, check_backend
 from luacoder.evaluation.cache import AnswerCache, answers_key
 from luacoder.evaluation.checkpoints import CheckpointError, CheckpointRef, HashMemo, content_hash, find_checkpoints
 from luacoder.evaluation.code_prompts import code_prompt, graded_prefix
-from luacoder.evaluation.config import EvalConfig
+from luacoder.evaluation.config import MULTIPL_E_SET, VARIANTS, EvalConfig
+from luacoder.evaluation.engine import AskOptions, Decoding, Engine, PromptBuilder, system_prompt_for
+from luacoder.evaluation.entries import entry_table, write_entry_table
 from luacoder.evaluation.few_shot import few_shot_name, read_few_shot
-from luacoder.evaluation.prompts import read_eval_prompts
+from luacoder.evaluation.prompts import EvalPrompt, read_eval_prompts
 from luacoder.evaluation.report import (
     CheckpointResult,
+    RetrievalRecall,
+    SetResult,
+    pick_best,
     plot_metrics,
     results_table,
     summary_text,
@@ -62,7 +77,7 @@ from luacoder.files import JsonlLog, RowError
 from luacoder.grading.answer import grade_answer
 from luacoder.grading.api_index import ApiIndex
 from luacoder.grading.execution import ExecutionCache, execute_grades
-from luacoder.grading.scores import aggregate, best_index
+from luacoder.grading.scores import aggregate
 from luacoder.locks import FolderLocked, hold_folder
 from luacoder.lua.stubs import stub_prelude
 
@@ -91,18 +106,40 @@ decoding = Decoding(
     config.top_k,
     tuple(config.code_stop) if code_mode else (),
 )
+set_names = config.prompt_set_names()
+best_set = config.best_prompt_set or set_names[0]
 
-# 2. The API docs and the prompts.
+# 2. The API docs, the prompt sets and the checkpoints.
 try:
-    index = ApiIndex(read_json_docs(config.api_path), base=config.standard_library)
-    prompts = read_eval_prompts(config.test_data_path, index)
+    api = read_json_docs(config.api_path)
+    index = ApiIndex(api, base=config.standard_library)
+    prompt_sets = {
+        name: read_eval_prompts(path, index) for name, path in zip(set_names, config.test_data_path, strict=True)
+    }
     checkpoints = find_checkpoints(config.base_folder)
     problems = benchmark.load_problems(config.multipl_e) if config.multipl_e else []
     few_shot = read_few_shot(config.few_shot_path) if config.few_shot_path else []
 except (ApiError, RowError, CheckpointError) as exc:
     fail(str(exc))
-# What is scored: each checkpoint with no examples, and the prompted baseline (after its model's own row, or first).
-runs: list[tuple[CheckpointRef, list[dict[str, str]]]] = [(ref, []) for ref in checkpoints]
+problems = problems[: config.multipl_e_limit]
+retriever = None
+if config.retrieval is not None:  # one index for every open-book row and the recall below
+    from luacoder.evaluation.retrieval import ApiRetriever, retrieval_recall
+
+    retriever = ApiRetriever(api)
+
+
+@dataclass
+class Row:
+    """A report row to score: a checkpoint and how it is asked."""
+
+    ref: CheckpointRef
+    few_shot: list[dict[str, str]] = field(default_factory=list)
+    variant: str = ""  # a key of VARIANTS, or "" for closed book
+
+
+# What is scored first: each checkpoint closed-book, and the prompted baseline (after its model's own row, or first).
+plan = [Row(ref) for ref in checkpoints]
 if few_shot:
     if config.few_shot_base:
         prompted = Path(config.few_shot_base)
@@ -115,13 +152,9 @@ if few_shot:
             f"few_shot_path is set but base_folder {config.base_folder} holds checkpoints, not one model: "
             "set few_shot_base to the model folder to prompt (the untrained model, usually)"
         )
-    own = next((i for i, (ref, _) in enumerate(runs) if ref.path.resolve() == prompted.resolve()), None)
-    name = runs[own][0].name if own is not None else prompted.name
-    runs.insert(0 if own is None else own + 1, (CheckpointRef(few_shot_name(name), prompted, None), few_shot))
-# Code checkpoints are asked in Lua (the question as a comment); the prompt is graded with the completion only
-# where it is Lua.
-requests = [code_prompt(p.prompt, config.code_template) if code_mode else p.prompt for p in prompts]
-prefixes = [graded_prefix(r) if code_mode else "" for r in requests]
+    own = next((i for i, row in enumerate(plan) if row.ref.path.resolve() == prompted.resolve()), None)
+    name = plan[own].ref.name if own is not None else prompted.name
+    plan.insert(0 if own is None else own + 1, Row(CheckpointRef(few_shot_name(name), prompted, None), few_shot))
 # MultiPL-E: each problem `multipl_e_samples` times (sampled when more than once), as a prompt to complete (code)
 # or a request for the function (chat).
 n_samples = config.multipl_e_samples
@@ -140,8 +173,8 @@ try:  # two evals on one output_dir would both generate everything and overwrite
 except (FolderLocked, OSError) as exc:
     fail(str(exc))
 logger.info(
-    "%d prompts, %d documented entries, %d checkpoint(s) in %s",
-    len(prompts),
+    "prompt sets %s, %d documented entries, %d checkpoint(s) in %s",
+    ", ".join(f"{name} ({len(prompts)})" for name, prompts in prompt_sets.items()),
     len(index),
     len(checkpoints),
     config.base_folder,
@@ -153,16 +186,14 @@ stubs = stub_prelude(index) if config.execute else ""
 bench_runs = JsonlLog(cache_dir / "multipl_e_runs.jsonl")
 
 
-def generation_settings(
-    system_prompt: str | None, decoding: Decoding = decoding, examples: list | None = None
-) -> dict:
-    """Everything besides the checkpoint and the prompts that changes the answers: the cache key's third part.
-    Not batch_size: each prompt is sampled with its own seed, so its answer does not depend on its batch."""
+def answer_settings(options: AskOptions, decoding: Decoding) -> dict[str, Any]:
+    """Everything besides the checkpoint and the requests that changes the answers: the cache key's third part.
+    Not batch_size: each prompt is sampled with its own seed, so its answer does not depend on its batch. The
+    retrieved entries are in the requests themselves; the constraint depends on the documented names."""
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     stop = {"stop": list(decoding.stop)} if decoding.stop else {}
     settings = {
-        "report_type": config.report_type,
-        "system_prompt": system_prompt,
+        **options.key(),
         "backend": config.backend,
         "decoding": {"max_new_tokens": decoding.max_new_tokens, **decoding.hf_kwargs(), **stop},
         "seed": f"{config.seed} + prompt index",
@@ -170,28 +201,70 @@ def generation_settings(
         "device": device,
         "versions": [torch.__version__, transformers.__version__],
     }
-    if examples:  # the few-shot row: its prefix is part of what it answered
-        settings["few_shot"] = examples
+    if options.constrained:  # what the constraint lets through: the API's names and the standard library under it
+        settings["documented_names"] = sorted(index.entries)
+        settings["standard_library"] = config.standard_library
     if config.backend == "vllm":  # split over more GPUs, the sums run in another order
         settings["tensor_parallel_size"] = config.tensor_parallel_size
         settings["versions"].append(importlib.metadata.version("vllm"))
     return settings
 
 
-def generate_missing(backend, cache: AnswerCache, asked: list[str], decoding: Decoding, desc: str) -> int:
+class Engines:
+    """One loaded model at a time: rows of the same checkpoint (its few-shot and variant rows) share it."""
+
+    def __init__(self):
+        self.path: Path | None = None
+        self.engine: Engine | None = None
+
+    def get(self, path: Path, options: AskOptions) -> Engine:
+        if self.engine is not None and self.path == path:
+            self.engine = self.engine.with_options(options)
+            return self.engine
+        self.close()
+        self.engine = Engine.load(
+            path,
+            options,
+            api=api,
+            api_path=config.api_path,
+            base=config.standard_library,
+            retriever=retriever,
+            backend=config.backend,
+            dtype=config.dtype,
+            trust_remote_code=config.trust_remote_code,
+            device=config.device,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            tensor_parallel_size=config.tensor_parallel_size,
+            gpu_memory_utilization=config.gpu_memory_utilization,
+        )
+        self.path = path
+        self.engine.complete([self.engine.message_text("Hello")], Decoding(max_new_tokens=1), [0])  # warm-up
+        return self.engine
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
+        self.engine, self.path = None, None
+
+
+engines = Engines()
+
+
+def generate_missing(engine: Engine, cache: AnswerCache, asked: list[str], decoding: Decoding, desc: str) -> int:
     """Generate the answers `cache` lacks; returns how many. Longest first, so batches pad little. vLLM gets every
     missing request at once; hf a batch at a time, each cached as it ends. Request i is sampled with seed + i, so a
     resumed run may batch the rest differently and still give the same answers."""
-    texts = [backend.prompt_text(a) for a in asked]
+    texts = [engine.message_text(a) for a in asked]
     order = [i for i in sorted(range(len(asked)), key=lambda i: (-len(texts[i]), i)) if i not in cache.answers]
-    chunk = max(1, len(order) if backend.all_at_once else config.batch_size)
+    chunk = max(1, len(order) if engine.all_at_once else config.batch_size)
     batches = [order[s : s + chunk] for s in range(0, len(order), chunk)]
     generated = 0
     with tqdm(total=len(asked), initial=len(cache.answers), desc=desc, unit="prompt") as bar:
         for batch in batches:
             set_seed(config.seed)  # whatever else draws random numbers (the requests' samplers are seeded)
             started = time.perf_counter()
-            completions = backend.complete([texts[i] for i in batch], decoding, [config.seed + i for i in batch])
+            completions = engine.complete([texts[i] for i in batch], decoding, [config.seed + i for i in batch])
             seconds = time.perf_counter() - started
             cache.add_batch(batch, [c.text for c in completions], [c.new_tokens for c in completions], seconds)
             generated += len(batch)
@@ -199,109 +272,213 @@ def generate_missing(backend, cache: AnswerCache, asked: list[str], decoding: De
     return generated
 
 
-# 3. Every checkpoint: answers (from the cache, or generated and cached batch by batch), then grades.
-results: list[CheckpointResult] = []
-for ref, examples in runs:
+@dataclass
+class SetJob:
+    """One prompt set as a row asks it: the requests (user messages, retrieved entries included), their cache."""
+
+    name: str
+    requests: list[str]
+    decoding: Decoding
+    cache: AnswerCache
+    settings: dict[str, Any]
+
+
+def score_row(row: Row) -> CheckpointResult:
+    """A row's answers to every prompt set (from the cache, or generated and cached batch by batch), graded."""
+    ref = row.ref
+    retrieval, constrained = VARIANTS[row.variant] if row.variant else (False, False)
     result = CheckpointResult(ref)
-    results.append(result)
     if ref.error:
         result.error = ref.error
         logger.warning("%s: %s", ref.name, ref.error)
-        continue
+        return result
     try:
-        if config.system_prompt is not None:
-            system_prompt = config.system_prompt or None  # "" asks for none
-        else:
-            system_prompt = saved_config(ref.path).get("system_prompt") or None
+        options = AskOptions(
+            config.report_type,
+            system_prompt_for(ref.path, config.system_prompt),
+            row.few_shot,
+            config.retrieval["k"] if retrieval else 0,
+            constrained,
+        )
         checkpoint_hash = content_hash(ref.path, memo)
     except (CheckpointError, OSError) as exc:
         result.error = str(exc)
         logger.warning("%s: %s", ref.name, exc)
-        continue
+        return result
     memo.save()
-    answer_settings = generation_settings(system_prompt, examples=examples)
-    cache = AnswerCache(cache_dir, answers_key(checkpoint_hash, requests, answer_settings))
-    bench_settings = {**generation_settings(system_prompt, bench_decoding, examples), "benchmark": "multipl-e"}
-    bench_cache = AnswerCache(cache_dir, answers_key(checkpoint_hash, bench_requests, bench_settings))
-    result.cached = len(cache.answers) + len(bench_cache.answers)
-    if len(cache.answers) < len(prompts) or len(bench_cache.answers) < len(bench_requests):
-        try:
-            backend = load_backend(
-                config.backend,
-                ref.path,
-                config.report_type,
-                system_prompt=system_prompt,
-                dtype=config.dtype,
-                trust_remote_code=config.trust_remote_code,
-                device=config.device,
-                batch_size=config.batch_size,
-                seed=config.seed,
-                tensor_parallel_size=config.tensor_parallel_size,
-                gpu_memory_utilization=config.gpu_memory_utilization,
-                few_shot=examples,
+    result.variant = options.variant
+    builder = PromptBuilder(options, api, retriever)
+    jobs = []
+    for name, prompts in prompt_sets.items():
+        if code_mode:
+            requests = [code_prompt(p.prompt, config.code_template) for p in prompts]
+        else:
+            requests = [builder.user_message(p.prompt) for p in prompts]
+        settings = answer_settings(options, decoding)
+        jobs.append(
+            SetJob(
+                name,
+                requests,
+                decoding,
+                AnswerCache(cache_dir, answers_key(checkpoint_hash, requests, settings)),
+                settings,
             )
+        )
+    if problems and not row.variant:  # a functional benchmark of general Lua: asked closed-book
+        settings = {**answer_settings(options, bench_decoding), "benchmark": "multipl-e"}
+        cache = AnswerCache(cache_dir, answers_key(checkpoint_hash, bench_requests, settings))
+        jobs.append(SetJob(MULTIPL_E_SET, bench_requests, bench_decoding, cache, settings))
+    for job in jobs:
+        result.sets[job.name] = SetResult(cached=len(job.cache.answers))
+    if any(len(job.cache.answers) < len(job.requests) for job in jobs):
+        try:
+            engine = engines.get(ref.path, options)
         except Exception as exc:  # a corrupt checkpoint is reported; the run goes on with the others
+            engines.close()
             result.error = f"cannot load: {type(exc).__name__}: {exc}"
             logger.warning("%s: %s", ref.name, result.error)
-            continue
-        cache.start({"checkpoint": str(ref.path), "settings": answer_settings})
-        backend.complete(
-            [backend.prompt_text(requests[0])], Decoding(max_new_tokens=1), [0]
-        )  # warm-up: time the model
-        result.generated = generate_missing(backend, cache, requests, decoding, ref.name)
-        if problems:
-            bench_cache.start({"checkpoint": str(ref.path), "settings": bench_settings})
-            result.generated += generate_missing(backend, bench_cache, bench_requests, bench_decoding, "MultiPL-E")
-        backend.close()
+            return result
+        for job in jobs:
+            job.cache.start({"checkpoint": str(ref.path), "prompt_set": job.name, "settings": job.settings})
+            desc = f"{ref.name} {job.name}"
+            result.sets[job.name].generated = generate_missing(engine, job.cache, job.requests, job.decoding, desc)
 
-    answers = [cache.answers[i].answer for i in range(len(prompts))]
+    for job in jobs:
+        if job.name == MULTIPL_E_SET:
+            grade_benchmark(ref, options, job, result.sets[job.name])
+        else:
+            grade_prompt_set(ref, options, job, prompt_sets[job.name], result.sets[job.name])
+    if config.execute:
+        graded = [g for name, s in result.sets.items() if name != MULTIPL_E_SET for g in s.grades]
+        execute_grades(
+            graded, executions, config.execute_timeout, config.execute_memory_mb, f"{ref.name} sandbox", prelude=stubs
+        )
+    for job in jobs:
+        found = result.sets[job.name]
+        for sample, grade in zip(found.samples, found.grades, strict=True):
+            sample["grade"] = grade.to_dict()
+        found.scores = aggregate(
+            found.grades, job.cache.generated_tokens, job.cache.generation_seconds, config.count_undefined_globals
+        )
+    generated = sum(s.generated for s in result.sets.values())
+    cached = sum(s.cached for s in result.sets.values())
+    logger.info("%s: %d answers generated, %d from the cache", ref.name, generated, cached)
+    return result
+
+
+def sample_row(ref: CheckpointRef, options: AskOptions, prompt_set: str, index_: int, answer: str, tokens: int):
+    return {
+        "checkpoint": ref.name,
+        "prompt_set": prompt_set,
+        "variant": options.variant or "closed-book",
+        "step": ref.step,
+        "index": index_,
+        "answer": answer,
+        "new_tokens": tokens,
+    }
+
+
+def grade_prompt_set(
+    ref: CheckpointRef, options: AskOptions, job: SetJob, prompts: list[EvalPrompt], found: SetResult
+) -> None:
+    answers = [job.cache.answers[i].answer for i in range(len(prompts))]
     if code_mode:
         answers = [benchmark.cut_at_stop(a, config.code_stop) for a in answers]
-    grades = [
+    # Code checkpoints are asked in Lua (the question as a comment); the prompt is graded with the completion only
+    # where it is Lua.
+    prefixes = [graded_prefix(r) if code_mode else "" for r in job.requests]
+    found.grades = [
         grade_answer(answers[i], index, p.expected_apis, config.report_type, prompt=prefixes[i])
         for i, p in enumerate(prompts)
     ]
-    if problems:
-        outcomes = benchmark.run_completions(
-            problems,
-            {
-                p.name: [bench_cache.answers[i * n_samples + j].answer for j in range(n_samples)]
-                for i, p in enumerate(problems)
-            },
-            bench_limits,
-            report_type=config.report_type,
-            cache=bench_runs,
-        )
-        result.benchmark, rows = benchmark.summarize(outcomes, config.multipl_e_k)
-        result.benchmark_rows = [{"checkpoint": ref.name, "step": ref.step, **row} for row in rows]
-        logger.info("%s: MultiPL-E %s", ref.name, benchmark.summary_line(result.benchmark))
-    if config.execute:
-        execute_grades(
-            grades, executions, config.execute_timeout, config.execute_memory_mb, f"{ref.name} sandbox", prelude=stubs
-        )
-    result.grades = grades
-    result.samples = [
+    found.samples = [
         {
-            "checkpoint": ref.name,
-            "step": ref.step,
-            "index": i,
+            **sample_row(ref, options, job.name, i, answers[i], job.cache.answers[i].new_tokens),
             "prompt": p.prompt,
             "expected_apis": p.expected_apis,
-            "answer": answers[i],
-            "new_tokens": cache.answers[i].new_tokens,
-            "grade": grades[i].to_dict(),
         }
         for i, p in enumerate(prompts)
     ]
-    result.scores = aggregate(grades, cache.generated_tokens, cache.generation_seconds, config.count_undefined_globals)
-    logger.info("%s: %d answers generated, %d from the cache", ref.name, result.generated, result.cached)
+    if options.retrieval_k:  # what the model was shown: the user message with the retrieved entries
+        for sample, request in zip(found.samples, job.requests, strict=True):
+            sample["asked"] = request
+
+
+def grade_benchmark(ref: CheckpointRef, options: AskOptions, job: SetJob, found: SetResult) -> None:
+    """MultiPL-E's answers: graded against the API like any answer (no expected APIs), and run against the
+    problems' tests (pass@k)."""
+    answers = [job.cache.answers[i].answer for i in range(len(job.requests))]
+    outcomes = benchmark.run_completions(
+        problems,
+        {p.name: answers[i * n_samples : (i + 1) * n_samples] for i, p in enumerate(problems)},
+        bench_limits,
+        report_type=config.report_type,
+        cache=bench_runs,
+    )
+    found.benchmark, rows = benchmark.summarize(outcomes, config.multipl_e_k)
+    found.benchmark_rows = [{"checkpoint": ref.name, "step": ref.step, **row} for row in rows]
+    logger.info("%s: MultiPL-E %s", ref.name, benchmark.summary_line(found.benchmark))
+    for i, answer in enumerate(answers):
+        problem = problems[i // n_samples]
+        if code_mode:
+            answer = benchmark.cut_at_stop(answer, problem.stop_tokens)
+        prefix = graded_prefix(problem.prompt) if code_mode else ""
+        grade = grade_answer(answer, index, (), config.report_type, prompt=prefix)
+        found.grades.append(grade)
+        found.samples.append(
+            {
+                **sample_row(ref, options, job.name, i, answer, job.cache.answers[i].new_tokens),
+                "prompt": job.requests[i],
+                "problem": problem.name,
+                "expected_apis": [],
+            }
+        )
+
+
+# 3. Every row: the closed-book checkpoints (and the few-shot row), then the variant rows of the chosen ones.
+results = [score_row(row) for row in plan]
+if config.variants:
+    chosen_best = pick_best(results, best_set)
+    plain = [i for i, (r, row) in enumerate(zip(results, plan, strict=True)) if r.scored and not row.few_shot]
+    targets = {
+        "best": [chosen_best] if chosen_best is not None else [],
+        "last": plain[-1:],
+        "all": plain,
+    }[config.variants_for]
+    for position in sorted(targets, reverse=True):  # inserted after their checkpoint's row, last first
+        base_row = plan[position]
+        extra = []
+        for variant in config.variants:
+            suffix = AskOptions(retrieval_k=VARIANTS[variant][0], constrained=VARIANTS[variant][1]).variant
+            ref = replace(base_row.ref, name=f"{base_row.ref.name} + {suffix}")
+            extra.append(score_row(Row(ref, base_row.few_shot, variant)))
+        results[position + 1 : position + 1] = extra
+engines.close()
 
 # 4. Reports.
-best = best_index([r.scores for r in results])
+all_sets = set_names + ([MULTIPL_E_SET] if problems else [])
+best = pick_best(results, best_set)
+recall = []
+if retriever is not None:  # recall@5 (the issue's measure) and @k (what the open-book rows were shown)
+    for name, prompts in prompt_sets.items():
+        expecting = [p for p in prompts if p.expected_apis]
+        expected_count = sum(len(p.expected_apis) for p in expecting)
+        for k in dict.fromkeys([5, config.retrieval["k"]]):
+            share = retrieval_recall(retriever, prompts, k)
+            found_count = round(share * expected_count) if share is not None else 0
+            recall.append(RetrievalRecall(name, k, len(expecting), expected_count, found_count))
+entries = []
+if best is not None:
+    best_grades = [g for name, s in results[best].sets.items() if name != MULTIPL_E_SET for g in s.grades]
+    entries = entry_table(best_grades, index)
 settings = {
     "base_folder": config.base_folder,
     "api_path": f"{config.api_path} ({len(index)} entries)",
-    "test_data_path": f"{config.test_data_path} ({len(prompts)} prompts)",
+    "test_data_path": ", ".join(
+        f"{path} ({name}: {len(prompt_sets[name])} prompts)"
+        for name, path in zip(set_names, config.test_data_path, strict=True)
+    ),
+    "best_prompt_set": best_set,
     "report_type": config.report_type,
     "backend": config.backend,
     "decoding": "sampling" if config.do_sample else "greedy",
@@ -311,17 +488,33 @@ settings = {
 }
 if few_shot:
     settings["few_shot_path"] = f"{config.few_shot_path} ({len(few_shot)} example turns before each question)"
+if config.variants:
+    settings["variants"] = f"{', '.join(config.variants)} for the {config.variants_for} checkpoint(s)"
+if config.retrieval is not None:
+    settings["retrieval"] = f"the {config.retrieval['k']} documented entries that fit each question (BM25)"
 if problems:
     settings["multipl_e"] = (
         f"{config.multipl_e} ({len(problems)} problems, {n_samples} sample(s) each, "
         f"{'sampled' if bench_decoding.do_sample else 'greedy'})"
     )
     write_benchmark_rows(output_dir / "multipl_e.jsonl", results)
-write_results_csv(output_dir / "results.csv", results_table(results, best))
+write_results_csv(output_dir / "results.csv", results_table(results, best, all_sets))
 write_samples(output_dir / "samples.jsonl", results)
-write_best(output_dir / "best.json", results, best)
-plot_metrics(output_dir / "accuracy.png", results, best)
-write_report(output_dir / "report.md", results, best, index, settings, config.samples_in_report)
+write_entry_table(output_dir / "entries.csv", entries)
+write_best(output_dir / "best.json", results, best, best_set)
+plot_metrics(output_dir / "accuracy.png", results, best, all_sets)
+write_report(
+    output_dir / "report.md",
+    results,
+    best,
+    index,
+    settings,
+    config.samples_in_report,
+    all_sets,
+    best_set,
+    entries,
+    recall,
+)
 print()
-print(summary_text(results, best, output_dir))
+print(summary_text(results, best, output_dir, all_sets, best_set))
 sys.exit(0 if best is not None else 1)

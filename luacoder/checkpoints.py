@@ -3,6 +3,10 @@
 `output_dir/checkpoint-N/` as the HF Trainer names them, each with `luacoder_meta.json` (stage, parent model,
 dataset fingerprint, resolved config, step), written last by `luacoder.train.run.CheckpointMetadata`: its presence
 marks the checkpoint complete. A final model saved in `output_dir` itself carries the same file.
+
+How a checkpoint is asked something (its system prompt, chat template, stop tokens) is read in one place,
+`generation_settings`, by everything that asks it or trains from it: eval, generate.py, the playground, the RL
+stages and the demo.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import json
 import logging
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +98,58 @@ def saved_config(folder: str | os.PathLike) -> dict:
     if not isinstance(meta, dict) or not isinstance(meta.get("config", {}), dict):
         raise CheckpointError(f"{path}: LuaCoder metadata must be a JSON object with a 'config' object")
     return meta.get("config", {})
+
+
+GENERATION_CONFIG = "generation_config.json"
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """What a checkpoint was trained to be asked with, from its luacoder_meta.json and generation_config.json.
+
+    A model LuaCoder did not train (a hub model, `luacoder fetch-model`'s output) has no metadata: no system prompt,
+    `chat_template` None (unknown; its tokenizer's template is what there is), `trained` False."""
+
+    system_prompt: str | None = None  # the system turn every training conversation started with; None: none
+    chat_template: str | None = None  # "model" (the tokenizer's own) or "luacoder" (the dialogue template)
+    stop_token_ids: tuple[int, ...] = ()  # generation_config.json's eos_token_id: what the stage set to stop at
+    stage: str | None = None  # chat, pretrain, dpo, grpo, ... (luacoder_meta.json's "stage")
+    parent: str | None = None  # the model the stage started from
+    trained: bool = False  # the folder has LuaCoder metadata
+
+
+def generation_settings(folder: str | os.PathLike) -> GenerationSettings:
+    """The generation settings a checkpoint (or final model) was trained with. A metadata or generation config file
+    that cannot be read is a CheckpointError naming it, as in `saved_config`: asking a checkpoint without its system
+    prompt would report answers to prompts it was never trained on."""
+    folder = Path(folder)
+    config = saved_config(folder)
+    meta = read_meta(folder)
+    system_prompt = config.get("system_prompt")
+    chat_template = config.get("chat_template")
+    if system_prompt is not None and not isinstance(system_prompt, str):
+        raise CheckpointError(f"{folder / META_FILE}: config.system_prompt must be text, got {system_prompt!r}")
+    if chat_template not in (None, "auto", "model", "luacoder"):
+        raise CheckpointError(f"{folder / META_FILE}: config.chat_template is {chat_template!r}")
+    return GenerationSettings(
+        system_prompt=system_prompt or None,
+        chat_template=None if chat_template == "auto" else chat_template,
+        stop_token_ids=_configured_stops(folder),
+        stage=meta.get("stage") if isinstance(meta.get("stage"), str) else None,
+        parent=meta.get("parent") if isinstance(meta.get("parent"), str) else None,
+        trained=(folder / META_FILE).is_file(),
+    )
+
+
+def _configured_stops(folder: Path) -> tuple[int, ...]:
+    path = folder / GENERATION_CONFIG
+    if not path.is_file():
+        return ()
+    try:
+        eos = json.loads(path.read_text(encoding="utf-8")).get("eos_token_id")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: unreadable generation config ({exc})") from None
+    ids = [eos] if isinstance(eos, int) else eos if isinstance(eos, list) else []
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise CheckpointError(f"{path}: eos_token_id must be a token id or a list of them, got {eos!r}")
+    return tuple(dict.fromkeys(ids))

@@ -13,6 +13,7 @@ prompts exactly as training did. The assistant's content and its `<|end|>` sit i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from luacoder.errors import UserError
@@ -39,6 +40,14 @@ CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}"
 )
+
+
+def chat_messages(
+    prompt: str, system_prompt: str | None = None, history: Sequence[dict[str, str]] = ()
+) -> list[dict[str, str]]:
+    """The conversation for one turn: the system prompt (if any), earlier user/assistant turns, then `prompt`."""
+    system = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return [*system, *history, {"role": "user", "content": prompt}]
 
 
 class ChatRowError(UserError, ValueError):

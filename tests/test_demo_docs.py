@@ -47,7 +47,10 @@ def test_the_demo_builds_trains_and_scores_on_the_users_docs(tmp_path):
 def test_the_real_model_path_skips_pretrain_and_grpo_and_scores_the_prompted_base(tmp_path, monkeypatch):
     from test_demo import demo_module
 
-    demo = demo_module._RealModelDemo(tmp_path, model="smollm2-135m-instruct", nproc=1)
+    from luacoder.evaluation.prompts import NATURAL_LUA54
+
+    benchmark = tmp_path / "humaneval.jsonl"
+    demo = demo_module._RealModelDemo(tmp_path, model="smollm2-135m-instruct", nproc=1, multipl_e=benchmark)
     assert [s.name for s in demo.steps(with_rl=True)] == [
         "data notebooks",
         "model smollm2-135m-instruct",
@@ -55,9 +58,11 @@ def test_the_real_model_path_skips_pretrain_and_grpo_and_scores_the_prompted_bas
         "chat",
         "eval base",
         "eval chat",
+        "answers side by side",
         "sample answers",
     ]
     assert demo.model == tmp_path / "models" / "smollm2-135m-instruct"
+    assert demo.decontam_benchmarks == [str(benchmark)]  # MultiPL-E is asked, so it is kept out of training
     # The few-shot examples are short dialogues of the training split.
     rows = [
         {"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a" * (300 * i + 1)}]}
@@ -68,11 +73,52 @@ def test_the_real_model_path_skips_pretrain_and_grpo_and_scores_the_prompted_bas
     demo._few_shot()
     assert [json.loads(line) for line in demo.few_shot.read_text().splitlines()] == rows[:3]
 
+    # The system prompt every row is asked with is the chat checkpoint's own, from its metadata.
+    (tmp_path / "chat").mkdir()
+    meta = {"stage": "chat", "step": 64, "config": {"system_prompt": "Write Lua."}}
+    (tmp_path / "chat" / "luacoder_meta.json").write_text(json.dumps(meta))
+    assert demo.system_prompt == "Write Lua."
     commands = []
     monkeypatch.setattr(demo, "_run", lambda command, cwd=REPO: commands.append([str(c) for c in command]))
     demo._eval("base")
+    demo._eval("chat")
     demo._chat()
-    base_eval, chat = commands
+    base_eval, chat_eval, chat = commands
     assert f"--base_folder={demo.model}" in base_eval and f"--few_shot_path={demo.few_shot}" in base_eval
-    assert f"--system_prompt={demo.system_prompt}" in base_eval and demo.system_prompt
+    assert "--system_prompt=Write Lua." in base_eval
+    assert not any(c.startswith("--system_prompt") for c in chat_eval)  # each checkpoint's own
+    sets = f"--test_data_path={tmp_path / 'data' / 'eval' / 'prompts.csv'},{NATURAL_LUA54}"
+    for command in (base_eval, chat_eval):
+        assert sets in command and "--best_prompt_set=natural_lua54" in command
+        assert f"--multipl_e={benchmark}" in command and "--multipl_e_limit=10" in command
+    assert "--variants=open_book,constrained,open_book+constrained" in chat_eval and "--retrieval={k: 5}" in chat_eval
+    assert not any(c.startswith("--variants") for c in base_eval)
     assert "--chat_template=model" in chat and f"--model_name_or_path={demo.model}" in chat
+
+
+def test_the_real_model_runs_answers_are_put_side_by_side(tmp_path):
+    from test_demo import demo_module
+
+    def sample(row, prompt_set, index, answer):
+        grade = {"report_type": "markdown", "code": "", "has_code": False, "syntax_valid": False}
+        return {"checkpoint": row, "prompt_set": prompt_set, "index": index, "prompt": f"q{index}", "answer": answer,
+                "expected_apis": [], "grade": grade}  # fmt: skip
+
+    for run, rows in (("base", ["model", "model + few-shot"]), ("chat", ["checkpoint-32", "checkpoint-64"])):
+        folder = tmp_path / "eval" / run
+        folder.mkdir(parents=True)
+        if run == "chat":
+            rows += ["checkpoint-32 + open-book", "checkpoint-32 + constrained"]
+            (folder / "best.json").write_text(json.dumps({"best": "checkpoint-32", "path": "x"}))
+        lines = [sample(r, s, i, f"{r} answers {s} {i}") for r in rows for s in ("prompts", "natural") for i in (0, 1)]
+        (folder / "samples.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    demo = demo_module._RealModelDemo(tmp_path, model="smollm2-135m-instruct", nproc=1)
+    demo._side_by_side()
+    text = (tmp_path / "eval" / "side_by_side.md").read_text()
+    labels = ["model", "model + few-shot", "checkpoint-32", "checkpoint-32 + open-book", "checkpoint-32 + constrained"]
+    for prompt_set in ("prompts", "natural"):
+        block = text[text.index(f"### `{prompt_set}`") :]
+        first = block[: block.index("#### Prompt 1")]
+        assert [label for label in labels if f"**{label}**" in first] == labels
+        assert all(f"{label} answers {prompt_set} 0" in first for label in labels)
+    assert "checkpoint-64" not in text  # only the best checkpoint's rows

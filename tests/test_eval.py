@@ -15,12 +15,14 @@ import runpy
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from conftest import BUNDLED_DOCS, REPO
 
+from luacoder.apidocs.json_docs import read_json_docs
 from luacoder.apidocs.schema import ApiEntry, Param
 from luacoder.checkpoints import saved_config
 from luacoder.evaluation import checkpoints as checkpoints_module
@@ -323,9 +325,9 @@ def read_outputs(out: Path) -> tuple[pd.DataFrame, list[dict]]:
     return results, samples
 
 
-def counted(samples: list[dict], checkpoint: str) -> dict[str, float]:
-    """A checkpoint's numbers counted from its samples.jsonl rows, without luacoder.grading.scores."""
-    rows = [s for s in samples if s["checkpoint"] == checkpoint]
+def counted(samples: list[dict], checkpoint: str, prompt_set: str = "prompts") -> dict[str, float]:
+    """A row's numbers on one prompt set counted from its samples.jsonl rows, without luacoder.grading.scores."""
+    rows = [s for s in samples if s["checkpoint"] == checkpoint and s["prompt_set"] == prompt_set]
     calls = [c for s in rows for c in s["grade"]["calls"]]
     matched = [c for c in calls if c["kind"] == "matched"]
     with_api = [s for s in rows if s["grade"]["calls"]]
@@ -355,19 +357,23 @@ def counted(samples: list[dict], checkpoint: str) -> dict[str, float]:
         "syntax_valid_rate": sum(s["grade"]["syntax_valid"] for s in with_code) / len(with_code)
         if with_code
         else None,
-        "execution_rate": sum(bool(s["grade"]["ran_ok"]) for s in with_code) / len(with_code) if with_code else None,
+        "execution_rate": sum(bool(s["grade"]["ran_ok"]) for s in with_code) / len(with_code)
+        if with_code and any(s["grade"]["executed"] for s in rows)
+        else None,
         "generated_tokens": sum(s["new_tokens"] for s in rows),
     }
 
 
 def assert_numbers_are_counted_from_the_samples(results: pd.DataFrame, samples: list[dict]) -> None:
-    """Every number of results.csv's scored rows equals the one `counted` gets again from samples.jsonl."""
+    """Every number of results.csv's scored rows (one per checkpoint row and prompt set) equals the one `counted`
+    gets again from samples.jsonl."""
     for row in results[results["status"] == "scored"].to_dict("records"):
-        for key, value in counted(samples, row["checkpoint"]).items():
+        for key, value in counted(samples, row["checkpoint"], row["prompt_set"]).items():
+            where = (row["checkpoint"], row["prompt_set"], key)
             if value is None:
-                assert pd.isna(row[key]), (row["checkpoint"], key)
+                assert pd.isna(row[key]), where
             else:
-                assert row[key] == pytest.approx(value, abs=1e-6), (row["checkpoint"], key)
+                assert row[key] == pytest.approx(value, abs=1e-6), where
 
 
 @pytest.mark.slow
@@ -421,7 +427,7 @@ def test_eval_writes_reports_whose_numbers_come_from_the_samples(eval_run):
     assert 0 < f1 < 1 and f"| checkpoint-2 | 2 | {f1:.3f} | 0.800 (20/25) |" in report
     assert "| checkpoint-1 | 1 | n/a | n/a (0/0) |" in report
     assert "error: cannot load" in report and "Rule: highest API F1" in report
-    assert "| `string.trim` | 5 | 0 | 1 |" in report
+    assert "| `string.trim` | undocumented API | 5 | 0 | 1 |" in report
     assert "`coroutine.wrap`" in report  # never called correctly by the best
     assert (out / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "best: checkpoint-3" in done.stdout and "error (below)" in done.stdout
@@ -504,3 +510,228 @@ def test_config_and_input_errors_stop_before_any_model(tmp_path, monkeypatch, ca
     assert run_in_process(tmp_path, monkeypatch, "--output_dir=out") == 2
     assert "p.csv: no 'prompt' column" in eval_error(capsys)
     assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Several prompt sets, the best by a named set, variants, entries.csv
+
+# A second prompt set on which checkpoint-2 is the best: only it calls string.upper (as `s:upper`).
+NATURAL = [
+    ("Shout a word.", "string.upper"),
+    ("Make a message loud.", "string.upper string.format"),
+    ("Repeat a word and shout it.", "string.upper string.rep"),
+    ("Replace the dots in a name.", "string.gsub"),
+]
+
+
+def write_natural(root: Path) -> Path:
+    path = root / "natural.csv"
+    pd.DataFrame(NATURAL, columns=["prompt", "expected_apis"]).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.slow
+def test_several_prompt_sets_each_get_their_block_and_cache_and_the_best_is_ranked_on_the_named_set(
+    eval_run, monkeypatch
+):
+    root, _ = eval_run
+    write_natural(root)
+    args = ["--output_dir=sets", "--test_data_path=prompts.csv,natural.csv", "--execute=false"]
+    assert run_in_process(root, monkeypatch, *args, "--best_prompt_set=natural") == 0
+    results, samples = read_outputs(root / "sets")
+    scored = results[results["status"] == "scored"]
+    assert sorted(set(zip(scored["checkpoint"], scored["prompt_set"], strict=True))) == sorted(
+        (c, s) for c in ("checkpoint-1", "checkpoint-2", "checkpoint-3", "final") for s in ("natural", "prompts")
+    )
+    assert_numbers_are_counted_from_the_samples(results, samples)
+    assert len(samples) == 4 * (len(PROMPTS) + len(NATURAL))
+    # Each (checkpoint, set) has its own cache key; the final model shares checkpoint-3's in both sets.
+    metas = [json.loads(p.read_text()) for p in (root / "sets" / "cache").glob("*/meta.json")]
+    assert sorted((m["checkpoint"].split("/")[-1], m["prompt_set"]) for m in metas) == sorted(
+        (c, s) for c in ("checkpoint-1", "checkpoint-2", "checkpoint-3") for s in ("natural", "prompts")
+    )
+    best = json.loads((root / "sets" / "best.json").read_text())
+    assert (best["best"], best["prompt_set"]) == ("checkpoint-2", "natural")
+    assert best["scores"]["expected_api_recall"] == counted(samples, "checkpoint-2", "natural")["expected_api_recall"]
+    assert set(best["scores_by_set"]) == {"prompts", "natural"}
+    report = (root / "sets" / "report.md").read_text()
+    assert "## Prompt set `prompts`" in report and "## Prompt set `natural`" in report
+    assert "ranked on `natural`" in report
+
+    # Ranked on the template prompts instead (the default: the first set), checkpoint-3 is the best: all cached.
+    assert run_in_process(root, monkeypatch, *args) == 0
+    results, _ = read_outputs(root / "sets")
+    assert json.loads((root / "sets" / "best.json").read_text())["best"] == "checkpoint-3"
+    assert (results[results["status"] == "scored"]["generated_now"] == 0).all()
+
+
+def outcome_from_sample(entry: str, module: str, grade: dict) -> str:
+    """entries.csv's outcome of one expected entry, decided again from a samples.jsonl grade (eval/README.md)."""
+    calls = [c for c in grade["calls"] if c["kind"] == "matched" and entry in c["entries"]]
+    if any(c["arity_ok"] for c in calls):
+        return "called_correctly"
+    if calls:
+        return "wrong_arity"
+    hallucinated = [c for c in grade["calls"] if c["kind"] == "hallucinated"]
+    if "." not in entry and ":" not in entry:
+        instead = bool(grade["undefined"])
+    else:
+        instead = any(":" not in c["resolved"] and c["resolved"].split(".")[0] == module for c in hallucinated)
+    return "hallucinated_instead" if instead else "never_used"
+
+
+@pytest.mark.slow
+def test_entries_csv_is_recounted_from_the_best_checkpoints_samples(eval_run, monkeypatch):
+    from luacoder.apidocs.schema import load_api
+
+    root, _ = eval_run
+    write_natural(root)
+    args = ["--output_dir=sets", "--test_data_path=prompts.csv,natural.csv", "--execute=false"]
+    assert run_in_process(root, monkeypatch, *args, "--best_prompt_set=natural") == 0
+    _, samples = read_outputs(root / "sets")
+    entries = pd.read_csv(root / "sets" / "entries.csv")
+    assert list(entries.columns) == [
+        "entry",
+        "expected",
+        "called_correctly",
+        "hallucinated_instead",
+        "wrong_arity",
+        "never_used",
+    ]
+    modules = {e.name: e.module for e in load_api(root / "api.json")}
+    recounted: dict[str, Counter] = {}
+    for sample in samples:
+        if sample["checkpoint"] != "checkpoint-2":  # the best, on the natural set
+            continue
+        for entry in sample["expected_apis"]:
+            outcome = outcome_from_sample(entry, modules[entry], sample["grade"])
+            recounted.setdefault(entry, Counter()).update(["expected", outcome])
+    table = entries.set_index("entry")
+    for entry, counts in recounted.items():
+        for column in entries.columns[1:]:
+            assert table.loc[entry, column] == counts[column], (entry, column)
+    assert (table.drop(index=list(recounted))[entries.columns[1:]] == 0).all().all()
+    # checkpoint-2 answers with string.format, s:upper, string.trim (hallucinated) and s:rep() (arity error).
+    assert table.loc["string.rep"].tolist() == [2, 0, 0, 2, 0]
+    assert table.loc["string.upper"].tolist() == [3, 3, 0, 0, 0]
+    assert table.loc["io.open"].tolist() == [2, 0, 0, 0, 2]  # no io call invented in its place
+    assert table.loc["string.gsub"].tolist() == [1, 0, 1, 0, 0]  # string.trim, under string, in its place
+    report = (root / "sets" / "report.md").read_text()
+    assert "## Documented entries where the prompts expected them (best checkpoint)" in report
+
+
+class FirstEntries:
+    """A stand-in for luacoder.evaluation.retrieval.ApiRetriever (built by another branch): the k entries whose
+    names come first, so what it retrieves is known."""
+
+    def __init__(self, api):
+        self.entries = sorted(api, key=lambda e: e.name)
+
+    def search(self, question: str, k: int):
+        return self.entries[:k]
+
+
+def shown_first(question: str, entries) -> str:
+    return "Documented: " + "; ".join(e.name for e in entries) + "\n\n" + question
+
+
+class EndAtOnce:
+    """A stand-in for luacoder.evaluation.constrained.ApiNameConstraint: its processor allows only `<|end|>`."""
+
+    def __init__(self, tokenizer, api, *, report_type="markdown", base=None):
+        from luacoder.dialogue import END
+
+        self.end = tokenizer.convert_tokens_to_ids(END)
+
+    def hf_processor(self, prompt_width=None):
+        import torch
+
+        def only_end(input_ids, scores):
+            forced = torch.full_like(scores, -float("inf"))
+            forced[:, self.end] = 0.0
+            return forced
+
+        return only_end
+
+
+@pytest.fixture
+def stand_in_options(monkeypatch):
+    import types
+
+    retrieval = types.ModuleType("luacoder.evaluation.retrieval")
+    retrieval.ApiRetriever, retrieval.open_book_prompt = FirstEntries, shown_first
+
+    def retrieval_recall(retriever, prompts, k):  # as the real one counts: expected entries among the top k
+        found = [(len(set(p.expected_apis) & {e.name for e in retriever.search(p.prompt, k)}), len(p.expected_apis))
+                 for p in prompts]  # fmt: skip
+        expected = sum(n for _, n in found)
+        return sum(f for f, _ in found) / expected if expected else None
+
+    retrieval.retrieval_recall = retrieval_recall
+    constrained = types.ModuleType("luacoder.evaluation.constrained")
+    constrained.ApiNameConstraint = EndAtOnce
+    constrained.VLLM_PROCESSOR = "luacoder.evaluation.constrained:VllmApiNameProcessor"
+    constrained.vllm_extra_args = lambda path, base=None, report_type="markdown": {
+        "luacoder_api_constraint": {"api": str(path), "base": base, "report_type": report_type}
+    }
+    monkeypatch.setitem(sys.modules, "luacoder.evaluation.retrieval", retrieval)
+    monkeypatch.setitem(sys.modules, "luacoder.evaluation.constrained", constrained)
+
+
+@pytest.mark.slow
+def test_variant_rows_ask_the_best_checkpoint_open_book_constrained_and_both(eval_run, monkeypatch, stand_in_options):
+    root, _ = eval_run
+    args = [
+        "--output_dir=variants",
+        "--execute=false",
+        "--retrieval={k: 2}",
+        "--variants=open_book,constrained,open_book+constrained",
+    ]
+    assert run_in_process(root, monkeypatch, *args) == 0
+    results, samples = read_outputs(root / "variants")
+    assert list(results["checkpoint"]) == [
+        "checkpoint-1",
+        "checkpoint-2",
+        "checkpoint-3",
+        "checkpoint-3 + open-book",
+        "checkpoint-3 + constrained",
+        "checkpoint-3 + open-book + constrained",
+        "checkpoint-4",
+        "checkpoint-5",
+        "final",
+    ]
+    assert list(results["variant"])[3:6] == ["open-book", "constrained", "open-book + constrained"]
+    assert_numbers_are_counted_from_the_samples(results, samples)
+    by_row = {}
+    for s in samples:
+        by_row.setdefault(s["checkpoint"], []).append(s)
+    first_two = sorted(e.name for e in read_json_docs(root / "api.json"))[:2]
+    # Open book: the two retrieved entries before the question; the scripted model answers as it does closed-book.
+    for s in by_row["checkpoint-3 + open-book"]:
+        assert s["asked"] == f"Documented: {'; '.join(first_two)}\n\n{s['prompt']}"
+    assert [s["answer"] for s in by_row["checkpoint-3 + open-book"]] == [ANSWERS[3]] * len(PROMPTS)
+    # Constrained: the constraint's processor decides every token (here: end at once).
+    assert [s["answer"] for s in by_row["checkpoint-3 + constrained"]] == [""] * len(PROMPTS)
+    assert [s["answer"] for s in by_row["checkpoint-3 + open-book + constrained"]] == [""] * len(PROMPTS)
+    best = json.loads((root / "variants" / "best.json").read_text())
+    assert best["best"] == "checkpoint-3"  # a variant row is never the checkpoint to ship
+    metas = [json.loads(p.read_text())["settings"] for p in (root / "variants" / "cache").glob("*/meta.json")]
+    assert sorted((m.get("retrieval_k", 0), m.get("constrained", False)) for m in metas) == sorted(
+        [(0, False)] * 3 + [(2, False), (0, True), (2, True)]
+    )
+    # The retriever's recall of the expected entries, counted here from what it returns.
+    expected = [set(apis.replace(",", " ").split()) for _, apis in PROMPTS if apis]
+    found = {k: sum(len(e & set(sorted(n.name for n in read_json_docs(root / "api.json"))[:k])) for e in expected)
+             for k in (2, 5)}  # fmt: skip
+    report = (root / "variants" / "report.md").read_text()
+    total = sum(len(e) for e in expected)
+    for k in (2, 5):
+        assert f"| `prompts` | {k} | {len(expected)} | {found[k] / total:.3f} ({found[k]}/{total}) |" in report
+    assert "**checkpoint-3 + constrained**" in report  # the answers side by side
+
+    # The last checkpoint instead (the final model): served from checkpoint-3's cache, the same weights.
+    args[-1] = "--variants=constrained"
+    assert run_in_process(root, monkeypatch, *args, "--variants_for=last") == 0
+    results, _ = read_outputs(root / "variants")
+    row = results.set_index("checkpoint").loc["final + constrained"]
+    assert (row["status"], row["generated_now"], row["from_cache"]) == ("scored", 0, len(PROMPTS))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import types
 
 import pytest
+from test_eval import stand_in_options  # noqa: F401  (a fixture: the open-book and constraint modules' stand-ins)
 
 from luacoder.dialogue import END
-from luacoder.evaluation.backends import Decoding, VllmBackend, load_backend
+from luacoder.evaluation.backends import VllmBackend, load_backend
+from luacoder.evaluation.engine import AskOptions, Decoding, Engine
 
 
 class FakeLLM:
@@ -41,7 +44,8 @@ def fake_vllm(monkeypatch):
     return module
 
 
-def test_vllm_gets_every_prompt_in_one_call_each_seeded_by_its_index(fake_vllm, tiny_model_dir, tokenizer):
+@pytest.mark.usefixtures("stand_in_options")
+def test_vllm_gets_every_prompt_in_one_call_each_seeded_by_its_index(fake_vllm, tiny_model_dir, tokenizer, tmp_path):
     path = tiny_model_dir("starcoder2")
     backend = VllmBackend(path, "markdown", dtype="bfloat16", seed=7, tensor_parallel_size=2)
     (options,) = FakeLLM.built
@@ -52,7 +56,7 @@ def test_vllm_gets_every_prompt_in_one_call_each_seeded_by_its_index(fake_vllm, 
     hello = tokenizer("print('hi')", add_special_tokens=False)["input_ids"]
     end = tokenizer.convert_tokens_to_ids(END)
     FakeLLM.answer_ids = [*hello, end, *hello]  # vLLM stops at the stop token; the answer is cut there anyway
-    texts = [backend.prompt_text(p) for p in ("reverse a table", "string.format", "x")]
+    texts = [Engine(backend).prompt_text(p) for p in ("reverse a table", "string.format", "x")]
     completions = backend.complete(texts, Decoding(max_new_tokens=64, do_sample=True), [7, 8, 9])
 
     assert backend.all_at_once and len(FakeLLM.calls) == 1
@@ -69,8 +73,21 @@ def test_vllm_gets_every_prompt_in_one_call_each_seeded_by_its_index(fake_vllm, 
     assert FakeLLM.calls[1][1][0].options["temperature"] == 0.0 and greedy[0].text == "print('hi')"
     with pytest.raises(ValueError, match="2 texts but 1 seeds"):
         backend.complete(texts[:2], Decoding(), [0])
+    # Constrained: the engine's processor, registered when the LLM is built, turned on per request.
+    assert options["logits_processors"] == ["luacoder.evaluation.constrained:VllmApiNameProcessor"]
+    api_path = tmp_path / "api.json"
+    api_path.write_text(json.dumps({"name": "t", "entries": [{"name": "print", "kind": "function", "module": "_G"}]}))
+    constrained = Engine(backend, AskOptions(constrained=True), api_path=api_path, base="lua54")
+    constrained.answer(["x"], Decoding())
+    assert FakeLLM.calls[-1][1][0].options["extra_args"] == {
+        "luacoder_api_constraint": {"api": str(api_path), "base": "lua54", "report_type": "markdown"}
+    }
+    assert "extra_args" not in FakeLLM.calls[1][1][0].options  # a closed-book request: the processor stays off
+    with pytest.raises(ValueError, match="pass api_path="):
+        Engine(backend, AskOptions(constrained=True), api=[])
 
 
+@pytest.mark.usefixtures("stand_in_options")
 def test_load_backend_passes_each_backend_only_its_own_options(fake_vllm, tiny_model_dir, monkeypatch):
     import luacoder.evaluation.backends as backends
 

@@ -44,12 +44,13 @@ def test_the_prompted_baseline_is_its_own_row_with_the_examples_in_its_prompts(t
         "base_folder: base\napi_path: api.json\ntest_data_path: prompts.csv\noutput_dir: out\n"
         "few_shot_path: few.jsonl\nbatch_size: 2\nmax_new_tokens: 8\ndevice: cpu\ndtype: float32\n"
     )
-    received: dict[bool, list[str]] = {}  # what the backend was asked to continue, by whether it had examples
+    texts: list[str] = []  # what the backend was asked to continue
+    loads = []
     real_load = backends.load_backend
 
     def spy(*args, **kwargs):
         backend = real_load(*args, **kwargs)
-        texts = received.setdefault(bool(kwargs.get("few_shot")), [])
+        loads.append(args)
         real_complete = backend.complete
 
         def complete(batch, *rest):
@@ -64,9 +65,12 @@ def test_the_prompted_baseline_is_its_own_row_with_the_examples_in_its_prompts(t
     results, samples = read_outputs(tmp_path / "out")
     assert list(results["checkpoint"]) == ["base", "base + few-shot"]
     assert list(results["status"]) == ["scored", "scored"]
-    # Every prompt of the prompted row (warm-up included) holds the example exchange, before the question.
-    prompted, plain = received[True], received[False]
-    assert len(prompted) == len(plain) == len(PROMPTS) + 1
+    # The model is loaded once for both rows (the engine asked two ways). Every prompt of the prompted row holds
+    # the example exchange, before the question; the plain row's (and the warm-up's) do not.
+    assert len(loads) == 1
+    prompted = [t for t in texts if "Upper-case a string." in t]
+    plain = [t for t in texts if t not in prompted]
+    assert len(prompted) == len(PROMPTS) and len(plain) == len(PROMPTS) + 1
     for text in prompted:
         assert "Upper-case a string." in text and "few shot marker" in text and "ignored" not in text
         assert text.index("few shot marker") < max(text.find(p) for p, _ in PROMPTS)

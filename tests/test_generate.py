@@ -1,4 +1,4 @@
-"""Chat generation: luacoder.train.generation and deepspeed/chat/generate.py on tiny random models.
+"""Chat generation: the inference engine (luacoder.evaluation.engine) and deepspeed/chat/generate.py on tiny models.
 
 Tiny random models write garbage, so these tests check structure and behaviour: order, batching, stopping, the
 conversation history, errors. The models get noise added to their weights so that different prompts get different
@@ -18,17 +18,14 @@ import pytest
 import torch
 from conftest import REPO
 from safetensors.torch import load_file
-from transformers import AutoModelForCausalLM, LogitsProcessor, LogitsProcessorList
+from transformers import AutoModelForCausalLM, LogitsProcessor
 
-from luacoder.dialogue import END
+from luacoder.dialogue import END, chat_messages
+from luacoder.evaluation.backends import HfBackend
+from luacoder.evaluation.engine import AskOptions, Decoding, Engine, format_chat
 from luacoder.evaluation.prompts import read_prompts
 from luacoder.files import RowError
-from luacoder.train.generation import (
-    chat_messages,
-    format_chat,
-    generate_answers,
-    stop_token_ids,
-)
+from luacoder.train.chat_format import stop_token_ids
 from luacoder.train.model_setup import load_chat_model
 
 SCRIPT_DIR = REPO / "deepspeed" / "chat"
@@ -95,23 +92,34 @@ def test_batch_mode_writes_one_row_per_prompt_in_order(noisy_model_dir, tmp_path
     assert all(set(row) == {"prompt", "answer"} and isinstance(row["answer"], str) for row in rows)
     assert not list(output_file.parent.glob(".*.tmp"))  # written atomically: no temporary file left behind
 
-    # The same answers as the library gives in-process, with the system prompt in every conversation.
-    model, tokenizer = load_chat_model(str(model_dir))
-    expected = generate_answers(
-        model, tokenizer, [chat_messages(p, system) for p in PROMPTS], max_new_tokens=8, batch_size=2
-    )
+    # The same answers as the engine gives in-process, with the system prompt in every conversation.
+    engine = Engine(HfBackend(*load_chat_model(str(model_dir)), batch_size=2), AskOptions(system_prompt=system))
+    expected = texts(engine, PROMPTS, 8)
     assert [row["answer"] for row in rows] == expected
     assert len(set(expected)) > 1, "the noisy model should answer different prompts differently"
+
+
+def texts(engine: Engine, questions, max_new_tokens: int, histories=None) -> list[str]:
+    return [c.text for c in engine.answer(questions, Decoding(max_new_tokens=max_new_tokens), histories=histories)]
 
 
 @pytest.mark.parametrize("family", ["starcoder2", "gpt_bigcode"])
 def test_batched_answers_equal_one_at_a_time_answers_with_greedy_decoding(noisy_model_dir, family):
     model, tokenizer = load_chat_model(str(noisy_model_dir(family)))
-    conversations = [chat_messages(p) for p in PROMPTS]
-    batched = generate_answers(model, tokenizer, conversations, max_new_tokens=12, batch_size=3)
-    single = [generate_answers(model, tokenizer, [c], max_new_tokens=12, batch_size=1)[0] for c in conversations]
+    batched = texts(Engine(HfBackend(model, tokenizer, batch_size=3)), PROMPTS, 12)
+    single = [texts(Engine(HfBackend(model, tokenizer, batch_size=1)), [p], 12)[0] for p in PROMPTS]
     assert batched == single
     assert len(set(batched)) > 1
+
+
+class Forcing:
+    """A constraint (as luacoder.evaluation.constrained's) whose HF processor is the one given."""
+
+    def __init__(self, processor: LogitsProcessor):
+        self.processor = processor
+
+    def hf_processor(self, prompt_width: int | None = None) -> LogitsProcessor:
+        return self.processor
 
 
 class ForceTokenAfter(LogitsProcessor):
@@ -135,23 +143,21 @@ def test_generation_stops_at_end_token_and_strips_it(noisy_model_dir, after):
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     end_id = tokenizer.convert_tokens_to_ids(END)
     force = ForceTokenAfter(end_id, after)
-    conversation = [chat_messages("How do I reverse a table?")]
-    free = generate_answers(model, tokenizer, conversation, max_new_tokens=after)[0] if after else ""
-    answer = generate_answers(
-        model, tokenizer, conversation, max_new_tokens=50, logits_processor=LogitsProcessorList([force])
-    )[0]
+    question = ["How do I reverse a table?"]
+    free = texts(Engine(HfBackend(model, tokenizer)), question, after)[0] if after else ""
+    # The engine's constraint option is where a logits processor goes in (ApiNameConstraint's, or this one).
+    forced = Engine(HfBackend(model, tokenizer), AskOptions(constrained=True), constraint=Forcing(force))
+    answer = texts(forced, question, 50)[0]
     assert force.steps == after + 1, "generation went on after <|end|>"
     assert END not in answer
     assert answer == free  # the answer is what the model wrote before <|end|>, untouched
 
 
-def test_stop_token_ids_come_from_generation_config_and_the_end_token(tiny_model_dir, tokenizer):
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir("starcoder2"))
+def test_stop_token_ids_come_from_generation_config_and_the_end_token(tokenizer):
     end_id = tokenizer.convert_tokens_to_ids(END)
-    model.generation_config.eos_token_id = [tokenizer.eos_token_id, 7]
-    assert stop_token_ids(model, tokenizer) == [tokenizer.eos_token_id, 7, end_id]
-    model.generation_config.eos_token_id = None
-    assert stop_token_ids(model, tokenizer) == [tokenizer.eos_token_id, end_id]
+    assert stop_token_ids(tokenizer, [tokenizer.eos_token_id, 7]) == [tokenizer.eos_token_id, 7, end_id]
+    assert stop_token_ids(tokenizer, None) == [tokenizer.eos_token_id, end_id]
+    assert stop_token_ids(tokenizer, 7) == [7, tokenizer.eos_token_id, end_id]
 
 
 def test_system_prompt_appears_in_the_formatted_prompt(tokenizer):
@@ -169,12 +175,12 @@ def test_interactive_mode_answers_each_prompt_with_the_conversation_so_far(noisy
     )
     assert result.returncode == 0, result.stderr[-3000:]
 
-    model, tokenizer = load_chat_model(str(model_dir))
-    first = generate_answers(model, tokenizer, [chat_messages("How do I reverse a table?")], max_new_tokens=6)[0]
+    engine = Engine.load(model_dir, device="cpu")
+    first = texts(engine, ["How do I reverse a table?"], 6)[0]
     history = [{"role": "user", "content": "How do I reverse a table?"}, {"role": "assistant", "content": first}]
-    second = generate_answers(model, tokenizer, [chat_messages("And in place?", None, history)], max_new_tokens=6)[0]
+    second = texts(engine, ["And in place?"], 6, [history])[0]
     assert result.stdout == f"{first}\n\n{second}\n\n"
-    without_history = generate_answers(model, tokenizer, [chat_messages("And in place?")], max_new_tokens=6)[0]
+    without_history = texts(engine, ["And in place?"], 6)[0]
     assert second != without_history, "the follow-up should see the first turn"
 
 

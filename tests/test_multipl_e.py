@@ -437,9 +437,14 @@ def test_eval_scores_multipl_e_pass_at_k_beside_api_match_and_reruns_from_the_ca
         tmp_path, tokenizer, "    return x + 1\nend\n\nprint('more')", "code", "multipl_e: problems.jsonl\n"
     )
     assert run_in_process(root, monkeypatch) == 0
-    results, _ = read_outputs(root / "out")
-    row = results.iloc[0]
+    results, samples = read_outputs(root / "out")
+    assert list(results["prompt_set"]) == ["prompts", "multipl_e"]  # MultiPL-E is a prompt set of its own
+    row = results.iloc[1]
     assert (row["pass@1"], row["multipl_e_problems"], row["multipl_e_solved"]) == (0.5, 2, 1)
+    # Its completions are graded like any answer: the prompt and the completion parse together.
+    graded = [s for s in samples if s["prompt_set"] == "multipl_e"]
+    assert [(s["problem"], s["grade"]["syntax_valid"]) for s in graded] == [("inc", True), ("dec", True)]
+    assert row["syntax_valid_rate"] == 1.0 and row["answers"] == 2
     assert row["multipl_e_statuses"] == "Exception 1, OK 1"
     outcomes = [json.loads(line) for line in (root / "out" / "multipl_e.jsonl").read_text().splitlines()]
     assert [(o["checkpoint"], o["name"], o["passed"]) for o in outcomes] == [
@@ -462,7 +467,7 @@ def test_eval_scores_multipl_e_pass_at_k_beside_api_match_and_reruns_from_the_ca
     monkeypatch.setattr("luacoder.lua.sandbox.iter_run_many", no_model)
     assert run_in_process(root, monkeypatch) == 0
     results, _ = read_outputs(root / "out")
-    assert results.loc[0, "generated_now"] == 0 and results.loc[0, "pass@1"] == 0.5
+    assert (results["generated_now"] == 0).all() and results.loc[1, "pass@1"] == 0.5
     monkeypatch.undo()
 
     # Two samples a problem (sampled): pass@1 and pass@2.
@@ -471,8 +476,8 @@ def test_eval_scores_multipl_e_pass_at_k_beside_api_match_and_reruns_from_the_ca
         == 0
     )
     results, _ = read_outputs(root / "out2")
-    assert (results.loc[0, "pass@1"], results.loc[0, "pass@2"]) == (0.5, 0.5) and "pass@10" not in results
-    assert results.loc[0, "multipl_e_samples"] == 2 and results.loc[0, "multipl_e_completions"] == 4
+    assert (results.loc[1, "pass@1"], results.loc[1, "pass@2"]) == (0.5, 0.5) and "pass@10" not in results
+    assert results.loc[1, "multipl_e_samples"] == 2 and results.loc[1, "multipl_e_completions"] == 4
 
 
 @pytest.mark.slow
@@ -482,8 +487,14 @@ def test_a_chat_checkpoint_answers_the_function_in_a_lua_block(tmp_path, tokeniz
     answer = "Here it is:\n```lua\nlocal function inc(x)\n  return x + 1\nend\n```"
     root = eval_folder(tmp_path, tokenizer, answer, "markdown", "multipl_e: problems.jsonl\n")
     assert run_in_process(root, monkeypatch) == 0
-    results, _ = read_outputs(root / "out")
-    assert results.loc[0, "pass@1"] == 0.5
+    results, samples = read_outputs(root / "out")
+    row = results.set_index("prompt_set").loc["multipl_e"]
+    assert row["pass@1"] == 0.5
+    # Asked as a chat question: hallucination and syntax rates with no expected APIs.
+    assert (row["hallucination_rate"], row["syntax_valid_rate"], row["expected_apis"]) == (0.0, 1.0, 0)
+    assert [s["prompt"] for s in samples if s["prompt_set"] == "multipl_e"] == [
+        m.chat_request(p) for p in m.load_problems(root / "problems.jsonl")
+    ]
     outcomes = [json.loads(line) for line in (root / "out" / "multipl_e.jsonl").read_text().splitlines()]
     assert [o["outcomes"][0]["status"] for o in outcomes] == ["OK", "SyntaxError"]  # dec's function is never closed
 
@@ -525,19 +536,21 @@ def test_generation_stops_at_stop_text_the_model_writes_not_at_the_prompts_end(t
     import torch
     from transformers import StopStringCriteria
 
-    from luacoder.train.generation import NewTextStop
+    from luacoder.evaluation.shrinking_batch import wrote_stop_text
 
     prompt = tokenizer("-- Add one.\nlocal function inc(x)\n")["input_ids"]
 
-    def ids(new_text: str) -> torch.Tensor:
-        return torch.tensor([prompt + tokenizer(new_text)["input_ids"]])
+    def new(text: str) -> list[int]:
+        return tokenizer(text)["input_ids"]
 
     stops = list(m.STOP_TOKENS)
-    criterion = NewTextStop(tokenizer, stops, len(prompt))
     # A body that starts with a comment: "\n--" spans the prompt's last newline and the first new token.
-    assert not criterion(ids("--"), None).item()
-    assert not criterion(ids("-- add\n    return x + 1\nend"), None).item()
-    assert criterion(ids("-- add\n    return x + 1\nend\n\n"), None).item()
-    assert criterion(ids("    return x + 1\nend\nlocal"), None).item()
+    texts = [
+        "--",
+        "-- add\n    return x + 1\nend",
+        "-- add\n    return x + 1\nend\n\n",
+        "    return x + 1\nend\nlocal",
+    ]
+    assert wrote_stop_text(tokenizer, [new(t) for t in texts], stops) == [False, False, True, True]
     # transformers' stop_strings see the prompt too: they would end this completion after its first token.
-    assert StopStringCriteria(tokenizer, stops)(ids("--"), None).item()
+    assert StopStringCriteria(tokenizer, stops)(torch.tensor([prompt + new("--")]), None).item()

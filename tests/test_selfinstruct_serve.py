@@ -175,14 +175,13 @@ def test_a_killed_run_against_transformers_serve_continues_where_it_stopped(serv
 
 
 def test_judge_two_tiny_checkpoints_with_transformers_serve(served, tiny_model_dir, tmp_path):
-    from luacoder.train.generation import chat_messages, generate_answers
-    from luacoder.train.model_setup import load_chat_model
+    from luacoder.evaluation.engine import Decoding, Engine
 
     prompts = ["How do I reverse a table?", "Format a number with two decimals.", "Read a file line by line."]
     samples = {}
     for family in ("starcoder2", "gpt_bigcode"):
-        model, tok = load_chat_model(str(tiny_model_dir(family)))
-        answers = generate_answers(model, tok, [chat_messages(p) for p in prompts], max_new_tokens=8)
+        engine = Engine.load(tiny_model_dir(family), device="cpu")
+        answers = [c.text for c in engine.answer(prompts, Decoding(max_new_tokens=8))]
         rows = [
             {"checkpoint": f"{family}-0", "step": 0, "index": i, "prompt": p, "answer": a, "grade": {}}
             for i, (p, a) in enumerate(zip(prompts, answers, strict=True))

@@ -1,4 +1,4 @@
-"""luacoder.train.shrinking_batch: rows leave the batch when they finish, and the answers do not change."""
+"""luacoder.evaluation.shrinking_batch: rows leave the batch when they finish, and the answers do not change."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, LogitsProcessor, LogitsProcessorList
 
-from luacoder.dialogue import END
-from luacoder.train.generation import chat_messages, format_chat, generate_completions
+from luacoder.dialogue import END, chat_messages
+from luacoder.evaluation.engine import format_chat
+from luacoder.evaluation.shrinking_batch import DecodeCounts, generate_shrinking, generate_static
 from luacoder.train.model_setup import load_chat_model
-from luacoder.train.shrinking_batch import DecodeCounts, generate_shrinking
 
 PROMPTS = [
     "How do I reverse a table?",
@@ -60,9 +60,7 @@ def test_greedy_answers_equal_static_batching_and_fewer_row_steps_are_spent(nois
     def processor():
         return LogitsProcessorList([EndAfterToken(end_id, 7, prompt_last)])
 
-    static = generate_completions(
-        model, tokenizer, texts, max_new_tokens=24, batch_size=4, logits_processor=processor()
-    )
+    static = generate_static(model, tokenizer, texts, max_new_tokens=24, batch_size=4, logits_processor=processor())
     counts = DecodeCounts()
     shrinking = generate_shrinking(
         model,

@@ -3,12 +3,18 @@
     python generate.py --model_name_or_path ../../outputs/chat/checkpoint-500      (or --model_id, LuaCoder's name)
     python generate.py --model_name_or_path ../../outputs/chat --prompt "Read a file line by line in Lua"
     python generate.py --model_name_or_path ../../outputs/chat --prompts_file prompts.csv --output_file answers.jsonl
+    python generate.py --model_name_or_path ../../outputs/chat --api_path ../../outputs/data/api.json \
+        --retrieval_k 5 --constrained --prompt "Sort a table of names"
 
-Prompts are formatted with the checkpoint tokenizer's chat template, as in training; answers end at `<|end|>` (or
-EOS). Interactive mode reads one prompt a line from stdin until EOF or `exit`, keeping the conversation so that
-follow-up questions work (`reset` starts a new one). A prompts file is a .txt (one prompt a line), a .jsonl with a
-`prompt` field or a .csv with a `prompt` column; the output has one {"prompt", "answer"} row per prompt, in order.
-Greedy decoding unless --do_sample.
+A question is put exactly as eval.py and the playground put it (`luacoder.evaluation.engine`): the checkpoint
+tokenizer's chat template, the system prompt the checkpoint was trained with (its luacoder_meta.json; --system_prompt
+gives another, "" none), answers that end at its end-of-turn token. With --api_path, --retrieval_k N puts the N
+documented entries that fit each question before it (open book) and --constrained keeps the member names written
+after a documented module or typed value to documented ones. Interactive mode reads one prompt a line from stdin
+until EOF or `exit`, keeping the conversation so that follow-up questions work (`reset` starts a new one). A
+prompts file is a .txt (one prompt a line), a .jsonl with a `prompt` field or a .csv with a `prompt` column; the
+output has one {"prompt", "answer"} row per prompt, in order. Greedy decoding unless --do_sample (prompt i is
+sampled with --seed + i).
 
 Weights are loaded from safetensors files only: a checkpoint with only pickled weights (pytorch_model.bin) is
 refused, since unpickling runs code the file's author chose. Code shipped with a model runs only with
@@ -16,16 +22,16 @@ refused, since unpickling runs code the file's author chose. Code shipped with a
 """
 
 import argparse
+import json
 import logging
 import sys
 
-from transformers import set_seed
-
-from luacoder.errors import report
+from luacoder.apidocs.json_docs import read_json_docs
+from luacoder.errors import UserError, report
+from luacoder.evaluation.engine import MAX_NEW_TOKENS, AskOptions, Decoding, Engine, system_prompt_for
 from luacoder.evaluation.prompts import read_prompts
 from luacoder.files import atomic_open
-from luacoder.train.generation import MAX_NEW_TOKENS, answer_rows, chat_messages, generate_answers
-from luacoder.train.model_setup import DTYPES, load_chat_model
+from luacoder.train.model_setup import DTYPES
 
 logger = logging.getLogger("generate")
 
@@ -44,10 +50,15 @@ parser.add_argument(
 )
 parser.add_argument("--trust_remote_code", action="store_true", help="run code shipped with a hub model")
 parser.add_argument("--dtype", default="auto", choices=DTYPES)
-parser.add_argument("--system_prompt", default=None)
+parser.add_argument(
+    "--system_prompt", default=None, help="default: the one the checkpoint was trained with; '' for none"
+)
 parser.add_argument("--prompt", default=None, help="answer this one prompt and exit")
 parser.add_argument("--prompts_file", default=None, help=".txt, .jsonl (prompt field) or .csv (prompt column)")
 parser.add_argument("--output_file", default=None, help=".jsonl of {prompt, answer}; needs --prompts_file")
+parser.add_argument("--api_path", default=None, help="api.json: needed by --retrieval_k and --constrained")
+parser.add_argument("--retrieval_k", type=int, default=0, help="open book: the k documented entries that fit")
+parser.add_argument("--constrained", action="store_true", help="member names kept to documented ones")
 parser.add_argument("--batch_size", type=int, default=8)
 parser.add_argument("--max_new_tokens", type=int, default=MAX_NEW_TOKENS)
 parser.add_argument("--do_sample", action="store_true", help="sample instead of greedy decoding")
@@ -62,34 +73,52 @@ if bool(args.prompts_file) != bool(args.output_file):
     parser.error("--prompts_file and --output_file go together")
 if args.prompt is not None and not args.prompt.strip():
     parser.error("--prompt is empty")
-if args.batch_size < 1 or args.max_new_tokens < 1:
-    parser.error("--batch_size and --max_new_tokens must be at least 1")
+if args.batch_size < 1 or args.max_new_tokens < 1 or args.retrieval_k < 0:
+    parser.error("--batch_size and --max_new_tokens must be at least 1, --retrieval_k at least 0")
+if (args.retrieval_k or args.constrained) and not args.api_path:
+    parser.error("--retrieval_k and --constrained need --api_path (the api.json the answers keep to)")
 logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-set_seed(args.seed)
+decoding = Decoding(args.max_new_tokens, args.do_sample, args.temperature, args.top_p, args.top_k)
 
-# 2. Prompts before the model, so that a bad prompts file fails in a second rather than after loading.
+# 2. Prompts and docs before the model, so that a bad file fails in a second rather than after loading.
 try:
     prompts = read_prompts(args.prompts_file) if args.prompts_file else None
-    model, tokenizer = load_chat_model(args.model_name_or_path, args.dtype, args.trust_remote_code)
-except (OSError, ValueError) as exc:  # a prompts file or model folder that cannot be read, named in the message
+    api = read_json_docs(args.api_path) if args.api_path else None
+    options = AskOptions(
+        system_prompt=system_prompt_for(args.model_name_or_path, args.system_prompt),
+        retrieval_k=args.retrieval_k,
+        constrained=args.constrained,
+    )
+    engine = Engine.load(
+        args.model_name_or_path,
+        options,
+        api=api,
+        dtype=args.dtype,
+        trust_remote_code=args.trust_remote_code,
+        batch_size=args.batch_size,
+    )
+except (OSError, ValueError, UserError) as exc:  # a file or model folder that cannot be read, named in the message
     sys.exit(report("generate.py", exc))
+model = engine.backend.model
 logger.info("loaded %s (%s) on %s", args.model_name_or_path, model.dtype, model.device)
 
-decoding = dict(max_new_tokens=args.max_new_tokens, do_sample=args.do_sample)
-if args.do_sample:
-    decoding.update(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k)
+
+def answer(questions: list[str], histories=None) -> list[str]:
+    seeds = [args.seed + i for i in range(len(questions))]
+    return [c.text for c in engine.answer(questions, decoding, seeds, histories)]
+
 
 # 3a. Batch mode: every prompt of the file, one row each, written in one go.
 if prompts is not None:
-    conversations = [chat_messages(prompt, args.system_prompt) for prompt in prompts]
-    answers = generate_answers(model, tokenizer, conversations, batch_size=args.batch_size, progress=True, **decoding)
+    answers = answer(prompts)
     with atomic_open(args.output_file) as handle:
-        handle.write(answer_rows(prompts, answers))
+        for prompt, text in zip(prompts, answers, strict=True):
+            handle.write(json.dumps({"prompt": prompt, "answer": text}, ensure_ascii=False) + "\n")
     logger.info("wrote %d answers to %s", len(answers), args.output_file)
 
 # 3b. One prompt.
 elif args.prompt is not None:
-    print(generate_answers(model, tokenizer, [chat_messages(args.prompt, args.system_prompt)], **decoding)[0])
+    print(answer([args.prompt])[0])
 
 # 3c. Interactive: one prompt a line, the conversation so far goes with each.
 else:
@@ -109,7 +138,6 @@ else:
             continue
         if not prompt.strip():
             continue
-        messages = chat_messages(prompt, args.system_prompt, history)
-        answer = generate_answers(model, tokenizer, [messages], **decoding)[0]
-        print(answer, end="\n\n", flush=True)
-        history += [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
+        text = answer([prompt], [history])[0]
+        print(text, end="\n\n", flush=True)
+        history += [{"role": "user", "content": prompt}, {"role": "assistant", "content": text}]

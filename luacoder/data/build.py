@@ -68,19 +68,19 @@ class BuildResult:
 
 
 def eval_prompts_for(api: ApiSet, config: DataConfig) -> list[EvalPrompt]:
-    """The generated eval prompts, plus the configured prompts file (whose names must be documented), the other
-    prompt sets (`decontam_prompts`) and the prompts of the decontamination benchmarks (after the generated ones,
-    which alone are written as eval prompts)."""
+    """The generated eval prompts, plus the configured prompts file (whose names must be documented), the shipped
+    natural prompt sets (`luacoder.evaluation.prompts.shipped_prompt_sets`: never trained on, whatever the docs), the
+    other prompt sets (`decontam_prompts`) and the prompts of the decontamination benchmarks (all after the generated
+    ones, which alone are written as eval prompts)."""
+    from luacoder.evaluation.prompts import read_prompts, shipped_prompt_sets
+
     prompts = make_eval_prompts(api, config.chat.eval_prompts, config.seed)
     if config.eval_prompts_file:
         from luacoder.grading.api_index import ApiIndex
 
         prompts += read_eval_prompts(config.path(config.eval_prompts_file), ApiIndex(api))
-    if config.decontam_prompts:
-        from luacoder.evaluation.prompts import read_prompts
-
-        for source in config.decontam_prompts:
-            prompts += [EvalPrompt(text) for text in read_prompts(config.path(source))]
+    for path in [*shipped_prompt_sets(), *map(config.path, config.decontam_prompts)]:
+        prompts += [EvalPrompt(text) for text in read_prompts(path)]
     if config.decontam_benchmarks:
         from luacoder.evaluation.multipl_e import load_problems
 

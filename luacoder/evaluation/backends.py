@@ -1,48 +1,33 @@
-"""Generation for eval: a checkpoint's continuations of prompt texts, with the number of tokens each took.
+"""The inference engine's backends: a loaded checkpoint's continuations of prompt texts, with the tokens each took.
 
-`hf` decodes batches of `batch_size` with `luacoder.train.shrinking_batch` (left padding, a row leaves the batch
-once it writes `<|end|>` or EOS; the stop tokens and answer clean-up of `luacoder.train.generation`). `vllm` runs
-vLLM's offline `LLM` on a GPU machine: all of a checkpoint's prompts go in one `generate` call, so its scheduler
-batches continuously; used only where vllm is installed. Both seed sampling per prompt (`seeds`), so an answer
-never depends on which prompts were generated with it.
+`hf` decodes batches of `batch_size` with `luacoder.evaluation.shrinking_batch` (left padding, a row leaves the batch
+once it writes a stop token). `vllm` runs vLLM's offline `LLM` on a GPU machine: all the prompts of a `complete`
+call go in one `generate` call, so its scheduler batches continuously; used only where vllm is installed. Both seed
+sampling per prompt (`seeds`), so an answer never depends on which prompts were generated with it, and both stop at
+`luacoder.train.chat_format.stop_token_ids`.
 
-A "markdown" eval formats each prompt with the checkpoint's chat template (the tokenizer must carry one); a "code"
-eval feeds the prompt as raw text, the start of a Lua file, and takes the continuation.
+A "markdown" checkpoint must carry a chat template (prompts are formatted with it, `luacoder.evaluation.engine`); a
+"code" checkpoint continues raw text. Decoding constrained to documented names (`luacoder.evaluation.constrained`)
+takes each backend's own form, made by `constraint_for`: for hf an `ApiNameConstraint` whose processor is made anew
+for each batch; for vllm the request's `extra_args` that turn on the processor every `LLM` here is built with.
 """
 
 from __future__ import annotations
 
 import gc
 import importlib.util
-import types
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from luacoder.errors import UserError
-from luacoder.train.generation import MAX_NEW_TOKENS
+from luacoder.evaluation.engine import Completion, Decoding
 
 BACKENDS = ("hf", "vllm")
 
 
 class BackendError(UserError, RuntimeError):
     """The backend cannot run here; the message says what to do."""
-
-
-@dataclass
-class Decoding:
-    max_new_tokens: int = MAX_NEW_TOKENS
-    do_sample: bool = False
-    temperature: float = 0.2
-    top_p: float = 0.95
-    top_k: int = 50
-    stop: tuple[str, ...] = ()  # text that ends a completion (code mode; the caller cuts the text at it)
-
-    def hf_kwargs(self) -> dict[str, Any]:
-        if not self.do_sample:
-            return {"do_sample": False}
-        return {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k}
 
 
 def check_backend(name: str) -> None:
@@ -62,31 +47,45 @@ def check_backend(name: str) -> None:
 
 
 class HfBackend:
-    def __init__(
-        self,
+    """A transformers model and its tokenizer (`from_path`, or one already loaded: a test's, gguf_import's check)."""
+
+    all_at_once = False  # eval caches answers batch by batch: a killed run loses one batch at most
+
+    def __init__(self, model, tokenizer, report_type: str = "markdown", batch_size: int = 8):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.model, self.tokenizer, self.report_type, self.batch_size = model, tokenizer, report_type, batch_size
+
+    @classmethod
+    def from_path(
+        cls,
         path: str | Path,
         report_type: str,
-        system_prompt: str | None = None,
         dtype: str = "auto",
         trust_remote_code: bool = False,
         device: str | None = None,
         batch_size: int = 8,
-        few_shot: Sequence[dict[str, str]] = (),
-    ):
+    ) -> HfBackend:
         from luacoder.train.model_setup import load_chat_model
 
-        self.report_type, self.system_prompt, self.batch_size = report_type, system_prompt, batch_size
-        self.few_shot = list(few_shot)
-        self.all_at_once = False  # eval caches answers batch by batch: a killed run loses one batch at most
-        self.model, self.tokenizer = load_chat_model(
-            str(path), dtype, trust_remote_code, device, chat=report_type == "markdown"
-        )
+        model, tokenizer = load_chat_model(str(path), dtype, trust_remote_code, device, chat=report_type == "markdown")
+        return cls(model, tokenizer, report_type, batch_size)
 
-    def prompt_text(self, prompt: str) -> str:
-        return _prompt_text(self.tokenizer, prompt, self.report_type, self.system_prompt, self.few_shot)
+    def constraint_for(self, api: Any, api_path: Any, base: str | None) -> Any:
+        """The constraint `complete` takes: an object with `hf_processor(prompt_width)` (ApiNameConstraint)."""
+        from luacoder.evaluation.constrained import ApiNameConstraint
 
-    def complete(self, texts: Sequence[str], decoding: Decoding, seeds: Sequence[int]) -> list[Any]:
-        from luacoder.train.shrinking_batch import generate_shrinking
+        return ApiNameConstraint(self.tokenizer, _entries(api, api_path), report_type=self.report_type, base=base)
+
+    def complete(
+        self, texts: Sequence[str], decoding: Decoding, seeds: Sequence[int], constraint: Any = None
+    ) -> list[Completion]:
+        from luacoder.evaluation.shrinking_batch import generate_shrinking
+
+        def processors(width: int) -> list:  # one per batch: it reads each row's answer from `width` on
+            return [constraint.hf_processor(prompt_width=width)]
 
         return generate_shrinking(
             self.model,
@@ -97,6 +96,7 @@ class HfBackend:
             batch_size=self.batch_size,
             add_special_tokens=self.report_type == "code",
             stop_strings=decoding.stop,
+            batch_processors=processors if constraint is not None else None,
             **decoding.hf_kwargs(),
         )
 
@@ -110,54 +110,59 @@ class VllmBackend:
         self,
         path: str | Path,
         report_type: str,
-        system_prompt: str | None = None,
         dtype: str = "auto",
         trust_remote_code: bool = False,
         seed: int = 42,
         tensor_parallel_size: int = 1,
         gpu_memory_utilization: float = 0.9,
-        few_shot: Sequence[dict[str, str]] = (),
     ):
-        from transformers import AutoTokenizer, GenerationConfig
+        from transformers import AutoTokenizer
         from vllm import LLM
 
-        from luacoder.train.generation import stop_token_ids
+        from luacoder.checkpoints import generation_settings
+        from luacoder.train.chat_format import stop_token_ids
 
-        self.report_type, self.system_prompt, self.seed = report_type, system_prompt, seed
-        self.few_shot = list(few_shot)
+        self.report_type, self.seed = report_type, seed
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
         if report_type == "markdown" and not self.tokenizer.chat_template:
             raise ValueError(f"{path}: the tokenizer has no chat template; use a LuaCoder chat checkpoint")
-        try:
-            generation_config = GenerationConfig.from_pretrained(str(path))
-        except OSError:
-            generation_config = GenerationConfig()
-        self.stops = stop_token_ids(types.SimpleNamespace(generation_config=generation_config), self.tokenizer)
+        self.stops = stop_token_ids(self.tokenizer, generation_settings(path).stop_token_ids)
         self.all_at_once = True  # vLLM's scheduler batches continuously only over the requests it is given
         self.llm = LLM(
             **vllm_engine_options(path, dtype, seed, trust_remote_code, tensor_parallel_size, gpu_memory_utilization)
         )
 
-    def prompt_text(self, prompt: str) -> str:
-        return _prompt_text(self.tokenizer, prompt, self.report_type, self.system_prompt, self.few_shot)
+    def constraint_for(self, api: Any, api_path: Any, base: str | None) -> dict[str, Any]:
+        """The constraint `complete` takes: the `SamplingParams.extra_args` that turn on the engine's processor (it
+        reads the api.json itself, in vLLM's worker, so the file's path is needed)."""
+        from luacoder.evaluation.constrained import vllm_extra_args
 
-    def complete(self, texts: Sequence[str], decoding: Decoding, seeds: Sequence[int]) -> list[Any]:
+        if api_path is None:
+            raise ValueError("constrained decoding with vLLM reads the api.json in its worker: pass api_path=")
+        return vllm_extra_args(api_path, base=base, report_type=self.report_type)
+
+    def complete(
+        self, texts: Sequence[str], decoding: Decoding, seeds: Sequence[int], constraint: Any = None
+    ) -> list[Completion]:
         from vllm import SamplingParams
 
-        from luacoder.train.generation import Completion, decode_answer
+        from luacoder.evaluation.shrinking_batch import decode_answer, stop_position
 
         if len(seeds) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(seeds)} seeds")
-        params = [SamplingParams(**vllm_sampling_options(decoding, seed, self.stops)) for seed in seeds]
+        extra = {"extra_args": constraint} if constraint is not None else {}
+        params = [SamplingParams(**vllm_sampling_options(decoding, seed, self.stops), **extra) for seed in seeds]
         ids = self.tokenizer(list(texts), add_special_tokens=self.report_type == "code")["input_ids"]
         # One call with every request: vLLM schedules them continuously (finished sequences free their slots).
         outputs = self.llm.generate([{"prompt_token_ids": i} for i in ids], params, use_tqdm=False)
         completions = []
         for output in outputs:
             new_ids = list(output.outputs[0].token_ids)
-            stop = next((n for n, t in enumerate(new_ids) if t in set(self.stops)), len(new_ids))
             completions.append(
-                Completion(decode_answer(self.tokenizer, new_ids, self.stops), min(stop + 1, len(new_ids)))
+                Completion(
+                    decode_answer(self.tokenizer, new_ids, self.stops),
+                    min(stop_position(new_ids, self.stops) + 1, len(new_ids)),
+                )
             )
         return completions
 
@@ -175,6 +180,8 @@ def vllm_engine_options(
     gpu_memory_utilization: float,
 ) -> dict[str, Any]:
     """The keyword arguments of `vllm.LLM` for one checkpoint."""
+    from luacoder.evaluation.constrained import VLLM_PROCESSOR
+
     return {
         "model": str(path),
         "tokenizer": str(path),
@@ -186,6 +193,8 @@ def vllm_engine_options(
         "load_format": "safetensors",  # as the HF backend: never unpickle a checkpoint's weights
         # Every eval prompt starts with the same system prompt and template: its KV blocks are computed once.
         "enable_prefix_caching": True,
+        # Decoding kept to documented names, for the requests whose extra_args ask for it (`constraint_for`).
+        "logits_processors": [VLLM_PROCESSOR],
     }
 
 
@@ -207,24 +216,26 @@ HF_ONLY, VLLM_ONLY = ("device", "batch_size"), ("seed", "tensor_parallel_size", 
 
 
 def load_backend(name: str, path: str | Path, report_type: str, **options: Any) -> HfBackend | VllmBackend:
-    """options: system_prompt, dtype, trust_remote_code, few_shot; device and batch_size (hf); seed,
-    tensor_parallel_size and gpu_memory_utilization (vllm). Options of the other backend are ignored."""
+    """options: dtype, trust_remote_code; device and batch_size (hf); seed, tensor_parallel_size and
+    gpu_memory_utilization (vllm). Options of the other backend are ignored."""
     check_backend(name)
     for key in HF_ONLY if name == "vllm" else VLLM_ONLY:
         options.pop(key, None)
-    return VllmBackend(path, report_type, **options) if name == "vllm" else HfBackend(path, report_type, **options)
+    return (
+        VllmBackend(path, report_type, **options)
+        if name == "vllm"
+        else HfBackend.from_path(path, report_type, **options)
+    )
 
 
-def _prompt_text(
-    tokenizer, prompt: str, report_type: str, system_prompt: str | None, few_shot: Sequence[dict[str, str]] = ()
-) -> str:
-    """The text the model continues. Few-shot turns (luacoder.evaluation.few_shot) go between the system prompt and
-    the question as earlier turns of the chat; a code eval puts their text first, as a file would have it."""
-    from luacoder.train.generation import chat_messages, format_chat
+def _entries(api: Any, api_path: Any) -> Any:
+    if api is not None:
+        return api
+    if api_path is None:
+        raise ValueError("constrained decoding needs the API docs: pass api= or api_path=")
+    from luacoder.apidocs.json_docs import read_json_docs
 
-    if report_type == "markdown":
-        return format_chat(tokenizer, chat_messages(prompt, system_prompt, few_shot))
-    return "".join(m["content"].rstrip() + "\n\n" for m in few_shot if m["role"] == "assistant") + prompt
+    return read_json_docs(api_path)
 
 
 def _free_memory() -> None:

@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from luacoder.config import ConfigError
 from luacoder.evaluation import multipl_e as benchmark
 from luacoder.evaluation.backends import BACKENDS
 from luacoder.evaluation.code_prompts import DEFAULT_STOP, DEFAULT_TEMPLATE, check_template
+from luacoder.evaluation.engine import MAX_NEW_TOKENS
 from luacoder.grading.answer import REPORT_TYPES
 from luacoder.lua.sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
-from luacoder.train.generation import MAX_NEW_TOKENS
 from luacoder.train.model_setup import DTYPES
+
+MULTIPL_E_SET = "multipl_e"  # the name of the MultiPL-E prompt set in the report
+# Extra rows per chosen checkpoint, beside its closed-book row: (retrieval on, constrained decoding on).
+VARIANTS = {"open_book": (True, False), "constrained": (False, True), "open_book+constrained": (True, True)}
+VARIANTS_FOR = ("best", "last", "all")
 
 
 @dataclass
 class EvalConfig:
     base_folder: str | None = field(default=None, metadata={"help": "a training output_dir, or one model folder"})
     api_path: str | None = field(default=None, metadata={"help": "api.json, a folder of JSON docs, or the old layout"})
-    test_data_path: str | None = field(default=None, metadata={"help": "CSV: prompt, optional expected_apis"})
+    test_data_path: list[str] = field(
+        default_factory=list,
+        metadata={"help": "prompt sets: one or more CSVs (prompt, optional expected_apis), each its own block"},
+    )
     output_dir: str | None = field(default=None, metadata={"help": "where the reports and the cache go"})
     report_type: str = field(default="markdown", metadata={"help": "markdown (chat answers) or code (completion)"})
     system_prompt: str | None = field(
@@ -86,11 +96,49 @@ class EvalConfig:
     )
     multipl_e_timeout: float = field(default=benchmark.DEFAULT_TIMEOUT, metadata={"range": "(0, inf)"})
     multipl_e_memory_mb: float = field(default=benchmark.DEFAULT_MEMORY_MB, metadata={"range": "(0, inf)"})
+    multipl_e_limit: int | None = field(
+        default=None,
+        metadata={"help": "only the first N MultiPL-E problems (file order): a CPU-sized slice", "range": "[1, inf)"},
+    )
+    best_prompt_set: str | None = field(
+        default=None, metadata={"help": "the prompt set the best-checkpoint rule ranks by (default: the first)"}
+    )
+    retrieval: dict[str, Any] | None = field(
+        default=None, metadata={"help": "open book: {k: N}, the N documented entries put before each question"}
+    )
+    variants: list[str] = field(
+        default_factory=list,
+        metadata={"help": f"extra rows beside closed-book: {', '.join(VARIANTS)}"},
+    )
+    variants_for: str = field(
+        default="best", metadata={"help": "which checkpoints get the variant rows: best, last or all"}
+    )
 
     def __post_init__(self) -> None:
         for key in ("base_folder", "api_path", "test_data_path", "output_dir"):
             if not getattr(self, key):
                 raise ConfigError(f"set {key} (in the YAML file or as --{key}=...)")
+        names = self.prompt_set_names()
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ConfigError(f"test_data_path: two prompt sets named {repeated[0]!r}: rename one file")
+        if self.best_prompt_set is not None and self.best_prompt_set not in self.all_set_names():
+            raise ConfigError(
+                f"best_prompt_set is {self.best_prompt_set!r}: choose one of {', '.join(self.all_set_names())}"
+            )
+        if self.retrieval is not None:
+            k = self.retrieval.get("k")
+            if set(self.retrieval) != {"k"} or not isinstance(k, int) or isinstance(k, bool) or k < 1:
+                raise ConfigError(f"retrieval is {self.retrieval!r}: write {{k: N}} with N at least 1")
+        unknown = [v for v in self.variants if v not in VARIANTS]
+        if unknown:
+            raise ConfigError(f"variants: unknown {unknown[0]!r}: choose from {', '.join(VARIANTS)}")
+        if any(VARIANTS[v][0] for v in self.variants) and self.retrieval is None:
+            raise ConfigError("the open_book variants need retrieval: {k: N} (how many documented entries)")
+        if self.variants and self.report_type != "markdown":
+            raise ConfigError("variants ask chat questions: report_type markdown")
+        if self.variants_for not in VARIANTS_FOR:
+            raise ConfigError(f"variants_for is {self.variants_for!r}: choose one of {', '.join(VARIANTS_FOR)}")
         if self.report_type not in REPORT_TYPES:
             raise ConfigError(f"report_type is {self.report_type!r}: choose one of {', '.join(REPORT_TYPES)}")
         if self.backend not in BACKENDS:
@@ -103,3 +151,13 @@ class EvalConfig:
             check_template(self.code_template)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+
+    def prompt_set_names(self) -> list[str]:
+        """Each CSV prompt set's name in the report: its file name without the suffix."""
+        names = [Path(p).stem for p in self.test_data_path]
+        if self.multipl_e and MULTIPL_E_SET in names:
+            raise ConfigError(f"test_data_path: a prompt set may not be named {MULTIPL_E_SET!r} (MultiPL-E's name)")
+        return names
+
+    def all_set_names(self) -> list[str]:
+        return self.prompt_set_names() + ([MULTIPL_E_SET] if self.multipl_e else [])

@@ -5,6 +5,10 @@ space- or comma-separated: `string.format, io.open` or `tcp:bind uv.listen`). Ev
 (an alias is accepted and stands for its entry), so that a typo cannot silently lower the recall.
 
 `read_prompts`: plain prompts from a .txt, .jsonl or .csv file (generate.py, self-instruct's decontamination).
+
+`shipped_prompt_sets`: the natural prompt sets shipped in `data/prompts/` (questions written by hand, as people ask
+them, for the bundled Lua 5.4 docs: `natural_lua54.csv`). They are for evaluation only: the data builders
+decontaminate every training row against them, whatever docs the data is built from.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import pandas as pd
 from luacoder.files import RowError, read_jsonl
 from luacoder.grading.api_index import ApiIndex
 
+SHIPPED_PROMPTS = Path(__file__).resolve().parents[2] / "data" / "prompts"
+NATURAL_LUA54 = SHIPPED_PROMPTS / "natural_lua54.csv"
 PROMPT_COLUMN = "prompt"
 EXPECTED_COLUMN = "expected_apis"
 _SEPARATORS = re.compile(r"[\s,]+")
@@ -95,3 +101,8 @@ def _checked_prompt(value: Any, where: str) -> str:
     if not value.strip():
         raise RowError(f"{where}: empty prompt")
     return value
+
+
+def shipped_prompt_sets() -> list[Path]:
+    """The CSV prompt sets of `data/prompts/` (none in an installed package without the repository's data/)."""
+    return sorted(SHIPPED_PROMPTS.glob("*.csv")) if SHIPPED_PROMPTS.is_dir() else []

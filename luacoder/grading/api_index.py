@@ -81,7 +81,8 @@ class CallMatch:
     arity_ok: bool | None = None  # None when not matched
     expected_args: str = ""  # the documented argument counts in the call's own form: "1-2", "0+", "2"
     reason: str = ""  # why a call is hallucinated
-    receiver: str = ""  # for a method call on a value of a known documented type: that type (`uv_timer_t`)
+    receiver: str = ""  # for a method call on a value of a known documented type: that type (`uv_timer_t`), matched
+    # or hallucinated (eval's per-entry table counts an undocumented method of a type against that type's entries)
 
     @property
     def is_api_call(self) -> bool:
@@ -312,7 +313,8 @@ class ApiIndex:
                     return replace(self._matched(typed, passed, call), receiver="/".join(sorted(types)))
                 if not self._any_method(method):
                     shown = "/".join(sorted(types & self.receiver_types))
-                    return CallMatch("hallucinated", reason=f"a {shown} value has no documented method {method!r}")
+                    reason = f"a {shown} value has no documented method {method!r}"
+                    return CallMatch("hallucinated", reason=reason, receiver=shown)
             if method in self.methods:
                 return self._matched(self.methods[method], passed, call)
             held = call.receiver_value and (types_from or self).untyped_value_of(call.receiver_value)

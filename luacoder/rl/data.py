@@ -19,12 +19,11 @@ from typing import Any
 from datasets import Dataset
 
 from luacoder.config import ConfigError
-from luacoder.dialogue import DIALOGUE_TOKENS, ROLES, ChatRowError, to_messages
+from luacoder.dialogue import DIALOGUE_TOKENS, ROLES, ChatRowError, chat_messages, to_messages
 from luacoder.evaluation.prompts import read_eval_prompts
 from luacoder.files import RowError, read_jsonl
 from luacoder.grading.answer import grade_answer
 from luacoder.grading.api_index import ApiIndex
-from luacoder.train.generation import chat_messages
 
 PREFERENCE_FIELDS = ("prompt", "chosen", "rejected")
 

@@ -203,16 +203,19 @@ def _generate(args: argparse.Namespace) -> dict:
 
 def _filter(args: argparse.Namespace) -> dict:
     from luacoder.apidocs.schema import load_api
-    from luacoder.evaluation.prompts import read_prompts
+    from luacoder.evaluation.prompts import read_prompts, shipped_prompt_sets
     from luacoder.lua.stubs import stub_prelude
     from luacoder.selfinstruct.response_filter import FilterConfig, run_filter
 
+    # The given eval prompts and the shipped natural sets, which no training row may overlap.
+    eval_prompts = read_prompts(args.eval_prompts) if args.eval_prompts else []
+    eval_prompts += [prompt for path in shipped_prompt_sets() for prompt in read_prompts(path)]
     config = FilterConfig(
         timeout=args.sandbox_timeout,
         keep_tests=not args.drop_tests,
         near_duplicate_threshold=args.near_duplicate_threshold,
         system_prompt=args.system_prompt,
-        eval_prompts=tuple(read_prompts(args.eval_prompts)) if args.eval_prompts else (),
+        eval_prompts=tuple(eval_prompts),
         stubs=stub_prelude(load_api(args.api_path)) if args.api_path else "",
     )
     return run_filter(args.out, config, input_path=args.input)

@@ -13,12 +13,13 @@ mark that way.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 
 from transformers import PreTrainedTokenizerBase
 
-from luacoder.dialogue import CHAT_TEMPLATE
+from luacoder.dialogue import CHAT_TEMPLATE, END
 from luacoder.errors import UserError
 
 CHOICES = ("model", "luacoder")
@@ -85,6 +86,24 @@ def end_of_turn_token(tokenizer: PreTrainedTokenizerBase, template: str | None =
         f"the chat template does not end the assistant's turn with a special token (it writes {after[:30]!r} after"
         " the answer), so there is no token for generation to stop at; set chat_template: luacoder"
     )
+
+
+def stop_token_ids(tokenizer: PreTrainedTokenizerBase, configured: int | Sequence[int] | None = None) -> list[int]:
+    """The ids that end an answer, the one definition every stage and the inference engine use: the `configured`
+    EOS id(s) (a generation config's `eos_token_id`), the tokenizer's EOS, `<|end|>` when the tokenizer has it, and
+    the end-of-turn token of its chat template (`<|im_end|>` for ChatML)."""
+    from jinja2 import TemplateError
+
+    stops = [] if configured is None else [configured] if isinstance(configured, int) else list(configured)
+    if tokenizer.eos_token_id is not None:
+        stops.append(tokenizer.eos_token_id)
+    if END in tokenizer.get_vocab():
+        stops.append(tokenizer.convert_tokens_to_ids(END))
+    if isinstance(tokenizer.chat_template, str) and tokenizer.chat_template:
+        # A template without an end-of-turn token, or one that cannot render the probe: the EOS ids above stop it.
+        with contextlib.suppress(ChatTemplateError, TemplateError, ValueError, TypeError):
+            stops.append(tokenizer.convert_tokens_to_ids(end_of_turn_token(tokenizer)))
+    return list(dict.fromkeys(stops))
 
 
 def training_template(tokenizer: PreTrainedTokenizerBase) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import logging
 import os
 import shutil
 import subprocess
@@ -27,8 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from luacoder.files import atomic_open, write_json
-
-logger = logging.getLogger(__name__)
 
 SOURCE_FILE = "gguf_source.json"
 PROBE_PROMPT = "How do I split a string on commas in Lua?"
@@ -189,17 +186,11 @@ def convert(source: GgufModel, dtype: str = "bfloat16"):
 def _generation_config(source: GgufModel):
     from transformers import GenerationConfig
 
-    from luacoder.train.chat_format import ChatTemplateError, end_of_turn_token
+    from luacoder.train.chat_format import stop_token_ids
 
     tokenizer = source.tokenizer
     config = GenerationConfig.from_model_config(source.config)
-    stops = [config.eos_token_id] if isinstance(config.eos_token_id, int) else list(config.eos_token_id or [])
-    if tokenizer.chat_template:
-        try:
-            stops.append(tokenizer.convert_tokens_to_ids(end_of_turn_token(tokenizer)))
-        except ChatTemplateError as exc:
-            logger.warning("no end-of-turn token to stop at: %s", exc)
-    config.eos_token_id = list(dict.fromkeys(s for s in stops if s is not None)) or None
+    config.eos_token_id = stop_token_ids(tokenizer, config.eos_token_id) or None
     config.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else config.pad_token_id
     return config
 
@@ -216,11 +207,13 @@ def check_converted(folder: str | os.PathLike, source: GgufModel, max_new_tokens
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from luacoder.train.generation import chat_messages, format_chat, generate_answers
+    from luacoder.evaluation.backends import HfBackend
+    from luacoder.evaluation.engine import Decoding, Engine
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder).eval()  # in its saved dtype, as a user would load it
-    text = format_chat(tokenizer, chat_messages(PROBE_PROMPT))
+    engine = Engine(HfBackend(model, tokenizer))
+    text = engine.prompt_text(PROBE_PROMPT)
     ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
     if ids.tolist() != source.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"].tolist():
         raise ModelFetchError(f"{folder}: the saved tokenizer encodes the probe prompt differently from the GGUF's")
@@ -231,7 +224,7 @@ def check_converted(folder: str | os.PathLike, source: GgufModel, max_new_tokens
     check = ConversionCheck(
         max_logit_diff=(converted - reference).abs().max().item(),
         top1_agreement=(converted.argmax(-1) == reference.argmax(-1)).float().mean().item(),
-        answer=generate_answers(model, tokenizer, [chat_messages(PROBE_PROMPT)], max_new_tokens=max_new_tokens)[0],
+        answer=engine.answer([PROBE_PROMPT], Decoding(max_new_tokens=max_new_tokens))[0].text,
     )
     if check.top1_agreement < 0.9 or not check.answer.strip():
         raise ModelFetchError(

@@ -20,8 +20,7 @@ from transformers.integrations import is_deepspeed_zero3_enabled
 from luacoder.config import ConfigError
 from luacoder.dialogue import CHAT_TEMPLATE, DIALOGUE_TOKENS
 from luacoder.train.attention import choose_attn_implementation
-from luacoder.train.chat_format import resolve_chat_template, training_template
-from luacoder.train.generation import stop_token_ids
+from luacoder.train.chat_format import resolve_chat_template, stop_token_ids, training_template
 
 logger = logging.getLogger(__name__)
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -210,7 +209,7 @@ def ensure_chat_format(tokenizer: PreTrainedTokenizerBase, model, chat_template:
             if tokenizer.chat_template:
                 logger.warning("replacing the tokenizer's chat template with LuaCoder's dialogue template")
             tokenizer.chat_template = CHAT_TEMPLATE
-    model.generation_config.eos_token_id = stop_token_ids(model, tokenizer)
+    model.generation_config.eos_token_id = stop_token_ids(tokenizer, model.generation_config.eos_token_id)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return added
 

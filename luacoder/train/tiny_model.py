@@ -18,7 +18,7 @@ from transformers import (
     Starcoder2Config,
 )
 
-from luacoder.train.generation import stop_token_ids
+from luacoder.train.chat_format import stop_token_ids
 
 # Small enough to train for a few hundred steps on 2 CPU cores, big enough to learn the bundled docs' API.
 TINY_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -63,7 +63,7 @@ def build_model(config: PretrainedConfig, tokenizer: PreTrainedTokenizerBase, se
     """A randomly initialised model for `config` (seeded), whose generation stops at EOS and at `<|end|>`."""
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config)
-    model.generation_config.eos_token_id = stop_token_ids(model, tokenizer)
+    model.generation_config.eos_token_id = stop_token_ids(tokenizer, model.generation_config.eos_token_id)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model
 
