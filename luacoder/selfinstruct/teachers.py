@@ -131,10 +131,9 @@ def generate_in_process(
 ) -> list[tuple[str, bool]]:
     """(text, finished) per request: a chat (formatted with the model's chat template) or a text to continue.
 
-    The one place where a teacher asks a model in this process: through the eval backends, so that the teacher
+    The one place where a teacher asks a model in this process: through the inference engine, so that the teacher
     decodes exactly as eval does (stop tokens, batching, per-request seeds)."""
-    from luacoder.evaluation.backends import Decoding, load_backend
-    from luacoder.train.generation import format_chat
+    from luacoder.evaluation.engine import AskOptions, Decoding, Engine, format_chat
 
     chat = teacher.api_style == "chat"
     if teacher._engine is None:
@@ -144,7 +143,9 @@ def generate_in_process(
         dtype = "float32" if teacher.dtype == "auto" and not torch.cuda.is_available() else teacher.dtype
         options: dict[str, Any] = {"dtype": dtype, "trust_remote_code": teacher.trust_remote_code}
         options.update(device=teacher.device, batch_size=teacher.batch_size, seed=seeds[0] if seeds else 0)
-        teacher._engine = load_backend(teacher.backend, teacher.path, "markdown" if chat else "code", **options)
+        # The requests carry their own system turn (or are raw text): the engine only formats and decodes them.
+        asked = AskOptions(report_type="markdown" if chat else "code")
+        teacher._engine = Engine.load(teacher.path, asked, backend=teacher.backend, **options)
     engine = teacher._engine
     texts = [format_chat(engine.tokenizer, r) if chat else str(r) for r in requests]  # type: ignore[arg-type]
     decoding = Decoding(
