@@ -24,6 +24,7 @@ IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VARARG_SPELLINGS = ("...", "\u00b7\u00b7\u00b7", "\u2026", "&middot;&middot;&middot;")
 _OPTIONAL_WORD = re.compile(r"\(\s*optional\s*\)|\boptional\b", re.IGNORECASE)
 _LEAD_WORDS = ("local ", "function ")
+_LITERAL_ARGUMENT = re.compile(r"(?<=[\w\s])(\{|\"[^\"]*\"\s*$|'[^']*'\s*$)")
 
 
 def _vararg(text: str) -> bool:
@@ -89,6 +90,9 @@ def parse_call_form(text: str) -> CallForm:
             paren = text.find("(")
             head = text if paren < 0 else text[:paren]
     head = head.strip()
+    literal = _LITERAL_ARGUMENT.search(head) if paren < 0 else None
+    if literal:  # `f{ key = value }`, `f "text"`: Lua's call with one table or string argument
+        head = head[: literal.start()].strip()
     # C#-style or C-style `int BuildTime(...)`, `Actor[] Actors(...)`: a return type before the name.
     words = head.split()
     if 2 <= len(words) <= 3 and NAME.fullmatch(words[-1]) and all(TYPE_WORD.fullmatch(w) for w in words[:-1]):
@@ -98,7 +102,7 @@ def parse_call_form(text: str) -> CallForm:
     if not name or not NAME.fullmatch(name):
         raise ApiError(f"cannot read a name from the signature {original.strip()!r}")
     if paren < 0:
-        return CallForm(signature=text, params=[], returns=returns, callable=False, name=name)
+        return _table_or_string_call(text, name, returns, original)
     close = _closing(text, paren)
     if close < 0:
         raise ApiError(f"unbalanced parentheses in the signature {original.strip()!r}")
@@ -109,6 +113,26 @@ def parse_call_form(text: str) -> CallForm:
         if value and not returns:
             returns = [Return(type=value)]
     return CallForm(signature=text[: close + 1], params=params, returns=returns, callable=True, name=name)
+
+
+def _table_or_string_call(text: str, name: str, returns: list[Return], original: str) -> CallForm:
+    """A name alone is a field; `f{...}` and `f "..."` are calls with one argument (a table, a string)."""
+    literal = _LITERAL_ARGUMENT.search(text)
+    if literal is None:
+        return CallForm(signature=text, params=[], returns=returns, callable=False, name=name)
+    argument = text[literal.start() :].strip()
+    if argument.startswith("{"):
+        end = _matching(argument, 0, "{", "}")
+        after = argument[end + 1 :].strip()
+        if after.startswith(("->", "\u2192", ":")) and not returns:
+            returns = [Return(type=after.lstrip("->\u2192:").strip())]
+        elif after:
+            raise ApiError(f"text after the table argument of {original.strip()!r}")
+        text = text[: literal.start()].rstrip() + argument[: end + 1]
+        param = Param(name="table", type="table")
+    else:
+        param = Param(name="value", type="string")
+    return CallForm(signature=text, params=[param], returns=returns, callable=True, name=name)
 
 
 def parse_params(inside: str) -> list[Param]:
@@ -186,7 +210,7 @@ def read_param(raw: str, optional: bool = False) -> Param | None:
     if _OPTIONAL_WORD.search(raw):
         optional = True
         raw = _OPTIONAL_WORD.sub("", raw).strip()
-    if _vararg(raw):
+    if _vararg(raw) or _vararg(raw.split(":", 1)[0]):  # `...`, `... : variable`
         return Param(name=VARARG, optional=True)
     if raw.startswith("function") and "(" in raw:
         return Param(name="callback", type="function", optional=optional)

@@ -51,9 +51,21 @@ def pieces(inline: Token | None) -> list[Piece]:
     if _UNPARSED in inline.meta:
         inline.children = []
         _MD.inline.parse(inline.content, _MD, inline.meta.pop(_UNPARSED), inline.children)
+    return _visible(inline.children or [])
+
+
+def inline_pieces(content: str, env: dict) -> list[Piece]:
+    """The visible inline elements of Markdown inline text, with reference links whose definitions are not in the
+    file kept as their label text (`[audio.play()][api.library.audio.play]` reads `audio.play()`)."""
+    children: list[Token] = []
+    _MD.inline.parse(content, _MD, env, children)
+    return [Piece("text", reference_labels(p.text)) if p.kind == "text" else p for p in _visible(children)]
+
+
+def _visible(children: list[Token]) -> list[Piece]:
     out: list[Piece] = []
     hidden = 0
-    for child in inline.children or []:
+    for child in children:
         kind = child.type
         if kind == "html_inline":
             tag = child.content

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from luacoder.apidocs.layout_reader import FileReading, Skipped
+from luacoder.apidocs.reading import FileReading, Skipped
 from luacoder.apidocs.luacats_reader import DocBlock, doc_blocks
 from luacoder.apidocs.schema import VARARG, ApiEntry, CallForm, Param, Return, Source
 

@@ -1,0 +1,243 @@
+"""Markdown into the document model, with markdown-it-py (CommonMark and GFM tables).
+
+Front matter (`---` YAML or `+++` TOML, as Hugo and Jekyll write it) is a `front_matter` block; HTML blocks are read
+by the HTML parser (an empty `<a id="x"></a>` line names the block after it); a paragraph whose second line starts
+with `: ` is a definition (pandoc, PHP Markdown Extra): a term and its body. Inline elements are parsed only when the
+reader first looks at a block, so that description paragraphs cost no inline parse.
+
+A large file is parsed in pieces cut at ATX headings outside code fences (a heading at column 0 always starts a new
+block), so that memory stays in proportion to one piece, not to the token stream of the whole file.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import partial
+
+import tomllib
+import yaml
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from luacoder.apidocs.fence_check import fence_problems
+from luacoder.apidocs.inline import inline_pieces, plain_text
+from luacoder.apidocs.model import Block, Builder, Document
+from luacoder.apidocs.reading import Skipped
+
+_BLOCKS = MarkdownIt("commonmark").enable("table").disable(["inline", "text_join"])
+PIECE_CHARS = 256 * 1024  # a large file is parsed this much at a time
+_ATX = re.compile(r"^#{1,6}(?:[ \t]|$)")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+_EMPTY_ANCHOR = re.compile(r"^\s*<a\s+(?:id|name)\s*=\s*[\"']([^\"']+)[\"']\s*/?>\s*(?:</a>)?\s*$", re.IGNORECASE)
+
+
+def parse_markdown(text: str, path: str, report_file: str) -> Document:
+    document = Document(path, "markdown")
+    builder = Builder(document)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    first_line = _front_matter(text, builder, report_file)
+    lines = text.split("\n")
+    for start, end in _pieces(lines, first_line):
+        chunk = "\n".join(lines[start:end])
+        env: dict = {}
+        tokens = _BLOCKS.parse(chunk, env)
+        for row in fence_problems(chunk, tokens, report_file):
+            row.line += start
+            document.problems.append(row)
+        _Converter(builder, env, start, report_file).run(tokens)
+    return document
+
+
+def _front_matter(text: str, builder: Builder, report_file: str) -> int:
+    """Add the front matter block, if any; the index of the first line after it."""
+    for fence, load in (("---", yaml.safe_load), ("+++", tomllib.loads)):
+        if not text.startswith(fence + "\n"):
+            continue
+        end = text.find(f"\n{fence}\n", len(fence))
+        if end < 0 and text.endswith(f"\n{fence}"):
+            end = len(text) - len(fence) - 1
+        if end < 0:
+            return 0
+        try:
+            data = load(text[len(fence) + 1 : end])
+        except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
+            builder.document.problems.append(
+                Skipped(report_file, 1, "front matter", f"cannot be read, the page is read without it: {exc}")
+            )
+            data = None
+        options = (
+            {str(k): str(v) for k, v in data.items() if not isinstance(v, dict | list)}
+            if isinstance(data, dict)
+            else {}
+        )
+        builder.add(Block("front_matter", 1, options=options))
+        return text.count("\n", 0, end) + 2
+    return 0
+
+
+def _pieces(lines: list[str], first: int):
+    """(start, end) line ranges of about PIECE_CHARS each, cut before an ATX heading that is outside any fence."""
+    start, size, fence = first, 0, ""
+    for i in range(first, len(lines)):
+        line = lines[i]
+        match = _FENCE.match(line)
+        if fence:
+            if (
+                match
+                and match.group(1)[0] == fence[0]
+                and len(match.group(1)) >= len(fence)
+                and not match.group(2).strip()
+            ):
+                fence = ""
+        elif match and not (match.group(1)[0] == "`" and "`" in match.group(2)):
+            fence = match.group(1)
+        elif size >= PIECE_CHARS and _ATX.match(line):
+            yield start, i
+            start, size = i, 0
+        size += len(line) + 1
+    yield start, len(lines)
+
+
+class _Converter:
+    """markdown-it's block tokens to blocks."""
+
+    def __init__(self, builder: Builder, env: dict, line_offset: int, report_file: str):
+        self.builder, self.env, self.offset, self.report_file = builder, env, line_offset, report_file
+
+    def line(self, token: Token) -> int:
+        return (token.map[0] if token.map else 0) + 1 + self.offset
+
+    def inline_block(self, kind: str, token: Token, inline: Token, **extra) -> Block:
+        content = inline.content
+        return Block(
+            kind,
+            self.line(token),
+            text=content,
+            source=content,
+            _parse=partial(_pieces_of, content, self.env),
+            **extra,
+        )
+
+    def run(self, tokens: list[Token]) -> None:
+        b = self.builder
+        i = 0
+        while i < len(tokens):
+            token = tokens[i]
+            kind = token.type
+            if kind == "heading_open":
+                block = self.inline_block("heading", token, tokens[i + 1], level=int(token.tag[1:]))
+                block.text = plain_text(block.pieces)
+                b.add(block)
+                i += 3
+                continue
+            if kind == "paragraph_open":
+                self.paragraph(token, tokens[i + 1])
+                i += 3
+                continue
+            if kind == "list_item_open":
+                first = tokens[i + 1] if i + 1 < len(tokens) else None
+                if first is not None and first.type == "paragraph_open":
+                    item = self.inline_block("item", token, tokens[i + 2])
+                    i += 4
+                else:
+                    item = Block("item", self.line(token))
+                    i += 1
+                b.enter(b.add(item))
+                continue
+            if kind in ("list_item_close", "blockquote_close"):
+                b.leave()
+            elif kind == "blockquote_open":
+                b.enter(b.add(Block("quote", self.line(token))))
+            elif kind in ("fence", "code_block"):
+                info = token.info.strip() if kind == "fence" else ""
+                words = info.split()
+                b.add(
+                    Block(
+                        "code",
+                        self.line(token),
+                        text=token.content,
+                        language=words[0].lower() if words else "",
+                        info=info,
+                        source=f"```{info}\n{token.content}```",
+                    )
+                )
+            elif kind == "table_open":
+                i = self.table(tokens, i)
+                continue
+            elif kind == "html_block":
+                self.html(token)
+            i += 1
+
+    def paragraph(self, token: Token, inline: Token) -> None:
+        content = inline.content
+        lines = content.split("\n")
+        if len(lines) >= 2 and lines[1].lstrip().startswith(": "):  # Term / : definition
+            b = self.builder
+            term = Block(
+                "term",
+                self.line(token),
+                text=lines[0],
+                source=lines[0],
+                _parse=partial(_pieces_of, lines[0], self.env),
+            )
+            b.enter(b.add(term))
+            body = " ".join(line.strip().removeprefix(": ") for line in lines[1:])
+            b.add(
+                Block(
+                    "paragraph",
+                    self.line(token) + 1,
+                    text=body,
+                    source=body,
+                    _parse=partial(_pieces_of, body, self.env),
+                )
+            )
+            b.leave()
+            return
+        self.builder.add(self.inline_block("paragraph", token, inline))
+
+    def table(self, tokens: list[Token], i: int) -> int:
+        headers: list[str] = []
+        in_head = False
+        row: list[Token] = []
+        row_token = tokens[i]
+        while i < len(tokens) and tokens[i].type != "table_close":
+            token = tokens[i]
+            if token.type == "thead_open":
+                in_head = True
+            elif token.type == "thead_close":
+                in_head = False
+            elif token.type == "tr_open":
+                row, row_token = [], token
+            elif token.type == "inline":
+                row.append(token)
+            elif token.type == "tr_close":
+                if in_head:
+                    headers = [plain_text(_pieces_of(cell.content, self.env)) for cell in row]
+                elif row:
+                    cells = [cell.content for cell in row]
+                    self.builder.add(
+                        Block(
+                            "row",
+                            self.line(row_token),
+                            text=cells[0],
+                            source=" | ".join(cells),
+                            cells=cells,
+                            headers=headers,
+                            _parse=partial(_pieces_of, cells[0], self.env),
+                        )
+                    )
+            i += 1
+        return i + 1
+
+    def html(self, token: Token) -> None:
+        anchor = _EMPTY_ANCHOR.match(token.content)
+        if anchor:
+            self.builder.anchor = anchor.group(1)
+            return
+        from luacoder.apidocs.from_html import add_fragment
+
+        add_fragment(token.content, self.builder, self.line(token) - 1, self.report_file)
+
+
+def _pieces_of(content: str, env: dict):
+    return inline_pieces(content, env)

@@ -1,0 +1,1108 @@
+"""One signature-first reader for every text format: find API entries in a document model (model.py) by evidence.
+
+1. Candidates. Any block, or the first line of one, or a code span alone in a paragraph, that `call_forms` reads as a
+   Lua call signature is a candidate: a heading, a directive's arguments (one signature a line), a definition term
+   (each code span in it), a table row's first cell, a list item's leading code span or bold text, a paragraph that is
+   one line or one code span, a paragraph's first line. A heading or a page title that names a callable without its
+   parameters (`## Sprite()`, `# audio.play()`, a front-matter title over an anonymous `function(a, b)` block) takes
+   its forms from the code blocks of its section that call that name (never from an example section).
+2. Evidence. A candidate is kept when its points reach THRESHOLD: where it sits (POSITION_POINTS), how it is marked
+   (a code span, code element or bold: +1), an anchor id that names it (+1), a description that follows it (+1), the
+   same shape (position, level, marking, classes, depth) repeated down the page (+1). It is left out, whatever its
+   points, when its arguments are values rather than names (an example call), when it is a C declaration, when it is
+   a Lua keyword, or when it sits inside an entry already read (a parameter, a callback, an option table's key).
+3. Context. A bare name is qualified by the class directive it is nested in, else the nearest heading that names a
+   module or type (`Module x`, `Class X`, a heading that is one code span, `X methods`, `The x module`), else the
+   module directive in force, else the nearest heading that is a plain name; an anchor id that qualifies it may name
+   it too. A method whose owner is a placeholder in lower case (`object:rotate`) takes the type its page's folder
+   names (`type/ShapeObject/rotate.md`).
+4. Entries. Each kept candidate's section (the blocks up to the next heading as high, or the container's children)
+   gives the description, parameters (a list, terms, rows or headings that name a parameter of the signature: its
+   type, "optional", default), returns, examples (code blocks that are not the signature) and aliases (method forms
+   `x:m(...)` of the same call, an Aliases section). A name written twice is one entry with a form per signature.
+
+A layout (layout.py) overrides what cannot be guessed: which blocks are entries, which to ignore, which name the
+context. Every candidate left out is kept with its reason (`FileReading.rejected`), for `luacoder docs` to explain.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import PurePosixPath
+
+from luacoder.apidocs.call_forms import IDENT, parse_call_form, split_top
+from luacoder.apidocs.inline import Piece, alternatives, bold_label, code_spans, plain_text, split_item, value_groups
+from luacoder.apidocs.model import Block, Document
+from luacoder.apidocs.reading import FileReading, Rejected, Skipped
+from luacoder.apidocs.schema import VARARG, ApiEntry, ApiError, CallForm, Param, Return, Source
+
+POSITION_POINTS = {"directive": 3, "heading": 2, "title": 2, "term": 2, "row": 2, "item": 1, "paragraph": 1, "line": 0}
+RANK = {"directive": 4, "heading": 3, "title": 3, "term": 2, "row": 2, "item": 1, "paragraph": 1, "line": 1}
+THRESHOLD = 3
+REPEATED = 3  # candidates of one shape on a page that make the shape a convention
+LUA_KEYWORDS = {
+    "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if", "in", "local", "nil",
+    "not", "or", "repeat", "return", "then", "true", "until", "while",
+}  # fmt: skip
+# Section titles and labels, matched on their first words in lower case.
+ROLE_TITLES = {
+    "params": ("parameters", "parameter", "params", "param", "arguments", "argument", "args", "arg"),
+    "returns": ("returns", "return", "result", "results", "return value", "return values"),
+    "examples": ("example", "examples", "sample", "samples"),
+    "aliases": ("alias", "aliases", "method form"),
+    "signature": ("syntax", "signature", "signatures", "synopsis", "usage", "prototype", "declaration"),
+}
+# Words that title a part of a page, never a module: a heading made of one of them names no context.
+SECTION_WORDS = {w for titles in ROLE_TITLES.values() for w in titles} | {
+    "overview", "description", "details", "notes", "note", "see", "functions", "function", "methods", "method",
+    "properties", "fields", "constants", "events", "callbacks", "types", "classes", "modules", "reference", "api",
+    "index", "contents", "introduction", "summary", "remarks", "gotchas", "deprecated", "changes", "license",
+}  # fmt: skip
+MODULE_WORDS = ("module", "library", "package", "namespace", "table")
+TYPE_WORDS = ("class", "type", "object", "interface", "struct")
+TYPE_MEMBERS = ("methods", "properties", "commands", "members", "fields", "attributes")
+MODULE_MEMBERS = ("functions",)
+CONTAINER_DIRECTIVES = set(MODULE_WORDS + TYPE_WORDS) | {"currentmodule", "enum"}
+LUA_LANGUAGES = ("lua", "luau", "moon", "moonscript", "")
+_TITLED = re.compile(
+    r"^(?:the\s+)?(?:(?P<word1>[a-z]+)\s+(?P<name1>`?[\w.:]+`?)|(?P<name2>`?[\w.:]+`?)\s+(?P<word2>[a-z]+))"
+    r"(?:\s+(?:reference|api|overview))?\s*$",
+    re.IGNORECASE,
+)
+_LABEL = re.compile(r"^\s*([A-Za-z][A-Za-z ()]{1,40}?)\s*:")
+_VALUE = re.compile(r"""^(?:-?\d[\w.]*|"[^"]*"|'[^']*'|true|false|nil|[\w.:]+\s*\(.*\))$""")
+_C_DECLARATION = re.compile(r"\*\s*\w|;\s*$|\bconst\b|\bunsigned\b|\bstruct\b")
+_ANONYMOUS = re.compile(r"^\s*function\s*\(")
+_DEFAULT = re.compile(r"\bdefaults?\b(?:\s+(?:is|to|value))?\s*[:=]?\s*`?([^`,;)\s]+)`?", re.IGNORECASE)
+_FIELD_PARAM = re.compile(r"^(?:param|parameter|arg|argument|key|keyword)\s+(?:(?P<type>.+)\s+)?(?P<name>[\w.]+)$")
+_FIELD_TYPE = re.compile(r"^(?:type|paramtype|ptype)\s+(?P<name>[\w.]+)$")
+_FIELD_RETURN = re.compile(r"^(?:returns?|rtype|return\s+\w+|rtype\s+\w+)$")
+
+
+@dataclass
+class Candidate:
+    index: int
+    text: str
+    form: CallForm | None  # None: a heading or title that names a callable, whose forms come from code below
+    position: str
+    marked: bool = False
+    whole: bool = True
+    name_only: bool = False  # named with `()` (or a title): its forms may come from the code under it
+    loose: bool = False  # a bare word heading: only a code line calling that very name makes it an entry
+    context: tuple = ()
+    shape: tuple = ()
+    points: int = 0
+    evidence: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Entry:
+    candidate: Candidate
+    name: str
+    forms: list[CallForm]
+    kind: str
+    owner: str = ""
+    extent: list[int] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)
+
+
+def read_document(document: Document, report_file: str, layout=None) -> FileReading:
+    """The entries of one document, with a skipped row for what could not be read and the candidates left out."""
+    return _Reader(document, report_file, layout).read()
+
+
+class _Reader:
+    def __init__(self, document: Document, report_file: str, layout):
+        self.doc, self.report_file, self.layout = document, report_file, layout
+        self.blocks = document.blocks
+        self.skipped: list[Skipped] = list(document.problems)
+        self.rejected: list[Rejected] = []
+        self.folder = PurePosixPath(document.path).parent.name
+
+    # -- 1. candidates -----------------------------------------------------------------------------------------
+    def read(self) -> FileReading:
+        candidates = self.candidates()
+        shapes = Counter(c.shape for c in candidates)
+        entries = self.accept(candidates, shapes)
+        api = self.build(entries)
+        kept = sum(1 for e in api if e.kind in ("function", "method", "event"))
+        summary = f"{kept} callable entries, {len(api) - kept} fields from {len(candidates)} candidate signatures"
+        if self.rejected:
+            summary += f"; {len(self.rejected)} left out"
+        return FileReading(api, self.skipped, len(candidates), self.rejected, summary)
+
+    def candidates(self) -> list[Candidate]:
+        out: list[Candidate] = []
+        headings: list[tuple[int, int]] = []  # (level, block index) of the headings above
+        module = ("", True)  # the module directive in force: (name, qualifies bare names)
+        title_done = False
+        for index, block in enumerate(self.blocks):
+            if self.ignored(block):
+                continue
+            if block.kind == "heading":
+                while headings and headings[-1][0] >= block.level:
+                    headings.pop()
+            elif block.kind == "directive" and _short_directive(block.name) in ("module", "currentmodule"):
+                module = (block.text.strip(), True)
+                continue
+            found = self.block_candidates(index, block)
+            if block.kind == "front_matter" and not title_done:
+                found = self.title_candidates(index)
+                title_done = True
+            for candidate in found:
+                candidate.context = (tuple(h for _, h in headings), module)
+                candidate.shape = (
+                    candidate.position,
+                    block.level,
+                    candidate.marked,
+                    tuple(sorted(block.classes)),
+                    block.depth,
+                    block.name,
+                )
+                out.append(candidate)
+            if block.kind == "heading":
+                headings.append((block.level, index))
+        return out
+
+    def ignored(self, block: Block) -> bool:
+        return self.layout is not None and any(rule.matches(block) for rule in self.layout.ignore)
+
+    def title_candidates(self, index: int) -> list[Candidate]:
+        title = self.doc.title
+        name = title.replace("()", "").strip()
+        if not title or not _name(name) or any(b.kind == "heading" and b.level == 1 for b in self.blocks):
+            return []
+        return [Candidate(index, title, None, "title", name_only=True)]
+
+    def block_candidates(self, index: int, block: Block) -> list[Candidate]:
+        kind = block.kind
+        if kind == "directive":
+            lines = [line.strip() for line in block.text.split("\n") if line.strip()]
+            out = []
+            for line in lines:
+                form = _form(line)
+                if form is not None and form.callable:
+                    out.append(Candidate(index, line, form, "directive", marked=True))
+                elif "(" in line or "{" in line:
+                    self.reject(block.line, line, "a directive argument that cannot be read as a call signature")
+            return out
+        if kind == "heading":
+            return self.heading_candidates(index, block)
+        if kind == "term":
+            codes = code_spans(block.pieces)
+            calls = [c for c in codes if "(" in c or "{" in c]
+            if calls:
+                return [c for c in (self.whole(index, code, "term", True) for code in calls) if c is not None]
+            found = self.whole(index, block.plain, "term", False)
+            return [found] if found is not None else []
+        if kind == "row":
+            text, marked = _lead(block.pieces)
+            found = self.whole(index, text or block.plain, "row", marked)
+            return [found] if found is not None else []
+        if kind == "item":
+            text, marked = _lead(block.pieces)
+            if not text:
+                return []
+            found = self.whole(index, text, "item", marked)
+            return [found] if found is not None else []
+        if kind == "paragraph":
+            if "(" not in block.text and "{" not in block.text:
+                return []
+            code = block.lone_code
+            if code is not None:
+                found = self.whole(index, code, "paragraph", True)
+                return [found] if found is not None else []
+            lines = _lines(block.pieces)
+            if len(lines) == 1:
+                found = self.whole(index, plain_text(lines[0]), "paragraph", _is_marked(lines[0]))
+            else:
+                found = self.whole(index, plain_text(lines[0]), "line", _is_marked(lines[0]))
+            return [found] if found is not None else []
+        return []
+
+    def heading_candidates(self, index: int, block: Block) -> list[Candidate]:
+        text = block.plain
+        code = block.lone_code
+        if code is not None:
+            text = code
+        marked = code is not None or any(p.kind == "code" for p in block.pieces[:2])
+        if "(" in text or "{" in text:
+            found = self.whole(index, text, "heading", marked)
+            if found is not None and found.form is not None and not found.form.params and text.rstrip().endswith("()"):
+                found.name_only = True  # `## Sprite()`: its forms may be in the code block under it
+            if found is None and marked:  # a heading that starts with a signature in a code span
+                first = code_spans(block.pieces)[0]
+                found = self.whole(index, first, "heading", True) if "(" in first else None
+            return [found] if found is not None else []
+        name = text.strip().strip("`")
+        if _name(name) and _context_of(block) is None:
+            loose = "." not in name and ":" not in name
+            return [Candidate(index, text, None, "heading", marked=marked, name_only=True, loose=loose)]
+        return []
+
+    def whole(self, index: int, text: str, position: str, marked: bool) -> Candidate | None:
+        """A candidate when the whole text (bar returns after it) is a call signature, else None (with a rejected
+        line when the text looks like one but is not)."""
+        text = " ".join(text.split())
+        if "(" not in text and "{" not in text and not text.endswith(('"', "'")):
+            return None
+        form = _form(text)
+        line = self.blocks[index].line
+        if form is None or not form.callable:
+            if re.match(r"^[\w.:]+\s*\(", text) and position not in ("paragraph", "line", "item"):
+                self.reject(line, text, "looks like a signature but cannot be read as one")
+            return None
+        after = text[text.find(form.signature) + len(form.signature) :].strip() if form.signature in text else ""
+        if after and not after.startswith(("->", "\u2192", ":", "-", "\u2014", "\u2013", "(")):
+            return None  # a call inside a sentence: not a signature
+        if position in ("paragraph", "line") and after.startswith(("-", "\u2014", "\u2013", "(")):
+            return None
+        return Candidate(index, text, form, position, marked=marked)
+
+    def reject(self, line: int, text: str, reason: str) -> None:
+        self.rejected.append(Rejected(line, text, reason))
+
+    # -- 2. evidence -----------------------------------------------------------------------------------------------
+    def accept(self, candidates: list[Candidate], shapes: Counter) -> list[_Entry]:
+        entries: list[_Entry] = []
+        section: tuple[int, int, int] | None = None  # (entry index in `entries`, heading level, rank) of a section
+        inside: dict[int, int] = {}  # block index -> entry index, for the container entries' children
+        rules = self.layout.entries if self.layout is not None else []
+        heading_at = 0
+        for candidate in candidates:
+            block = self.blocks[candidate.index]
+            # Close the section entry at a heading as high as its own.
+            while heading_at < candidate.index:
+                b = self.blocks[heading_at]
+                if section is not None and b.kind == "heading" and b.level <= section[1]:
+                    section = None
+                heading_at += 1
+            if candidate.position in ("heading", "title") and section is not None and block.level <= section[1]:
+                section = None
+            owner = self.container_entry(candidate.index, inside)
+            if owner is not None:
+                self.reject(
+                    block.line,
+                    candidate.text,
+                    f"inside the entry {entries[owner].name} (a parameter,"
+                    " callback or member of what it returns), not an entry of its own",
+                )
+                continue
+            if section is not None and RANK[candidate.position] < section[2]:
+                self.reject(
+                    block.line,
+                    candidate.text,
+                    f"inside the entry {entries[section[0]].name}'s section"
+                    " (a parameter, option or example of it), not an entry of its own",
+                )
+                continue
+            veto = self.veto(candidate)
+            if rules:
+                if not any(rule.matches(block) for rule in rules):
+                    self.reject(block.line, candidate.text, "not where the layout's `entries` put entries")
+                    continue
+                candidate.evidence = ["layout"]
+            elif veto:
+                self.reject(block.line, candidate.text, veto)
+                continue
+            else:
+                self.score(candidate, shapes)
+                if candidate.points < THRESHOLD:
+                    seen = ", ".join(candidate.evidence) or "none"
+                    self.reject(
+                        block.line,
+                        candidate.text,
+                        f"too little evidence ({candidate.points} of {THRESHOLD}"
+                        f" points: {seen}): a {candidate.position} that names no documented callable",
+                    )
+                    continue
+            entry = self.entry(candidate)
+            if entry is None:
+                continue
+            entries.append(entry)
+            if block.kind in ("item", "term", "directive", "row"):
+                for child in self.doc.children(candidate.index):
+                    inside.setdefault(child, len(entries) - 1)
+            if candidate.position in ("heading", "title", "paragraph", "line"):
+                level = block.level if candidate.position == "heading" else 0 if candidate.position == "title" else 7
+                section = (len(entries) - 1, level, RANK[candidate.position])
+        return entries
+
+    def container_entry(self, index: int, inside: dict[int, int]) -> int | None:
+        return inside.get(index)
+
+    def veto(self, candidate: Candidate) -> str:
+        form = candidate.form
+        if form is None:
+            return ""
+        short = re.split(r"[.:]", form.name.replace(" ", ""))[-1]
+        if short in LUA_KEYWORDS or form.name.replace(" ", "") in LUA_KEYWORDS:
+            return "a Lua keyword, not a function"
+        if _C_DECLARATION.search(form.signature) or _C_DECLARATION.search(candidate.text):
+            return "a C declaration (pointers, `const`, a closing `;`), not a Lua signature"
+        if candidate.position not in ("directive",) and _values(form.signature):
+            return "its arguments are values, not parameter names: an example call"
+        return ""
+
+    def score(self, candidate: Candidate, shapes: Counter) -> None:
+        block = self.blocks[candidate.index]
+        points = POSITION_POINTS[candidate.position]
+        evidence = [f"{candidate.position} {points}"]
+        if candidate.marked and candidate.position != "directive":
+            points += 1
+            evidence.append("marked 1")
+        short = _short(candidate.form.name if candidate.form else candidate.text)
+        if block.anchor and short and short.lower() in block.anchor.lower():
+            points += 1
+            evidence.append("anchor 1")
+        if self.described(candidate):
+            points += 1
+            evidence.append("description 1")
+        if shapes[candidate.shape] >= REPEATED:
+            points += 1
+            evidence.append("repeated 1")
+        candidate.points, candidate.evidence = points, evidence
+
+    def described(self, candidate: Candidate) -> bool:
+        """Whether prose follows the signature: in its block, its children, its row, or the next block."""
+        index = candidate.index
+        block = self.blocks[index]
+        if block.kind in ("item", "term", "directive"):
+            if len(self.doc.children(index)) > 0:
+                return True
+            if block.kind == "item":
+                return len(block.plain) > len(candidate.text) + 3
+        if block.kind == "row":
+            return any(cell.strip() for cell in (block.cells or [])[1:])
+        if block.kind == "paragraph" and candidate.position == "line":
+            return True
+        following = index + 1
+        while following < len(self.blocks) and self.blocks[following].kind == "front_matter":
+            following += 1
+        if following >= len(self.blocks):
+            return False
+        nxt = self.blocks[following]
+        return nxt.kind in ("paragraph", "item", "quote", "code", "term") and nxt.depth >= block.depth
+
+    # -- 3. context --------------------------------------------------------------------------------------------
+    def entry(self, candidate: Candidate) -> _Entry | None:
+        block = self.blocks[candidate.index]
+        forms = [candidate.form] if candidate.form is not None else []
+        written = forms[0].name.replace(" ", "") if forms else candidate.text.replace("()", "").strip().strip("`")
+        extent = self.extent(candidate)
+        if candidate.name_only:
+            found = self.code_forms(written, extent, loose=candidate.loose)
+            if found:
+                forms = found
+            elif candidate.loose:
+                return None
+            elif not forms and ("." in written or ":" in written or written.startswith("_")):
+                forms = []  # a documented name without a call: a field
+            elif not forms:
+                return None
+        name, owner = self.qualify(written, candidate, block)
+        if forms:
+            kind = "method" if ":" in name else "function"
+        else:
+            kind = "field"
+        if _short(name).startswith("__") or self.marked_event(block):
+            kind = "event"
+        return _Entry(candidate, name, forms, kind, owner, extent)
+
+    def marked_event(self, block: Block) -> bool:
+        """A directive that says it documents an event (`.. x:event::`, `:objtype: event`)."""
+        if block.kind != "directive":
+            return False
+        words = [_short_directive(block.name)] + [v.strip().lower() for v in (block.options or {}).values()]
+        return any(w in ("event", "events", "callback") for w in words)
+
+    def qualify(self, written: str, candidate: Candidate, block: Block) -> tuple[str, str]:
+        """(qualified name, owner type) of a name as written, from its context."""
+        if ":" in written:
+            owner, method = written.rsplit(":", 1)
+            if owner[:1].islower() and "." not in owner and self.folder[:1].isupper() and IDENT.fullmatch(self.folder):
+                owner = self.folder  # `object:rotate` in type/ShapeObject/: a placeholder for the page's type
+            return f"{owner}:{method}", owner
+        if "." in written:
+            return written, ""
+        method_like = block.kind == "directive" and _short_directive(block.name) in ("method", "classmethod")
+        # A class directive the candidate is nested in.
+        parent = block.parent
+        while parent >= 0:
+            container = self.blocks[parent]
+            if container.kind == "directive" and _short_directive(container.name) in CONTAINER_DIRECTIVES:
+                name = container.text.strip().split("\n")[0].split("(")[0].strip()
+                if _name(name):
+                    return (f"{name}:{written}", name) if method_like else (f"{name}.{written}", "")
+            parent = container.parent
+        headings, (module, _) = candidate.context
+        if block.kind == "directive" and "module" in (block.options or {}):
+            module = (block.options or {})["module"].strip()
+        strong = weak = None
+        for index in reversed(headings):
+            context = _context_of(self.blocks[index])
+            if (
+                context is None
+                and self.layout is not None
+                and any(r.matches(self.blocks[index]) for r in self.layout.context)
+            ):
+                name = self.blocks[index].plain.strip("` ")
+                context = (name, "type" if name[:1].isupper() else "module", True) if _name(name) else None
+            if context is None:
+                continue
+            if context[2] and strong is None:
+                strong = context
+            elif not context[2] and weak is None:
+                weak = context
+        chosen = strong or ((module, "module", True) if module else None) or weak
+        if chosen is not None:
+            name, kind, _ = chosen
+            if name in ("_G", "_ENV"):
+                return written, ""
+            if kind == "type" or method_like:
+                return f"{name}:{written}", name
+            return f"{name}.{written}", ""
+        anchored = _anchor_name(block.anchor, written)
+        if anchored:
+            return anchored, anchored.rsplit(":", 1)[0] if ":" in anchored else ""
+        return written, ""
+
+    # -- 4. sections -------------------------------------------------------------------------------------------
+    def extent(self, candidate: Candidate) -> list[int]:
+        index = candidate.index
+        block = self.blocks[index]
+        if candidate.position in ("item", "term", "directive", "row"):
+            return self.doc.children(index)
+        level = block.level if candidate.position == "heading" else 0 if candidate.position == "title" else 7
+        out = []
+        for j in range(index + 1, len(self.blocks)):
+            b = self.blocks[j]
+            if b.kind == "heading" and b.level <= level:
+                break
+            if candidate.position in ("paragraph", "line") and b.depth == 0 and self.signature_like(b):
+                break
+            if b.kind == "heading" and b.level > level and self.signature_like(b) and candidate.position != "title":
+                break
+            out.append(j)
+        return out
+
+    def signature_like(self, block: Block) -> bool:
+        """A block that holds a signature of its own (cheap test: where another entry would start)."""
+        if block.kind == "heading":
+            text = block.lone_code or block.plain
+            return "(" in text and _form(text) is not None
+        if block.kind == "paragraph" and "(" in block.text and len(_lines(block.pieces)) == 1:
+            form = _form(block.plain)
+            return form is not None and form.callable and not _values(form.signature)
+        return False
+
+    def code_forms(self, written: str, extent: list[int], loose: bool) -> list[CallForm]:
+        """Forms of a named callable from the code blocks of its section: the lines that call its name, or an
+        anonymous `function(a, b)` block; code under an example section is never a signature."""
+        roles = self.roles(extent)
+        short = _short(written)
+        blocks = [j for j in extent if self.blocks[j].kind == "code" and roles.get(j) != "examples"]
+        preferred = [j for j in blocks if roles.get(j) == "signature"]
+        forms: list[CallForm] = []
+        for j in preferred or blocks:
+            code = self.blocks[j].text
+            if _ANONYMOUS.match(code):
+                joined = " ".join(code.split())
+                form = _form(written + joined[len("function") :])
+                if form is not None and form.callable:
+                    form.name = written
+                    forms.append(form)
+                continue
+            local_names = set(re.findall(r"^\s*local\s+(\w+)\s*=\s*require\b", code, re.MULTILINE))
+            for line in code.split("\n")[:24]:
+                line = line.split("--")[0].strip()
+                if not line or short not in line:
+                    continue
+                form = _form(line)
+                if form is None or not form.callable or _short(form.name) != short:
+                    continue
+                root = re.split(r"[.:]", form.name.replace(" ", ""))[0]
+                if root in local_names or (loose and "(" not in form.signature):
+                    continue  # a call through a module bound in the example: usage, not the signature
+                forms.append(form)
+            if forms and preferred:
+                continue
+            if forms:
+                break
+        return _unique(forms)
+
+    def roles(self, extent: list[int]) -> dict[int, str]:
+        """The role of each block of a section, from the sub-section headings and labels above it."""
+        roles: dict[int, str] = {}
+        role = ""
+        level = 99
+        label_role = ""
+        for j in extent:
+            b = self.blocks[j]
+            if b.kind == "heading":
+                role, level, label_role = _role(b.plain), b.level, ""
+                roles[j] = "heading"
+                continue
+            if b.kind == "paragraph":
+                label = _label(b)
+                if label is not None:
+                    label_role = _role(label[0])
+                    if label_role:
+                        roles[j] = f"label:{label_role}"
+                        continue
+            if label_role and b.kind in ("item", "paragraph", "code", "term", "row") and b.depth >= 0:
+                roles[j] = label_role
+                if b.kind == "paragraph":
+                    label_role = ""
+                continue
+            roles[j] = role
+        del level
+        return roles
+
+    # -- 5. building --------------------------------------------------------------------------------------------
+    def build(self, entries: list[_Entry]) -> list[ApiEntry]:
+        out: list[ApiEntry] = []
+        by_name: dict[str, ApiEntry] = {}
+        for entry in entries:
+            api = self.api_entry(entry)
+            if api is None:
+                continue
+            if api.name in by_name:  # written twice: one more form of the same entry
+                first = by_name[api.name]
+                if api.kind in ("function", "method", "event") and first.kind in ("function", "method", "event"):
+                    _merge(first, api)
+                continue
+            by_name[api.name] = api
+            out.append(api)
+        return out
+
+    def api_entry(self, entry: _Entry) -> ApiEntry | None:
+        candidate = entry.candidate
+        block = self.blocks[candidate.index]
+        roles = self.roles(entry.extent)
+        used_code = set()
+        documented: dict[str, Param] = {}
+        returns: list[Return] = []
+        returns_seen = False
+        description: list[str] = []
+        examples: list[str] = []
+        needs_host: list[int] = []
+        aliases: list[str] = []
+        form_names = {p.name for f in entry.forms for p in f.params}
+        if block.kind == "item":
+            rest = _after_lead(block.pieces)
+            if rest:
+                description.append(rest)
+        if block.kind == "row" and block.cells:
+            description += [re.sub(r"<br\s*/?>", "\n", c).strip() for c in block.cells[1:] if c.strip()]
+        for form in entry.forms:
+            code = [j for j in entry.extent if self.blocks[j].kind == "code" and form.signature in self.blocks[j].text]
+            used_code.update(code[:1])
+        skip_until_depth = None
+        for j in entry.extent:
+            b = self.blocks[j]
+            role = roles.get(j, "")
+            if skip_until_depth is not None and b.depth > skip_until_depth:
+                continue
+            skip_until_depth = None
+            if role == "heading":
+                param = self.param_block(b, form_names)
+                if param is not None:
+                    documented.update({p.name: p for p in param})
+                    self.param_type_from_next(entry.extent, j, param)
+                continue
+            if role.startswith("label:"):
+                label, rest = _label(b)
+                label_role = role.split(":", 1)[1]
+                if label_role == "returns" and not returns_seen:
+                    for codes, words in value_groups(rest):
+                        returns.append(Return(type="|".join(codes), description=words))
+                    if not returns and plain_text(rest).strip():
+                        returns.append(Return(description=plain_text(rest).strip()))
+                elif label_role == "returns" or label_role not in ("params", "aliases", "examples"):
+                    description.append(b.description)
+                if label_role == "aliases":
+                    aliases += [n for c in code_spans(rest) if (n := _written_name(c))]
+                continue
+            if b.kind == "term" and b.depth == block.depth + (1 if block.kind in ("term", "directive", "item") else 0):
+                if self.field_term(b, j, entry, documented, returns):
+                    skip_until_depth = b.depth
+                    continue
+            if role == "params" and b.kind in ("item", "row", "term", "paragraph"):
+                param = self.param_block(b, form_names, loose=True)
+                if param:
+                    documented.update({p.name: p for p in param})
+                    continue
+            if role == "returns" and b.kind in ("item", "row", "paragraph") and not returns_seen:
+                value = _return_item(b)
+                if value is not None:
+                    returns.append(value)
+                continue
+            if role == "aliases":
+                aliases += [n for c in code_spans(b.pieces) if (n := _written_name(c))]
+                continue
+            if b.kind == "code":
+                if j in used_code or role == "signature":
+                    continue
+                if b.language in LUA_LANGUAGES and (b.language or role == "examples" or "(" in b.text):
+                    if "needs-host" in b.info.split()[1:]:
+                        needs_host.append(len(examples))
+                    examples.append(b.text)
+                continue
+            if b.kind in ("item", "row", "term", "paragraph") and role != "examples":
+                param = self.param_block(b, form_names)
+                if param:
+                    documented.update({p.name: p for p in param})
+                    if b.kind == "heading":
+                        continue
+                    continue
+            if b.kind == "quote":
+                found = self.method_forms(j, entry)
+                aliases += found
+                if found:
+                    skip_until_depth = b.depth
+                continue
+            if (
+                role in ("", "description", "signature")
+                and b.kind in ("paragraph", "item", "row")
+                and b.depth <= block.depth + 1
+            ):
+                text = b.description if b.kind != "item" else "- " + b.description
+                if b.kind == "paragraph" and b.depth > block.depth and self.blocks[b.parent].kind == "quote":
+                    text = "> " + text.replace("\n", "\n> ")
+                description.append(text)
+            if role == "returns":
+                returns_seen = True
+        forms = entry.forms
+        for form in forms:
+            _type_params(form, documented, brackets="[" in form.signature and len(forms) >= 1, single=len(forms) == 1)
+        aliases += [_written_name(f.signature) or "" for f in forms if f.name and _short(f.name) != _short(entry.name)]
+        aliases = [a for a in dict.fromkeys(aliases) if a and a != entry.name]
+        first = forms[0] if forms else None
+        module = _module_of(entry.name)
+        signature = "\n".join(_requalify(f.signature, entry.name) for f in forms) if forms else entry.name
+        api = ApiEntry(
+            name=entry.name,
+            kind=entry.kind,
+            module=module,
+            signature=signature,
+            params=list(first.params) if first else [],
+            returns=returns or (list(first.returns) if first else []),
+            description="\n\n".join(d.strip() for d in description if d.strip()),
+            examples=examples,
+            aliases=aliases,
+            source=Source(self.doc.path, block.line),
+            needs_host=needs_host,
+            forms=[CallForm(_requalify(f.signature, entry.name), f.params, f.returns) for f in forms]
+            if len(forms) > 1
+            else [],
+            owner=entry.owner or (entry.name.split(":")[0] if ":" in entry.name else ""),
+        )
+        try:
+            api.validate(f"{self.report_file}:{block.line}")
+        except ApiError as exc:
+            self.skipped.append(Skipped(self.report_file, block.line, f"entry {entry.name!r}", str(exc)))
+            return None
+        return api
+
+    def method_forms(self, quote: int, entry: _Entry) -> list[str]:
+        """`> method form `tcp:bind(host, port)``: a call written as a method of its first argument is an alias."""
+        found = []
+        for j in [quote, *self.doc.children(quote)]:
+            for code in code_spans(self.blocks[j].pieces):
+                form = _form(code)
+                if form is None or not form.callable or ":" not in form.name:
+                    continue
+                for own in entry.forms:
+                    if [p.name for p in form.params] == [p.name for p in own.params[1:]]:
+                        found.append(form.name.replace(" ", ""))
+                        break
+        return found
+
+    def field_term(
+        self, b: Block, at: int, entry: _Entry, documented: dict[str, Param], returns: list[Return]
+    ) -> bool:
+        """reST field lists and `<dl>` terms: `:param type name: text`, `:paramtype name: type`, `:returns: text`."""
+        words = " ".join(b.plain.split())
+        body = " ".join(self.blocks[k].plain for k in self.doc.children(at) if self.blocks[k].plain)
+        match = _FIELD_PARAM.match(words)
+        if match:
+            name = match.group("name")
+            param = documented.setdefault(name, Param(name=name))
+            param.type = match.group("type") or param.type
+            param.description = body
+            param.optional = param.optional or bool(re.match(r"^\s*\(?optional\b", body, re.IGNORECASE))
+            return True
+        match = _FIELD_TYPE.match(words)
+        if match:
+            param = documented.setdefault(match.group("name"), Param(name=match.group("name")))
+            param.type = body or param.type
+            return True
+        if _FIELD_RETURN.match(words.lower()):
+            if words.lower().startswith("rtype") and returns:
+                returns[-1].type = body
+            elif words.lower().startswith("rtype"):
+                returns.append(Return(type=body))
+            else:
+                returns.append(Return(description=body, name=words.split()[1] if " " in words else ""))
+            return True
+        return False
+
+    def param_block(self, b: Block, names: set[str], loose: bool = False) -> list[Param] | None:
+        """The parameters a block documents, when it starts with the name of one (or is in a params section)."""
+        if b.kind == "row":
+            return self.param_row(b, names, loose)
+        pieces = b.pieces
+        lead, _ = _lead(pieces, any_mark=True)
+        text = b.plain
+        raw_names = lead or re.split(r"[\s:(\u2014-]", text.strip(), maxsplit=1)[0]
+        candidates = [n.strip(" []*_`") for n in re.split(r"[,/]", raw_names) if n.strip(" []*_`")]
+        if not candidates or not all(n in names or n == VARARG for n in candidates):
+            if not (loose and candidates and all(IDENT.fullmatch(n) or n == VARARG for n in candidates)):
+                return None
+        parsed = split_item(pieces, colon_types=True)
+        types = "|".join(parsed.types) if parsed is not None and parsed.types else ""
+        rest = text[len(raw_names) :] if text.startswith(raw_names) else text
+        if not types:
+            emphasised = _first_emphasis(pieces, skip_first=bool(lead))
+            if emphasised:
+                types = emphasised
+        flags = set(parsed.flags) if parsed is not None else set()
+        optional = "optional" in flags or bool(re.search(r"\(\s*optional\s*\)|\boptional\b", rest[:60], re.IGNORECASE))
+        optional = optional or raw_names.strip().startswith("[")
+        default = _DEFAULT.search(rest)
+        description = parsed.description if parsed is not None else rest.lstrip(" :-\u2014").strip()
+        return [
+            Param(
+                name=n,
+                type=types or "any",
+                optional=optional or n == VARARG,
+                description=description,
+                default=default.group(1).strip(".") if default else "",
+            )
+            for n in candidates
+        ]
+
+    def param_row(self, b: Block, names: set[str], loose: bool) -> list[Param] | None:
+        cells = b.cells or []
+        headers = [h.lower() for h in (b.headers or [])]
+        first = cells[0].strip("`*_ []") if cells else ""
+        if not first or (first not in names and not loose):
+            return None
+
+        def column(*words: str) -> str:
+            for k, h in enumerate(headers):
+                if any(w in h for w in words) and k < len(cells):
+                    return cells[k].strip()
+            return ""
+
+        optional_cell = column("optional", "required").lower()
+        optional = optional_cell in ("yes", "true", "optional", "y", "x", "\u2713")
+        if "required" in " ".join(headers) and optional_cell in ("no", "false", "n"):
+            optional = True
+        return [
+            Param(
+                name=first,
+                type=column("type").strip("`") or "any",
+                optional=optional or bool(column("default")),
+                description=column("description", "meaning", "desc"),
+                default=column("default").strip("`"),
+            )
+        ]
+
+    def param_type_from_next(self, extent: list[int], at: int, params: list[Param]) -> None:
+        """A parameter named by a heading (`##### gray (optional)`): its type leads the paragraph after it."""
+        position = extent.index(at)
+        if position + 1 >= len(extent):
+            return
+        nxt = self.blocks[extent[position + 1]]
+        if nxt.kind != "paragraph":
+            return
+        types = _leading_emphasis_types(nxt.pieces)
+        for param in params:
+            if types:
+                param.type = "|".join(types)
+            param.description = param.description or nxt.plain
+
+
+# -- helpers ------------------------------------------------------------------------------------------------------
+
+
+def _form(text: str) -> CallForm | None:
+    try:
+        return parse_call_form(text)
+    except ApiError:
+        return None
+
+
+def _name(text: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z_]\w*(?:[.:][A-Za-z_]\w*)*", text))
+
+
+def _short(name: str) -> str:
+    return re.split(r"[.:]", name.replace(" ", "").replace("()", ""))[-1]
+
+
+def _short_directive(name: str) -> str:
+    return name.rsplit(":", 1)[-1].lower()
+
+
+def _module_of(name: str) -> str:
+    return re.split(r"[.:]", name)[0] if re.search(r"[.:]", name) else "_G"
+
+
+def _written_name(text: str) -> str:
+    form = _form(text)
+    return form.name.replace(" ", "") if form is not None else ""
+
+
+def _requalify(signature: str, name: str) -> str:
+    """`object:rotate( deltaAngle )` under `ShapeObject:rotate`: the signature written with the entry's name."""
+    form = _form(signature)
+    if form is None:
+        return signature
+    written = form.name.replace(" ", "")
+    if written == name or _short(written) != _short(name) or "." in written and ":" not in written:
+        return signature
+    start = signature.find(form.name)
+    return signature[:start] + name + signature[start + len(form.name) :] if start >= 0 else signature
+
+
+def _unique(forms: list[CallForm]) -> list[CallForm]:
+    seen, out = set(), []
+    for form in forms:
+        key = " ".join(form.signature.split())
+        if key not in seen:
+            seen.add(key)
+            out.append(form)
+    return out
+
+
+def _merge(entry: ApiEntry, other: ApiEntry) -> None:
+    forms = entry.forms or [CallForm(entry.signature, entry.params, list(entry.returns))]
+    extra = other.forms or [CallForm(other.signature, other.params, list(other.returns))]
+    known = {" ".join(f.signature.split()) for f in forms}
+    forms += [f for f in extra if " ".join(f.signature.split()) not in known]
+    if len(forms) > 1:
+        entry.forms = forms
+        entry.signature = "\n".join(f.signature for f in forms)
+    entry.examples += [e for e in other.examples if e not in entry.examples]
+    entry.description = entry.description or other.description
+
+
+def _values(signature: str) -> bool:
+    """Whether a call's arguments are written as values (`f(1, "x")`, `f(g(x))`), as an example call is."""
+    start, end = signature.find("("), signature.rfind(")")
+    if start < 0 or end <= start:
+        return False
+    inside = signature[start + 1 : end].replace("[", "").replace("]", "")
+    for raw in split_top(inside):
+        raw = raw.strip()
+        if not raw or "=" in raw:
+            continue
+        if _VALUE.match(raw):
+            return True
+    return False
+
+
+def _lines(pieces: list[Piece]) -> list[list[Piece]]:
+    lines: list[list[Piece]] = [[]]
+    for piece in pieces:
+        if piece.kind == "break":
+            lines.append([])
+        elif piece.kind == "text" and "\n" in piece.text:
+            parts = piece.text.split("\n")
+            lines[-1].append(Piece("text", parts[0]))
+            for part in parts[1:]:
+                lines.append([Piece("text", part)])
+        else:
+            lines[-1].append(piece)
+    return [line for line in lines if plain_text(line)]
+
+
+def _is_marked(pieces: list[Piece]) -> bool:
+    meaningful = [p for p in pieces if not (p.kind == "text" and not p.text.strip())]
+    return bool(meaningful) and meaningful[0].kind in ("code", "strong_open")
+
+
+def _lead(pieces: list[Piece], any_mark: bool = False) -> tuple[str, bool]:
+    """The code span, bold (or, with `any_mark`, emphasised) text a block starts with, and whether there is one."""
+    items = [p for p in pieces if not (p.kind == "text" and not p.text.strip())]
+    if not items:
+        return "", False
+    first = items[0]
+    if first.kind == "code":
+        return first.text, True
+    opening = {"strong_open": "strong_close"}
+    if any_mark:
+        opening["em_open"] = "em_close"
+    if first.kind in opening:
+        close = next((i for i, p in enumerate(items) if p.kind == opening[first.kind]), None)
+        if close is not None:
+            return plain_text(items[1:close]).strip(), True
+    if first.kind == "link_open":
+        close = next((i for i, p in enumerate(items) if p.kind == "link_close"), None)
+        inner = items[1:close] if close is not None else []
+        if inner and inner[0].kind == "code":
+            return inner[0].text, True
+    return "", False
+
+
+def _after_lead(pieces: list[Piece]) -> str:
+    text, marked = _lead(pieces)
+    if not marked:
+        return ""
+    full = plain_text(pieces)
+    at = full.find(text)
+    rest = full[at + len(text) :] if at >= 0 else ""
+    return rest.strip().lstrip(":-\u2014 ").strip()
+
+
+def _first_emphasis(pieces: list[Piece], skip_first: bool) -> str:
+    """The first emphasised or code text after a parameter's name (`- _string_ -`, `(`string`)`)."""
+    seen_lead = not skip_first
+    depth_start = None
+    for i, piece in enumerate(pieces):
+        if piece.kind in ("strong_open", "em_open") and depth_start is None:
+            depth_start = i
+            continue
+        if piece.kind in ("strong_close", "em_close") and depth_start is not None:
+            text = plain_text(pieces[depth_start + 1 : i]).strip(" .")
+            depth_start = None
+            if not seen_lead:
+                seen_lead = True
+                continue
+            return text
+        if piece.kind == "code" and depth_start is None:
+            if not seen_lead:
+                seen_lead = True
+                continue
+            return piece.text
+        if piece.kind == "text" and piece.text.strip() and depth_start is None and seen_lead:
+            if len(piece.text.strip(" -:\u2014()")) > 0:
+                return ""
+    return ""
+
+
+def _leading_emphasis_types(pieces: list[Piece]) -> list[str]:
+    """`_[Number][api.type.Number]._ text`, `_[String]_ or _[Table]._`: the emphasised types a paragraph opens with."""
+    types, rest = [], [p for p in pieces if not (p.kind == "text" and not p.text.strip())]
+    while rest and rest[0].kind == "em_open":
+        close = next((i for i, p in enumerate(rest) if p.kind == "em_close"), None)
+        if close is None:
+            break
+        types.append(plain_text(rest[1:close]).strip().rstrip(".").strip())
+        rest = rest[close + 1 :]
+        between = rest[0].text.strip().lower() if rest and rest[0].kind == "text" else ""
+        if between in ("or", ",", "|") and len(rest) > 1 and rest[1].kind == "em_open":
+            rest = rest[1:]
+    return [t for t in types if t]
+
+
+def _label(block: Block) -> tuple[str, list[Piece]] | None:
+    """(`parameters`, rest) of a paragraph opening with a label: `**Parameters:**`, `Returns:`, `__Usage__`."""
+    if not block.text.lstrip().startswith(("*", "_")) and ":" not in block.text[:44]:
+        return None
+    pieces = block.pieces
+    label = bold_label(pieces)
+    if label is not None:
+        return label[0].lower(), label[1]
+    if pieces and pieces[0].kind == "text":
+        match = _LABEL.match(pieces[0].text)
+        if match and _role(match.group(1)):
+            return match.group(1).strip().lower(), [Piece("text", pieces[0].text[match.end() :]), *pieces[1:]]
+    return None
+
+
+def _role(title: str) -> str:
+    title = " ".join(title.lower().replace("_", " ").split()).strip(" :")
+    for role, words in ROLE_TITLES.items():
+        if any(title == w or title.startswith(w + " ") or title.startswith(w + "(") for w in words):
+            return role
+    return ""
+
+
+def _context_of(block: Block) -> tuple[str, str, bool] | None:
+    """(name, "module" or "type", strong) for a heading that names the module or type of what follows it."""
+    if block.kind != "heading":
+        return None
+    code = block.lone_code
+    if code is not None:
+        code = code.strip()
+        if _name(code) and ":" not in code:
+            return code, "type" if code[:1].isupper() and "." not in code else "module", True
+        return None
+    pieces = [p for p in block.pieces if not (p.kind == "text" and not p.text.strip())]
+    if pieces and pieces[0].kind == "code" and _name(pieces[0].text.strip()) and len(pieces) > 1:
+        after = plain_text(pieces[1:]).strip()
+        if after[:1] in (":", "-", "\u2014", "\u2013"):  # `` `string`: string manipulation ``
+            name = pieces[0].text.strip()
+            return name, "type" if name[:1].isupper() and "." not in name else "module", True
+    text = block.plain.strip()
+    match = _TITLED.match(text)
+    if match:
+        word = (match.group("word1") or match.group("word2")).lower()
+        name = (match.group("name1") or match.group("name2")).strip("`")
+        if _name(name) and name.lower() not in SECTION_WORDS:
+            if word in MODULE_WORDS or word in MODULE_MEMBERS:
+                return name, "module", True
+            if word in TYPE_WORDS or word in TYPE_MEMBERS:
+                return name, "type", True
+    first = re.split(r"\s*/\s*|\s+", text)
+    if len(first) >= 2 and _name(first[0]) and first[1].lower() in TYPE_MEMBERS + MODULE_MEMBERS:
+        kind = "module" if first[1].lower() in MODULE_MEMBERS else "type"
+        return first[0], kind, True  # `Actor Properties / Commands`
+    if _name(text) and text.lower() not in SECTION_WORDS and ":" not in text:
+        return text, "module", False
+    return None
+
+
+def _anchor_name(anchor: str, written: str) -> str:
+    """The qualified name an anchor id gives a bare name: `pdf-string.format` for `format`."""
+    if not anchor:
+        return ""
+    match = re.search(r"([A-Za-z_][\w]*(?:[.:][A-Za-z_]\w*)+)$", anchor)
+    if match and _short(match.group(1)) == written:
+        return match.group(1)
+    return ""
+
+
+def _return_item(block: Block) -> Return | None:
+    pieces = block.pieces
+    parsed = split_item(pieces, colon_types=False)
+    if parsed is None:
+        text = block.plain.strip()
+        return Return(description=text) if text else None
+    if parsed.types:  # `name` (`type`): description
+        return Return(name=parsed.first, type="|".join(parsed.types), description=parsed.description)
+    codes, rest = alternatives([Piece("code", parsed.first), *parsed.rest])
+    return Return(type="|".join(codes), description=plain_text(rest).lstrip(":").strip())
+
+
+def _type_params(form: CallForm, documented: dict[str, Param], brackets: bool, single: bool) -> None:
+    """Types and descriptions of the form's parameters from the blocks that document them; their optional marks and
+    defaults count where the signature has no brackets of its own and is the entry's one form. Documented names
+    that the signature does not have, under a call that takes one argument, are that argument's keys."""
+    named = {p.name for p in form.params}
+    for param in form.params:
+        doc = documented.get(param.name)
+        if doc is None:
+            continue
+        if param.type == "any" and doc.type != "any":
+            param.type = doc.type
+        param.description = param.description or doc.description
+        if not brackets and single:
+            param.optional = param.optional or doc.optional
+            param.default = param.default or doc.default
+    keys = [p for name, p in documented.items() if name not in named and name != VARARG]
+    real = [p for p in form.params if p.name != VARARG]
+    if keys and len(real) == 1 and not any(name in named for name in documented):
+        real[0].fields = [Param(p.name, p.type, p.optional, p.description, p.default) for p in keys]
+        real[0].type = real[0].type if real[0].type != "any" else "table"
+
+
+def matches_glob(value: str, pattern: str) -> bool:
+    return fnmatchcase(value.lower(), pattern.lower())
