@@ -35,7 +35,9 @@ def counts(inside: str, optional_names: set[str] = frozenset()) -> tuple[int, in
             name = token.strip()
             if name:
                 bare = re.sub(r"\W+$", "", name.split("=")[0].split()[-1]) if name.split("=")[0].split() else name
-                if token_optional or "..." in name or "\u00b7" in name or "=" in name or bare in optional_names:
+                outside = re.sub(r"\{.*\}|\(.*\)", "", name)  # `x = 1`, `...`; not inside `{ k=v, ... }`
+                vararg = "..." in outside or "\u00b7" in outside
+                if token_optional or vararg or "=" in outside or bare in optional_names:
                     optional += 1
                 else:
                     required += 1
@@ -97,14 +99,15 @@ def solar2d() -> Truth:
 
 
 def luanti() -> Truth:
-    """`core.*` bullets (overloads are forms), `vector.*` bullets, and bare method bullets, a method of the type that
-    the nearest heading above names in a code span (`` `ObjectRef` `` over `---`), else a global."""
+    """Bullets that open with a qualified call (`core.*`, `vector.*` and the other tables; overloads are forms), and
+    bare method bullets, a method of the type that the nearest heading above names in a code span (`` `ObjectRef` ``
+    over `---`), else a global."""
     out: Truth = defaultdict(list)
     lines = _lines(CORPORA / "luanti-lua-api" / "doc" / "lua_api.md")
     stack: list[tuple[int, str]] = []
     fence = False
     for i, line in enumerate(lines):
-        if line.lstrip().startswith("```"):
+        if re.match(r"^ {0,3}```", line):
             fence = not fence
         if fence:
             continue
@@ -119,9 +122,9 @@ def luanti() -> Truth:
                 stack.pop()
             stack.append((level, title))
             continue
-        call = re.match(r"^\* `((?:core|vector)\.[A-Za-z0-9_.]*)\((.*?)\)(?:`| ->)", line)
-        wrapped = re.match(r"^\* `((?:core|vector)\.[A-Za-z0-9_.]*)\(", line)
-        bare = re.match(r"^\* `([a-z_][a-z0-9_]*)\((.*?)\)`", line)
+        call = re.match(r"^\* `([A-Za-z_]\w*[.:][A-Za-z0-9_.:]*)\((.*?)\)(?:`| ->)", line)
+        wrapped = re.match(r"^\* `([A-Za-z_]\w*[.:][A-Za-z0-9_.:]*)\(", line)
+        bare = re.match(r"^\* `([a-z_][A-Za-z0-9_]*)\((.*?)\)`", line)
         if call:
             out[call.group(1)].append(counts(call.group(2)))
         elif wrapped:
@@ -355,12 +358,17 @@ def darktable() -> Truth:
 
 
 def bundled() -> Truth:
+    """`## name(args)` headings (metamethods `__x` are events); a parameter is optional when the signature
+    brackets it or its `### Parameters` item says `optional`."""
     out: Truth = {}
     for path in sorted(BUNDLED_DOCS.glob("*.md")):
-        for line in _lines(path):
-            match = re.match(r"^## ([\w.:]+)\((.*)\)\s*$", line)
-            if match and not match.group(1).split(".")[-1].split(":")[-1].startswith("__"):
-                out[match.group(1)] = [counts(match.group(2))]
+        text = "\n".join(_lines(path))
+        for match in re.finditer(r"^## ([\w.:]+)\(([^\n]*)\)[ \t]*\n(.*?)(?=^## |\Z)", text, re.MULTILINE | re.DOTALL):
+            name, args, body = match.groups()
+            if name.split(".")[-1].split(":")[-1].startswith("__"):
+                continue
+            optional = set(re.findall(r"^- `([\w.]+)` \([^)]*\boptional\)", body, re.MULTILINE))
+            out[name] = [counts(args, optional)]
     return out
 
 

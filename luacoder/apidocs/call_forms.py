@@ -93,13 +93,15 @@ def parse_call_form(text: str) -> CallForm:
     literal = _LITERAL_ARGUMENT.search(head) if paren < 0 else None
     if literal:  # `f{ key = value }`, `f "text"`: Lua's call with one table or string argument
         head = head[: literal.start()].strip()
+        if len(head.split()) > 1:  # `WPos Position { get; set; }`: a typed property, not a call
+            return CallForm(signature=text, params=[], returns=[], callable=False, name=head.split()[-1])
     # C#-style or C-style `int BuildTime(...)`, `Actor[] Actors(...)`: a return type before the name.
     words = head.split()
     if 2 <= len(words) <= 3 and NAME.fullmatch(words[-1]) and all(TYPE_WORD.fullmatch(w) for w in words[:-1]):
         returns = returns or [Return(type=" ".join(words[:-1]))]
         head = words[-1]
     name = re.sub(r"\s+", "", head)
-    if not name or not NAME.fullmatch(name):
+    if not name or not NAME.fullmatch(name) or not NAME.fullmatch(head):  # `Collision info passed to f(x)`
         raise ApiError(f"cannot read a name from the signature {original.strip()!r}")
     if paren < 0:
         return _table_or_string_call(text, name, returns, original)

@@ -34,7 +34,16 @@ from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
 
 from luacoder.apidocs.call_forms import IDENT, parse_call_form, split_top
-from luacoder.apidocs.inline import Piece, alternatives, bold_label, code_spans, plain_text, split_item, value_groups
+from luacoder.apidocs.inline import (
+    Piece,
+    alternatives,
+    bold_label,
+    code_spans,
+    markdown_text,
+    plain_text,
+    split_item,
+    value_groups,
+)
 from luacoder.apidocs.model import Block, Document
 from luacoder.apidocs.reading import FileReading, Rejected, Skipped
 from luacoder.apidocs.schema import VARARG, ApiEntry, ApiError, CallForm, Param, Return, Source
@@ -73,10 +82,10 @@ _TITLED = re.compile(
     re.IGNORECASE,
 )
 _LABEL = re.compile(r"^\s*([A-Za-z][A-Za-z ()]{1,40}?)\s*:")
-_VALUE = re.compile(r"""^(?:-?\d[\w.]*|"[^"]*"|'[^']*'|true|false|nil|[\w.:]+\s*\(.*\))$""")
+_VALUE = re.compile(r"""^(?:-?\d[\w.]*|"[^"]*"|'[^']*'|true|false|nil|(?!function\b)[\w.:]+\s*\(.*\))$""")
 _C_DECLARATION = re.compile(r"\*\s*\w|;\s*$|\bconst\b|\bunsigned\b|\bstruct\b")
 _ANONYMOUS = re.compile(r"^\s*function\s*\(")
-_DEFAULT = re.compile(r"\bdefaults?\b(?:\s+(?:is|to|value))?\s*[:=]?\s*`?([^`,;)\s]+)`?", re.IGNORECASE)
+_DEFAULT = re.compile(r"\(\s*default(?:s| is|:)?\s+`?([^`)]+?)`?\s*\)", re.IGNORECASE)
 _FIELD_PARAM = re.compile(r"^(?:param|parameter|arg|argument|key|keyword)\s+(?:(?P<type>.+)\s+)?(?P<name>[\w.]+)$")
 _FIELD_TYPE = re.compile(r"^(?:type|paramtype|ptype)\s+(?P<name>[\w.]+)$")
 _FIELD_RETURN = re.compile(r"^(?:returns?|rtype|return\s+\w+|rtype\s+\w+)$")
@@ -106,7 +115,8 @@ class _Entry:
     kind: str
     owner: str = ""
     extent: list[int] = field(default_factory=list)
-    aliases: list[str] = field(default_factory=list)
+    module: str = ""
+    code: set[int] = field(default_factory=set)  # the code blocks its forms were read from
 
 
 def read_document(document: Document, report_file: str, layout=None) -> FileReading:
@@ -228,7 +238,8 @@ class _Reader:
         code = block.lone_code
         if code is not None:
             text = code
-        marked = code is not None or any(p.kind == "code" for p in block.pieces[:2])
+        meaningful = [p for p in block.pieces if not (p.kind == "text" and not p.text.strip())]
+        marked = code is not None or bool(meaningful) and meaningful[0].kind == "code"
         if "(" in text or "{" in text:
             found = self.whole(index, text, "heading", marked)
             if found is not None and found.form is not None and not found.form.params and text.rstrip().endswith("()"):
@@ -247,10 +258,21 @@ class _Reader:
         """A candidate when the whole text (bar returns after it) is a call signature, else None (with a rejected
         line when the text looks like one but is not)."""
         text = " ".join(text.split())
+        if _link_only(self.blocks[index]):
+            if "(" in text:
+                self.reject(self.blocks[index].line, text, "a link to where it is documented (an index), not the entry")
+            return None
         if "(" not in text and "{" not in text and not text.endswith(('"', "'")):
             return None
+        if _role(text, exact=True) or _role(text.split("(")[0].strip(), exact=True):
+            return None  # a section title (`Syntax (Legacy)`, `Returns (sync version)`), not a signature
         form = _form(text)
         line = self.blocks[index].line
+        if form is not None and form.callable and not marked and re.search(r"\s\(", text.split(")")[0]):
+            if not re.search(r"[.:]", form.name):
+                # `heading (compass)`, `Lua entity only (no-op for ...)`: words and a parenthetical are a title; a
+                # signature written with a space before `(` is qualified (`string.rep (s, n)`) or marked as code.
+                return None
         if form is None or not form.callable:
             if re.match(r"^[\w.:]+\s*\(", text) and position not in ("paragraph", "line", "item"):
                 self.reject(line, text, "looks like a signature but cannot be read as one")
@@ -323,6 +345,7 @@ class _Reader:
             if entry is None:
                 continue
             entries.append(entry)
+            heading_at = candidate.index + 1
             if block.kind in ("item", "term", "directive", "row"):
                 for child in self.doc.children(candidate.index):
                     inside.setdefault(child, len(entries) - 1)
@@ -393,8 +416,9 @@ class _Reader:
         forms = [candidate.form] if candidate.form is not None else []
         written = forms[0].name.replace(" ", "") if forms else candidate.text.replace("()", "").strip().strip("`")
         extent = self.extent(candidate)
+        used: set[int] = set()
         if candidate.name_only:
-            found = self.code_forms(written, extent, loose=candidate.loose)
+            found = self.code_forms(written, extent, candidate.loose, used)
             if found:
                 forms = found
             elif candidate.loose:
@@ -410,7 +434,19 @@ class _Reader:
             kind = "field"
         if _short(name).startswith("__") or self.marked_event(block):
             kind = "event"
-        return _Entry(candidate, name, forms, kind, owner, extent)
+        module = _module_of(name) if "." in name.split(":")[0] or ":" not in name and "." in name else ""
+        module = module or self.context_module(candidate, fallback=owner or (name.split(":")[0] if ":" in name else ""))
+        return _Entry(candidate, name, forms, kind, owner, extent, module, used)
+
+    def context_module(self, candidate: Candidate, fallback: str = "") -> str:
+        """The module a global's or method's page or section says it belongs to (`require` under `# `package``,
+        `file:read` under `# `io``), else `fallback` (a method's type) or _G."""
+        headings, (module, _) = candidate.context
+        for index in reversed(headings):
+            context = _context_of(self.blocks[index])
+            if context is not None and context[2] and context[1] == "module":
+                return context[0]
+        return module or fallback or "_G"
 
     def marked_event(self, block: Block) -> bool:
         """A directive that says it documents an event (`.. x:event::`, `:objtype: event`)."""
@@ -423,7 +459,7 @@ class _Reader:
         """(qualified name, owner type) of a name as written, from its context."""
         if ":" in written:
             owner, method = written.rsplit(":", 1)
-            if owner[:1].islower() and "." not in owner and self.folder[:1].isupper() and IDENT.fullmatch(self.folder):
+            if owner[:1].islower() and self.folder[:1].isupper() and IDENT.fullmatch(self.folder):
                 owner = self.folder  # `object:rotate` in type/ShapeObject/: a placeholder for the page's type
             return f"{owner}:{method}", owner
         if "." in written:
@@ -458,9 +494,12 @@ class _Reader:
             elif not context[2] and weak is None:
                 weak = context
         chosen = strong or ((module, "module", True) if module else None) or weak
+        if candidate.position in ("heading", "title") and block.kind != "directive":
+            # A heading is written as the author calls it: a bare name there is a global (of the module in force).
+            return written, ""
         if chosen is not None:
             name, kind, _ = chosen
-            if name in ("_G", "_ENV"):
+            if name in ("_G", "_ENV") or name == written:  # a global, or the constructor named as its type
                 return written, ""
             if kind == "type" or method_like:
                 return f"{name}:{written}", name
@@ -499,7 +538,7 @@ class _Reader:
             return form is not None and form.callable and not _values(form.signature)
         return False
 
-    def code_forms(self, written: str, extent: list[int], loose: bool) -> list[CallForm]:
+    def code_forms(self, written: str, extent: list[int], loose: bool, used: set[int]) -> list[CallForm]:
         """Forms of a named callable from the code blocks of its section: the lines that call its name, or an
         anonymous `function(a, b)` block; code under an example section is never a signature."""
         roles = self.roles(extent)
@@ -515,6 +554,7 @@ class _Reader:
                 if form is not None and form.callable:
                     form.name = written
                     forms.append(form)
+                    used.add(j)
                 continue
             local_names = set(re.findall(r"^\s*local\s+(\w+)\s*=\s*require\b", code, re.MULTILINE))
             for line in code.split("\n")[:24]:
@@ -528,6 +568,7 @@ class _Reader:
                 if root in local_names or (loose and "(" not in form.signature):
                     continue  # a call through a module bound in the example: usage, not the signature
                 forms.append(form)
+                used.add(j)
             if forms and preferred:
                 continue
             if forms:
@@ -535,16 +576,18 @@ class _Reader:
         return _unique(forms)
 
     def roles(self, extent: list[int]) -> dict[int, str]:
-        """The role of each block of a section, from the sub-section headings and labels above it."""
+        """The role of each block of a section, from the sub-section headings and labels above it (a sub-section
+        with a title of no role keeps its parent section's: `### Image Sheet` under `## Syntax`)."""
         roles: dict[int, str] = {}
-        role = ""
-        level = 99
+        sections: list[tuple[int, str]] = []  # (level, role) of the sub-section headings above
         label_role = ""
         for j in extent:
             b = self.blocks[j]
             if b.kind == "heading":
-                role, level, label_role = _role(b.plain), b.level, ""
-                roles[j] = "heading"
+                while sections and sections[-1][0] >= b.level:
+                    sections.pop()
+                sections.append((b.level, _role(b.plain) or (sections[-1][1] if sections else "")))
+                roles[j], label_role = "heading", ""
                 continue
             if b.kind == "paragraph":
                 label = _label(b)
@@ -553,13 +596,12 @@ class _Reader:
                     if label_role:
                         roles[j] = f"label:{label_role}"
                         continue
-            if label_role and b.kind in ("item", "paragraph", "code", "term", "row") and b.depth >= 0:
+            if label_role and b.kind in ("item", "paragraph", "code", "term", "row"):
                 roles[j] = label_role
                 if b.kind == "paragraph":
                     label_role = ""
                 continue
-            roles[j] = role
-        del level
+            roles[j] = sections[-1][1] if sections else ""
         return roles
 
     # -- 5. building --------------------------------------------------------------------------------------------
@@ -583,7 +625,6 @@ class _Reader:
         candidate = entry.candidate
         block = self.blocks[candidate.index]
         roles = self.roles(entry.extent)
-        used_code = set()
         documented: dict[str, Param] = {}
         returns: list[Return] = []
         returns_seen = False
@@ -598,10 +639,8 @@ class _Reader:
                 description.append(rest)
         if block.kind == "row" and block.cells:
             description += [re.sub(r"<br\s*/?>", "\n", c).strip() for c in block.cells[1:] if c.strip()]
-        for form in entry.forms:
-            code = [j for j in entry.extent if self.blocks[j].kind == "code" and form.signature in self.blocks[j].text]
-            used_code.update(code[:1])
         skip_until_depth = None
+        listing = -2  # the last block of a list being written into the description
         for j in entry.extent:
             b = self.blocks[j]
             role = roles.get(j, "")
@@ -645,7 +684,7 @@ class _Reader:
                 aliases += [n for c in code_spans(b.pieces) if (n := _written_name(c))]
                 continue
             if b.kind == "code":
-                if j in used_code or role == "signature":
+                if j in entry.code or role == "signature":
                     continue
                 if b.language in LUA_LANGUAGES and (b.language or role == "examples" or "(" in b.text):
                     if "needs-host" in b.info.split()[1:]:
@@ -665,13 +704,24 @@ class _Reader:
                 if found:
                     skip_until_depth = b.depth
                 continue
-            if (
-                role in ("", "description", "signature")
-                and b.kind in ("paragraph", "item", "row")
-                and b.depth <= block.depth + 1
-            ):
-                text = b.description if b.kind != "item" else "- " + b.description
-                if b.kind == "paragraph" and b.depth > block.depth and self.blocks[b.parent].kind == "quote":
+            if role in ("", "description", "signature") and b.kind in ("paragraph", "item", "row", "term"):
+                base = block.depth + (1 if block.kind in ("item", "term", "directive") else 0)
+                text = b.description
+                parent = self.blocks[b.parent] if b.parent >= 0 else None
+                if b.kind in ("item", "term") or (parent is not None and parent.kind == "item" and b.depth > base):
+                    # A list is one description block, as written: `- item` lines, nested ones indented.
+                    indent = "  " * max(0, b.depth - base - (0 if b.kind in ("item", "term") else 1))
+                    marker = "- " if b.kind in ("item", "term") else "  "
+                    line = indent + marker + text
+                    if description and listing == j - 1:
+                        description[-1] += "\n" + line
+                    else:
+                        description.append(line)
+                    listing = j
+                    continue
+                if parent is not None and parent.kind == "quote":
+                    if _key_value_rows(text):
+                        continue  # a page's metadata table (`__Type__ Function` rows), not its description
                     text = "> " + text.replace("\n", "\n> ")
                 description.append(text)
             if role == "returns":
@@ -682,7 +732,7 @@ class _Reader:
         aliases += [_written_name(f.signature) or "" for f in forms if f.name and _short(f.name) != _short(entry.name)]
         aliases = [a for a in dict.fromkeys(aliases) if a and a != entry.name]
         first = forms[0] if forms else None
-        module = _module_of(entry.name)
+        module = entry.module or _module_of(entry.name)
         signature = "\n".join(_requalify(f.signature, entry.name) for f in forms) if forms else entry.name
         api = ApiEntry(
             name=entry.name,
@@ -903,7 +953,7 @@ def _values(signature: str) -> bool:
         raw = raw.strip()
         if not raw or "=" in raw:
             continue
-        if _VALUE.match(raw):
+        if _VALUE.match(raw) or re.search(r"\s[-+*/%^]\s|^#", raw):  # a literal, a call, an expression
             return True
     return False
 
@@ -921,6 +971,20 @@ def _lines(pieces: list[Piece]) -> list[list[Piece]]:
         else:
             lines[-1].append(piece)
     return [line for line in lines if plain_text(line)]
+
+
+def _key_value_rows(text: str) -> bool:
+    lines = [line.strip() for line in text.split("\n") if line.strip() and not set(line.strip()) <= set("-= ")]
+    return bool(lines) and sum(1 for line in lines if re.match(r"^(__|\*\*)[^_*]+(__|\*\*)", line)) * 2 >= len(lines)
+
+
+def _link_only(block: Block) -> bool:
+    """Whether a heading, item or row is nothing but a link (`## [audio.play()][api.library.audio.play]`)."""
+    source = block.source.strip()
+    if source.startswith("[") and source.endswith(("]", ")")) and block.kind != "code":
+        return True
+    items = [p for p in block.pieces if not (p.kind == "text" and not p.text.strip())]
+    return len(items) >= 2 and items[0].kind == "link_open" and items[-1].kind == "link_close"
 
 
 def _is_marked(pieces: list[Piece]) -> bool:
@@ -1012,16 +1076,19 @@ def _label(block: Block) -> tuple[str, list[Piece]] | None:
         return label[0].lower(), label[1]
     if pieces and pieces[0].kind == "text":
         match = _LABEL.match(pieces[0].text)
-        if match and _role(match.group(1)):
+        if match and _role(match.group(1), exact=True):
             return match.group(1).strip().lower(), [Piece("text", pieces[0].text[match.end() :]), *pieces[1:]]
     return None
 
 
-def _role(title: str) -> str:
+def _role(title: str, exact: bool = False) -> str:
+    """The role a section title or label gives: `Returns (async version)` returns; with `exact`, only a title that
+    is the word itself (a plain `Returns the registry:` opens no section)."""
     title = " ".join(title.lower().replace("_", " ").split()).strip(" :")
     for role, words in ROLE_TITLES.items():
-        if any(title == w or title.startswith(w + " ") or title.startswith(w + "(") for w in words):
-            return role
+        for w in words:
+            if title == w or title.startswith(w + " (") or not exact and title.startswith(w + " "):
+                return role
     return ""
 
 
@@ -1032,8 +1099,8 @@ def _context_of(block: Block) -> tuple[str, str, bool] | None:
     code = block.lone_code
     if code is not None:
         code = code.strip()
-        if _name(code) and ":" not in code:
-            return code, "type" if code[:1].isupper() and "." not in code else "module", True
+        if IDENT.fullmatch(code) and not code.startswith("_"):
+            return code, "type" if code[:1].isupper() else "module", True
         return None
     pieces = [p for p in block.pieces if not (p.kind == "text" and not p.text.strip())]
     if pieces and pieces[0].kind == "code" and _name(pieces[0].text.strip()) and len(pieces) > 1:
@@ -1052,10 +1119,14 @@ def _context_of(block: Block) -> tuple[str, str, bool] | None:
             if word in TYPE_WORDS or word in TYPE_MEMBERS:
                 return name, "type", True
     first = re.split(r"\s*/\s*|\s+", text)
-    if len(first) >= 2 and _name(first[0]) and first[1].lower() in TYPE_MEMBERS + MODULE_MEMBERS:
-        kind = "module" if first[1].lower() in MODULE_MEMBERS else "type"
-        return first[0], kind, True  # `Actor Properties / Commands`
-    if _name(text) and text.lower() not in SECTION_WORDS and ":" not in text:
+    if len(first) >= 2 and _name(first[0]) and first[0].lower() not in SECTION_WORDS:
+        # `Actor Properties / Commands`: the members of a type. `X functions` names a module only when X is
+        # written as code (`Helper functions` is a kind of function, not a module).
+        if first[1].lower() in TYPE_MEMBERS and first[0][:1].isupper():
+            return first[0], "type", True
+        if first[1].lower() in MODULE_MEMBERS and pieces and pieces[0].kind == "code":
+            return first[0], "module", True
+    if IDENT.fullmatch(text) and not text.startswith("_") and text.lower() not in SECTION_WORDS:
         return text, "module", False
     return None
 
@@ -1079,7 +1150,7 @@ def _return_item(block: Block) -> Return | None:
     if parsed.types:  # `name` (`type`): description
         return Return(name=parsed.first, type="|".join(parsed.types), description=parsed.description)
     codes, rest = alternatives([Piece("code", parsed.first), *parsed.rest])
-    return Return(type="|".join(codes), description=plain_text(rest).lstrip(":").strip())
+    return Return(type="|".join(codes), description=markdown_text(rest).lstrip(":").strip())
 
 
 def _type_params(form: CallForm, documented: dict[str, Param], brackets: bool, single: bool) -> None:
@@ -1094,7 +1165,7 @@ def _type_params(form: CallForm, documented: dict[str, Param], brackets: bool, s
         if param.type == "any" and doc.type != "any":
             param.type = doc.type
         param.description = param.description or doc.description
-        if not brackets and single:
+        if single:
             param.optional = param.optional or doc.optional
             param.default = param.default or doc.default
     keys = [p for name, p in documented.items() if name not in named and name != VARARG]
