@@ -334,8 +334,9 @@ def aseprite() -> Truth:
 
 
 def darktable() -> Truth:
-    """`function(` blocks under content/lua.api.manual/darktable: the nearest H1 above, else the page's front-matter
-    title, names them; one `name : type` line a parameter, `[name : type]` optional, `...` variadic."""
+    """`function(` blocks under content/lua.api.manual/darktable: the nearest heading above, else the page's
+    front-matter title, names them (a heading that is not a Lua name, `# [store]`, or one named `*_callback` gives
+    the signature of a callback the caller passes: left out); one `name : type` line a parameter, `[name : type]` optional, `...` variadic."""
     out: Truth = {}
     for path in sorted((CORPORA / "darktable-luadocs-hugo" / "content" / "lua.api.manual" / "darktable").rglob("*.md")):
         lines = _lines(path)
@@ -343,9 +344,9 @@ def darktable() -> Truth:
                       if re.match(r"^title:", line)), "")
         name = title
         for i, line in enumerate(lines):
-            if line.startswith("# "):
-                name = line[2:].strip()
-            if line != "function(":
+            if re.match(r"^#+ ", line):
+                name = line.split(" ", 1)[1].strip()
+            if line != "function(" or not re.fullmatch(r"[A-Za-z_][\w.]*", name) or name.endswith("callback"):
                 continue
             params = []
             j = i + 1

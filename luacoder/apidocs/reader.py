@@ -83,7 +83,10 @@ _TITLED = re.compile(
 )
 _LABEL = re.compile(r"^\s*([A-Za-z][A-Za-z ()]{1,40}?)\s*:")
 _VALUE = re.compile(r"""^(?:-?\d[\w.]*|"[^"]*"|'[^']*'|true|false|nil|(?!function\b)[\w.:]+\s*\(.*\))$""")
+_C_PROTOTYPE = re.compile(r"^\s*(?:const\s+|unsigned\s+|struct\s+)*[A-Za-z_]\w*[\s*]+\**[A-Za-z_]\w*\s*\([^)]*\)\s*;")
 _C_DECLARATION = re.compile(r"\*\s*\w|;\s*$|\bconst\b|\bunsigned\b|\bstruct\b")
+# "Called when the analysis starts": a function the host calls (a callback to define), not one to call.
+_CALLED = re.compile(r"^\W*called\s+(?:when|to|by|on|after|before|every|each|for|once|if|whenever)\b", re.IGNORECASE)
 _ANONYMOUS = re.compile(r"^\s*function\s*\(")
 _DEFAULT = re.compile(r"\(\s*default(?:s| is|:)?\s+`?([^`)]+?)`?\s*\)", re.IGNORECASE)
 _FIELD_PARAM = re.compile(r"^(?:param|parameter|arg|argument|key|keyword)\s+(?:(?P<type>.+)\s+)?(?P<name>[\w.]+)$")
@@ -149,9 +152,12 @@ class _Reader:
         headings: list[tuple[int, int]] = []  # (level, block index) of the headings above
         module = ("", True)  # the module directive in force: (name, qualifies bare names)
         title_done = False
+        c_sections: set[int] = set()  # headings whose section opens with a C prototype: a C API, not Lua's
         for index, block in enumerate(self.blocks):
             if self.ignored(block):
                 continue
+            if block.kind == "code" and headings and _C_PROTOTYPE.match(block.text):
+                c_sections.add(headings[-1][1])
             if block.kind == "heading":
                 while headings and headings[-1][0] >= block.level:
                     headings.pop()
@@ -162,8 +168,9 @@ class _Reader:
             if block.kind == "front_matter" and not title_done:
                 found = self.title_candidates(index)
                 title_done = True
+            in_c = any(h in c_sections for _, h in headings)
             for candidate in found:
-                candidate.context = (tuple(h for _, h in headings), module)
+                candidate.context = (tuple(h for _, h in headings), module, in_c)
                 candidate.shape = (
                     candidate.position,
                     block.level,
@@ -183,7 +190,7 @@ class _Reader:
     def title_candidates(self, index: int) -> list[Candidate]:
         title = self.doc.title
         name = title.replace("()", "").strip()
-        if not title or not _name(name) or any(b.kind == "heading" and b.level == 1 for b in self.blocks):
+        if not title or not _name(name):
             return []
         return [Candidate(index, title, None, "title", name_only=True)]
 
@@ -359,6 +366,15 @@ class _Reader:
 
     def veto(self, candidate: Candidate) -> str:
         form = candidate.form
+        if candidate.context and candidate.context[2]:
+            return "in a section whose code is C (a C prototype opens it): the C API, not a Lua function"
+        parent = self.blocks[candidate.index].parent
+        while parent >= 0:
+            container = self.blocks[parent]
+            short = _short_directive(container.name)
+            if container.kind == "directive" and short not in CONTAINER_DIRECTIVES and _name_or_call(container.text):
+                return f"inside the directive documenting {container.text.strip()!r}: a callback or part of it"
+            parent = container.parent
         if form is None:
             return ""
         short = re.split(r"[.:]", form.name.replace(" ", ""))[-1]
@@ -432,7 +448,7 @@ class _Reader:
             kind = "method" if ":" in name else "function"
         else:
             kind = "field"
-        if _short(name).startswith("__") or self.marked_event(block):
+        if _short(name).startswith("__") or self.marked_event(block) or _callback_name(name):
             kind = "event"
         module = _module_of(name) if "." in name.split(":")[0] or ":" not in name and "." in name else ""
         module = module or self.context_module(candidate, fallback=owner or (name.split(":")[0] if ":" in name else ""))
@@ -441,7 +457,7 @@ class _Reader:
     def context_module(self, candidate: Candidate, fallback: str = "") -> str:
         """The module a global's or method's page or section says it belongs to (`require` under `# `package``,
         `file:read` under `# `io``), else `fallback` (a method's type) or _G."""
-        headings, (module, _) = candidate.context
+        headings, (module, _), _ = candidate.context
         for index in reversed(headings):
             context = _context_of(self.blocks[index])
             if context is not None and context[2] and context[1] == "module":
@@ -474,9 +490,10 @@ class _Reader:
                 if _name(name):
                     return (f"{name}:{written}", name) if method_like else (f"{name}.{written}", "")
             parent = container.parent
-        headings, (module, _) = candidate.context
+        headings, (module, _), _ = candidate.context
         if block.kind == "directive" and "module" in (block.options or {}):
-            module = (block.options or {})["module"].strip()
+            module = (block.options or {})["module"].strip()  # `:module:` names it, or (empty) says: no module
+            return (f"{module}.{written}" if module else written), ""
         strong = weak = None
         for index in reversed(headings):
             context = _context_of(self.blocks[index])
@@ -513,8 +530,16 @@ class _Reader:
     def extent(self, candidate: Candidate) -> list[int]:
         index = candidate.index
         block = self.blocks[index]
-        if candidate.position in ("item", "term", "directive", "row"):
+        if candidate.position in ("item", "term", "row") or self.doc.children(index):
             return self.doc.children(index)
+        if candidate.position == "directive":  # a directive with no body: the text after it at its own level
+            out = []
+            for j in range(index + 1, len(self.blocks)):
+                b = self.blocks[j]
+                if b.depth < block.depth or b.kind in ("heading", "directive") and b.depth == block.depth:
+                    break
+                out.append(j)
+            return out
         level = block.level if candidate.position == "heading" else 0 if candidate.position == "title" else 7
         out = []
         for j in range(index + 1, len(self.blocks)):
@@ -546,9 +571,12 @@ class _Reader:
         blocks = [j for j in extent if self.blocks[j].kind == "code" and roles.get(j) != "examples"]
         preferred = [j for j in blocks if roles.get(j) == "signature"]
         forms: list[CallForm] = []
+        first_heading = next((j for j in extent if self.blocks[j].kind == "heading"), len(self.blocks))
         for j in preferred or blocks:
             code = self.blocks[j].text
             if _ANONYMOUS.match(code):
+                if j > first_heading:
+                    continue  # an anonymous signature under a heading of its own is that heading's
                 joined = " ".join(code.split())
                 form = _form(written + joined[len("function") :])
                 if form is not None and form.callable:
@@ -733,15 +761,17 @@ class _Reader:
         aliases = [a for a in dict.fromkeys(aliases) if a and a != entry.name]
         first = forms[0] if forms else None
         module = entry.module or _module_of(entry.name)
+        text = "\n\n".join(d.strip() for d in description if d.strip())
+        kind = "event" if entry.kind in ("function", "method") and _CALLED.match(text) else entry.kind
         signature = "\n".join(_requalify(f.signature, entry.name) for f in forms) if forms else entry.name
         api = ApiEntry(
             name=entry.name,
-            kind=entry.kind,
+            kind=kind,
             module=module,
             signature=signature,
             params=list(first.params) if first else [],
             returns=returns or (list(first.returns) if first else []),
-            description="\n\n".join(d.strip() for d in description if d.strip()),
+            description=text,
             examples=examples,
             aliases=aliases,
             source=Source(self.doc.path, block.line),
@@ -890,6 +920,18 @@ def _form(text: str) -> CallForm | None:
 
 def _name(text: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z_]\w*(?:[.:][A-Za-z_]\w*)*", text))
+
+
+def _name_or_call(text: str) -> bool:
+    first = text.strip().split("\n")[0]
+    form = _form(first)
+    return form is not None and _name(form.name.replace(" ", ""))
+
+
+def _callback_name(name: str) -> bool:
+    """`lua_widget.reset_callback`, `event.callback`: the signature of a function the host calls, not one to call."""
+    short = _short(name).lower()
+    return short == "callback" or short.endswith("_callback")
 
 
 def _short(name: str) -> str:
