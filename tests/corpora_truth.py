@@ -186,12 +186,19 @@ def _ncine(folder: Path, optional_rule) -> Truth:
 
 
 def ncine_luacats() -> Truth:
-    return _ncine(
-        CORPORA / "ncine-luacats" / "library", lambda line: set(re.findall(r"^---@param ([A-Za-z_]\w*)\?", line))
-    )
+    """The `function X.Y(...) end` stubs, and the global functions of ncinelua.lua."""
+    library = CORPORA / "ncine-luacats" / "library"
+    out = _ncine(library, lambda line: set(re.findall(r"^---@param ([A-Za-z_]\w*)\?", line)))
+    for line in _lines(library / "ncinelua.lua"):
+        match = re.match(r"^function ([A-Za-z_]\w*)\((.*)\)", line)
+        if match:
+            out.setdefault(match.group(1), []).append(counts(match.group(2)))
+    return out
 
 
 def penlight() -> Truth:
+    """`function M.f(...)` / `function C:m(...)` definitions with a doc comment above (`@param[opt]` optional),
+    `pl.x.f` where the file's `@module pl.x` names the table."""
     folder = CORPORA / "penlight-ldoc" / "lua" / "pl"
     out: Truth = {}
     for path in sorted(folder.glob("*.lua")):

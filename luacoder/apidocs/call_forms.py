@@ -244,8 +244,8 @@ def read_param(raw: str, optional: bool = False) -> Param | None:
         optional = True
     if not IDENT.fullmatch(raw):
         match = IDENT.match(raw)
-        if match is None:
-            return None  # a number or punctuation written as an example value: not a name to record
+        if match is None:  # a number or an expression written as an example value: an argument with no name
+            return Param(name="value", optional=optional, default=default)
         raw = match.group(0)
     return Param(name=raw, type=type_, optional=optional, default=default)
 

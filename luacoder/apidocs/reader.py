@@ -8,7 +8,7 @@
    its forms from the code blocks of its section that call that name (never from an example section).
 2. Evidence. A candidate is kept when its points reach THRESHOLD: where it sits (POSITION_POINTS), how it is marked
    (a code span, code element or bold: +1), an anchor id that names it (+1), a description that follows it (+1), the
-   same shape (position, level, marking, classes, depth) repeated down the page (+1). It is left out, whatever its
+   same shape (position, level, marking, depth) repeated down the page (+1). It is left out, whatever its
    points, when its arguments are values rather than names (an example call), when it is a C declaration, when it is
    a Lua keyword, or when it sits inside an entry already read (a parameter, a callback, an option table's key).
 3. Context. A bare name is qualified by the class directive it is nested in, else the nearest heading that names a
@@ -83,6 +83,7 @@ _TITLED = re.compile(
 )
 _LABEL = re.compile(r"^\s*([A-Za-z][A-Za-z ()]{1,40}?)\s*:")
 _VALUE = re.compile(r"""^(?:-?\d[\w.]*|"[^"]*"|'[^']*'|true|false|nil|(?!function\b)[\w.:]+\s*\(.*\))$""")
+_PARAM_WORDS = re.compile(r"^[\w.\[\]|<>?*:\u00b7\u2026]+(?:\s+[\w.\[\]|<>?*:]+){0,2}$")
 _C_PROTOTYPE = re.compile(r"^\s*(?:const\s+|unsigned\s+|struct\s+)*[A-Za-z_]\w*[\s*]+\**[A-Za-z_]\w*\s*\([^)]*\)\s*;")
 _C_DECLARATION = re.compile(r"\*\s*\w|;\s*$|\bconst\b|\bunsigned\b|\bstruct\b")
 # "Called when the analysis starts": a function the host calls (a callback to define), not one to call.
@@ -175,7 +176,6 @@ class _Reader:
                     candidate.position,
                     block.level,
                     candidate.marked,
-                    tuple(sorted(block.classes)),
                     block.depth,
                     block.name,
                 )
@@ -465,11 +465,12 @@ class _Reader:
         return module or fallback or "_G"
 
     def marked_event(self, block: Block) -> bool:
-        """A directive that says it documents an event (`.. x:event::`, `:objtype: event`)."""
+        """A directive that says it documents an event or an operator's metamethod (`.. x:event::`, `:objtype:
+        event`, `.. x:operator::`)."""
         if block.kind != "directive":
             return False
         words = [_short_directive(block.name)] + [v.strip().lower() for v in (block.options or {}).values()]
-        return any(w in ("event", "events", "callback") for w in words)
+        return any(w in ("event", "events", "callback", "operator") for w in words)
 
     def qualify(self, written: str, candidate: Candidate, block: Block) -> tuple[str, str]:
         """(qualified name, owner type) of a name as written, from its context."""
@@ -585,8 +586,7 @@ class _Reader:
                     used.add(j)
                 continue
             local_names = set(re.findall(r"^\s*local\s+(\w+)\s*=\s*require\b", code, re.MULTILINE))
-            for line in code.split("\n")[:24]:
-                line = line.split("--")[0].strip()
+            for line in _statements(code)[:24]:
                 if not line or short not in line:
                     continue
                 form = _form(line)
@@ -922,6 +922,24 @@ def _name(text: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z_]\w*(?:[.:][A-Za-z_]\w*)*", text))
 
 
+def _statements(code: str) -> list[str]:
+    """The lines of a code block with comments dropped, a call whose brackets stay open joined to the lines that
+    close them (`dlg:button{ id=string,` ... `}`)."""
+    out: list[str] = []
+    pending = ""
+    for line in code.split("\n"):
+        line = line.split("--")[0].rstrip()
+        pending = f"{pending} {line.strip()}" if pending else line.strip()
+        depth = sum(pending.count(c) for c in "({[") - sum(pending.count(c) for c in ")}]")
+        if depth <= 0 or len(pending) > 2000:
+            if pending:
+                out.append(pending)
+            pending = ""
+    if pending:
+        out.append(pending)
+    return out
+
+
 def _name_or_call(text: str) -> bool:
     first = text.strip().split("\n")[0]
     form = _form(first)
@@ -993,6 +1011,9 @@ def _values(signature: str) -> bool:
     inside = signature[start + 1 : end].replace("[", "").replace("]", "")
     for raw in split_top(inside):
         raw = raw.strip()
+        name_part = raw.split("=")[0].strip()
+        if name_part and not _PARAM_WORDS.match(name_part) and not name_part.startswith(("function", "{", "...")):
+            return True  # `e.g. elasticsearch = http://...`: prose in parentheses, not parameters
         if not raw or "=" in raw:
             continue
         if _VALUE.match(raw) or re.search(r"\s[-+*/%^]\s|^#", raw):  # a literal, a call, an expression
