@@ -64,6 +64,7 @@ ROLE_TITLES = {
     "aliases": ("alias", "aliases", "method form"),
     "signature": ("syntax", "signature", "signatures", "synopsis", "usage", "prototype", "declaration"),
 }
+_ROLE_OF = {word: role for role, words in ROLE_TITLES.items() for word in words}
 # Words that title a part of a page, never a module: a heading made of one of them names no context.
 SECTION_WORDS = {w for titles in ROLE_TITLES.values() for w in titles} | {
     "overview", "description", "details", "notes", "note", "see", "functions", "function", "methods", "method",
@@ -135,6 +136,7 @@ class _Reader:
         self.skipped: list[Skipped] = list(document.problems)
         self.rejected: list[Rejected] = []
         self.folder = PurePosixPath(document.path).parent.name
+        self.role_cache: dict[tuple[int, int] | None, dict[int, str]] = {}
 
     # -- 1. candidates -----------------------------------------------------------------------------------------
     def read(self) -> FileReading:
@@ -215,6 +217,8 @@ class _Reader:
                 return [c for c in (self.whole(index, code, "term", True) for code in calls) if c is not None]
             found = self.whole(index, block.plain, "term", False)
             return [found] if found is not None else []
+        if kind in ("row", "item", "paragraph") and not _may_hold_signature(block):
+            return []  # decided on the raw text, before any inline parsing
         if kind == "row":
             text, marked = _lead(block.pieces)
             found = self.whole(index, text or block.plain, "row", marked)
@@ -606,6 +610,12 @@ class _Reader:
     def roles(self, extent: list[int]) -> dict[int, str]:
         """The role of each block of a section, from the sub-section headings and labels above it (a sub-section
         with a title of no role keeps its parent section's: `### Image Sheet` under `## Syntax`)."""
+        key = (extent[0], len(extent)) if extent else None
+        if key not in self.role_cache:
+            self.role_cache[key] = self.find_roles(extent)
+        return self.role_cache[key]
+
+    def find_roles(self, extent: list[int]) -> dict[int, str]:
         roles: dict[int, str] = {}
         sections: list[tuple[int, str]] = []  # (level, role) of the sub-section headings above
         label_role = ""
@@ -835,6 +845,9 @@ class _Reader:
         """The parameters a block documents, when it starts with the name of one (or is in a params section)."""
         if b.kind == "row":
             return self.param_row(b, names, loose)
+        head = b.text[:120]
+        if not loose and not any(n in head for n in names if n != VARARG) and "..." not in head:
+            return None  # decided on the raw text, before any inline parsing
         pieces = b.pieces
         lead, _ = _lead(pieces, any_mark=True)
         text = b.plain
@@ -920,6 +933,19 @@ def _form(text: str) -> CallForm | None:
 
 def _name(text: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z_]\w*(?:[.:][A-Za-z_]\w*)*", text))
+
+
+def _may_hold_signature(block: Block) -> bool:
+    """A cheap test on a block's raw text: whether its first line (marks dropped) could be a whole signature."""
+    raw = block.text
+    if "(" not in raw and "{" not in raw and not raw.rstrip().endswith(('"', "'")):
+        return False
+    if block.kind == "item" and raw.lstrip()[:1] not in ("`", "*", "_", "[", "<"):
+        return False
+    first = raw.split("\n", 1)[0]
+    if "(" not in first and "{" not in first and "`" not in first:
+        return False
+    return not (block.kind == "paragraph" and raw.count("(") > 8 and "`" not in raw[:2] and "\n" in raw)
 
 
 def _statements(code: str) -> list[str]:
@@ -1148,10 +1174,11 @@ def _role(title: str, exact: bool = False) -> str:
     """The role a section title or label gives: `Returns (async version)` returns; with `exact`, only a title that
     is the word itself (a plain `Returns the registry:` opens no section)."""
     title = " ".join(title.lower().replace("_", " ").split()).strip(" :")
-    for role, words in ROLE_TITLES.items():
-        for w in words:
-            if title == w or title.startswith(w + " (") or not exact and title.startswith(w + " "):
-                return role
+    words = title.split(" ")
+    tries = [title, title.split(" (")[0]] if exact else [title, title.split(" (")[0], " ".join(words[:2]), words[0]]
+    for key in tries:
+        if key in _ROLE_OF:
+            return _ROLE_OF[key]
     return ""
 
 
