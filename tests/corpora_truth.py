@@ -95,6 +95,13 @@ def solar2d() -> Truth:
                     marked |= {n.strip(" []") for n in re.split(r"[,/]", heading)}
             forms += [counts(args, marked) for args in lines]
         out[name] = forms
+    # Functions and methods documented inside another page, under a heading of their own (`##### object.path:setVertex()`
+    # on display.newMesh's page) or as a list item that opens with the call (`* `sqlite3.open( path )` &mdash; ...`).
+    for path in sorted(api.rglob("*.markdown")):
+        for line in _lines(path)[1:]:
+            heading = re.match(r"^(?:#{2,6} |\* `)([A-Za-z_][\w.]*[.:][A-Za-z_]\w*)\s*\(", line)
+            if heading and heading.group(1) not in out:
+                out.setdefault(heading.group(1), [])
     return out
 
 

@@ -79,6 +79,9 @@ def parse_call_form(text: str) -> CallForm:
             text = text[len(word) :].lstrip()
     returns: list[Return] = []
     paren = text.find("(")
+    brace = text.find("{")
+    if 0 <= brace < paren:  # `f{ a = g() }`: a call with one table, whatever the table holds
+        paren = -1
     head = text if paren < 0 else text[:paren]
     # `ok, err = f(...)`: the names before `=` are what it returns.
     if "=" in head and "==" not in head:
@@ -88,13 +91,18 @@ def parse_call_form(text: str) -> CallForm:
             returns = [Return(name=n) for n in names]
             text = text[text.index("=", 0) + 1 :].strip()
             paren = text.find("(")
+            brace = text.find("{")
+            if 0 <= brace < paren:
+                paren = -1
             head = text if paren < 0 else text[:paren]
     head = head.strip()
     literal = _LITERAL_ARGUMENT.search(head) if paren < 0 else None
     if literal:  # `f{ key = value }`, `f "text"`: Lua's call with one table or string argument
         head = head[: literal.start()].strip()
         if len(head.split()) > 1:  # `WPos Position { get; set; }`: a typed property, not a call
-            return CallForm(signature=text, params=[], returns=[], callable=False, name=head.split()[-1])
+            words = head.split()
+            return CallForm(signature=text, params=[], returns=[Return(type=" ".join(words[:-1]))], callable=False,
+                            name=words[-1])
     # C#-style or C-style `int BuildTime(...)`, `Actor[] Actors(...)`: a return type before the name.
     words = head.split()
     if 2 <= len(words) <= 3 and NAME.fullmatch(words[-1]) and all(TYPE_WORD.fullmatch(w) for w in words[:-1]):
@@ -245,7 +253,7 @@ def read_param(raw: str, optional: bool = False) -> Param | None:
     if not IDENT.fullmatch(raw):
         match = IDENT.match(raw)
         if match is None:  # a number or an expression written as an example value: an argument with no name
-            return Param(name="value", optional=optional, default=default)
+            return Param(name="value", optional=optional, default=default) if re.search(r"[\w\"']", raw) else None
         raw = match.group(0)
     return Param(name=raw, type=type_, optional=optional, default=default)
 

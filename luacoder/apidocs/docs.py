@@ -75,9 +75,11 @@ def read_docs(
     result.files = len(result.layouts)
     if not kept:
         reasons = "".join(f"\n  {row}" for row in result.skipped[:5])
+        looked = [f"\n  {file}: {row}" for file, rows in result.rejected.items() for row in rows][:8]
+        explained = "\nlines that looked like signatures, and why each was left out:" + "".join(looked)
         raise ApiError(
             f"no API entries found in {', '.join(map(str, paths))}: {result.files} file(s) read,"
-            f" {len(result.skipped)} skipped{reasons}"
+            f" {len(result.skipped)} skipped{reasons}{explained if looked else ''}"
         )
     result.api.entries = kept
     result.api.validate()
@@ -129,7 +131,7 @@ def _read_files(files, named: bool, given: Layout | None, entries: list, result:
         log.info("%s: %s", file.path, reading.summary or f"{len(reading.entries)} entries")
         if not reading.entries:
             why = reading.summary or "no documented callable"
-            result.skipped.append(Skipped(report, 1, "file", f"no entry: the {fmt} reader found {why}"))
+            result.skipped.append(Skipped(report, 1, "file", f"no entry ({fmt}): {why}"))
 
 
 def _drop_duplicates(entries: list[tuple[ApiEntry, str]], skipped: list[Skipped]) -> list[ApiEntry]:

@@ -122,6 +122,7 @@ class _Entry:
     extent: list[int] = field(default_factory=list)
     module: str = ""
     code: set[int] = field(default_factory=set)  # the code blocks its forms were read from
+    aliases: list[str] = field(default_factory=list)  # method forms written beside its forms
 
 
 def read_document(document: Document, report_file: str, layout=None) -> FileReading:
@@ -145,10 +146,16 @@ class _Reader:
         entries = self.accept(candidates, shapes)
         api = self.build(entries)
         kept = sum(1 for e in api if e.kind in ("function", "method", "event"))
-        summary = f"{kept} callable entries, {len(api) - kept} fields from {len(candidates)} candidate signatures"
-        if self.rejected:
-            summary += f"; {len(self.rejected)} left out"
-        return FileReading(api, self.skipped, len(candidates), self.rejected, summary)
+        signatures = sum(1 for c in candidates if c.form is not None)
+        if api:
+            summary = f"{kept} callable entries and {len(api) - kept} fields from {signatures} signature(s)"
+        elif signatures or self.rejected:
+            summary = f"{len(self.rejected)} line(s) that looked like signatures, each left out (see why above)"
+        else:
+            summary = "no line that reads as a Lua call signature"
+        if api and self.rejected:
+            summary += f"; {len(self.rejected)} line(s) that looked like signatures left out"
+        return FileReading(api, self.skipped, signatures, self.rejected, summary)
 
     def candidates(self) -> list[Candidate]:
         out: list[Candidate] = []
@@ -261,7 +268,7 @@ class _Reader:
             return [found] if found is not None else []
         name = text.strip().strip("`")
         if _name(name) and _context_of(block) is None:
-            loose = "." not in name and ":" not in name
+            loose = "." not in name and ":" not in name and not name.startswith("_")
             return [Candidate(index, text, None, "heading", marked=marked, name_only=True, loose=loose)]
         return []
 
@@ -279,6 +286,8 @@ class _Reader:
             return None  # a section title (`Syntax (Legacy)`, `Returns (sync version)`), not a signature
         form = _form(text)
         line = self.blocks[index].line
+        if form is not None and not form.callable and form.returns and position in ("row", "term"):
+            return Candidate(index, text, form, position, marked=marked)  # `WAngle East { get; }`: a typed field
         if form is not None and form.callable and not marked and re.search(r"\s\(", text.split(")")[0]):
             if not re.search(r"[.:]", form.name):
                 # `heading (compass)`, `Lua entity only (no-op for ...)`: words and a parenthetical are a title; a
@@ -333,14 +342,14 @@ class _Reader:
                 )
                 continue
             veto = self.veto(candidate)
-            if rules:
-                if not any(rule.matches(block) for rule in rules):
-                    self.reject(block.line, candidate.text, "not where the layout's `entries` put entries")
-                    continue
-                candidate.evidence = ["layout"]
-            elif veto:
+            if rules and not any(rule.matches(block) for rule in rules):
+                self.reject(block.line, candidate.text, "not where the layout's `entries` put entries")
+                continue
+            if veto:
                 self.reject(block.line, candidate.text, veto)
                 continue
+            if rules:
+                candidate.evidence = ["layout"]
             else:
                 self.score(candidate, shapes)
                 if candidate.points < THRESHOLD:
@@ -437,8 +446,9 @@ class _Reader:
         written = forms[0].name.replace(" ", "") if forms else candidate.text.replace("()", "").strip().strip("`")
         extent = self.extent(candidate)
         used: set[int] = set()
+        aliases: list[str] = []
         if candidate.name_only:
-            found = self.code_forms(written, extent, candidate.loose, used)
+            found = self.code_forms(written, extent, candidate.loose, used, aliases)
             if found:
                 forms = found
             elif candidate.loose:
@@ -447,16 +457,19 @@ class _Reader:
                 forms = []  # a documented name without a call: a field
             elif not forms:
                 return None
+        if forms and not forms[0].callable:  # a typed property: a field, read with a dot
+            written, forms = written.replace(":", "."), []
         name, owner = self.qualify(written, candidate, block)
         if forms:
             kind = "method" if ":" in name else "function"
         else:
             kind = "field"
+            name = name.replace(":", ".") if candidate.form is not None else name
         if _short(name).startswith("__") or self.marked_event(block) or _callback_name(name):
             kind = "event"
         module = _module_of(name) if "." in name.split(":")[0] or ":" not in name and "." in name else ""
         module = module or self.context_module(candidate, fallback=owner or (name.split(":")[0] if ":" in name else ""))
-        return _Entry(candidate, name, forms, kind, owner, extent, module, used)
+        return _Entry(candidate, name, forms, kind, owner, extent, module, used, aliases)
 
     def context_module(self, candidate: Candidate, fallback: str = "") -> str:
         """The module a global's or method's page or section says it belongs to (`require` under `# `package``,
@@ -562,13 +575,18 @@ class _Reader:
         """A block that holds a signature of its own (cheap test: where another entry would start)."""
         if block.kind == "heading":
             text = block.lone_code or block.plain
-            return "(" in text and _form(text) is not None
+            if "(" not in text or _role(text.split("(")[0], exact=True) or _link_only(block):
+                return False
+            form = _form(text)
+            return form is not None and form.callable
         if block.kind == "paragraph" and "(" in block.text and len(_lines(block.pieces)) == 1:
             form = _form(block.plain)
             return form is not None and form.callable and not _values(form.signature)
         return False
 
-    def code_forms(self, written: str, extent: list[int], loose: bool, used: set[int]) -> list[CallForm]:
+    def code_forms(
+        self, written: str, extent: list[int], loose: bool, used: set[int], aliases: list[str]
+    ) -> list[CallForm]:
         """Forms of a named callable from the code blocks of its section: the lines that call its name, or an
         anonymous `function(a, b)` block; code under an example section is never a signature."""
         roles = self.roles(extent)
@@ -582,8 +600,7 @@ class _Reader:
             if _ANONYMOUS.match(code):
                 if j > first_heading:
                     continue  # an anonymous signature under a heading of its own is that heading's
-                joined = " ".join(code.split())
-                form = _form(written + joined[len("function") :])
+                form = _form(written + _anonymous(code)[len("function") :])
                 if form is not None and form.callable:
                     form.name = written
                     forms.append(form)
@@ -597,8 +614,11 @@ class _Reader:
                 if form is None or not form.callable or _short(form.name) != short:
                     continue
                 root = re.split(r"[.:]", form.name.replace(" ", ""))[0]
-                if root in local_names or (loose and "(" not in form.signature):
+                if root in local_names or (loose and not re.match(r"^(?:local\s+)?(?:[\w, ]+=\s*)?[\w.:]+\s*\(", line)):
                     continue  # a call through a module bound in the example: usage, not the signature
+                if (":" in form.name) != (":" in written):  # `s:len()` under `string.len()`: its method form
+                    aliases.append(form.name.replace(" ", ""))
+                    continue
                 forms.append(form)
                 used.add(j)
             if forms and preferred:
@@ -624,8 +644,9 @@ class _Reader:
             if b.kind == "heading":
                 while sections and sections[-1][0] >= b.level:
                     sections.pop()
-                sections.append((b.level, _role(b.plain) or (sections[-1][1] if sections else "")))
-                roles[j], label_role = "heading", ""
+                inherited = sections[-1][1] if sections else ""
+                sections.append((b.level, _role(b.plain) or inherited))
+                roles[j], label_role = f"heading:{inherited}", ""
                 continue
             if b.kind == "paragraph":
                 label = _label(b)
@@ -669,7 +690,7 @@ class _Reader:
         description: list[str] = []
         examples: list[str] = []
         needs_host: list[int] = []
-        aliases: list[str] = []
+        aliases: list[str] = list(entry.aliases)
         form_names = {p.name for f in entry.forms for p in f.params}
         if block.kind == "item":
             rest = _after_lead(block.pieces)
@@ -685,8 +706,9 @@ class _Reader:
             if skip_until_depth is not None and b.depth > skip_until_depth:
                 continue
             skip_until_depth = None
-            if role == "heading":
-                param = self.param_block(b, form_names)
+            if role.startswith("heading:"):
+                # A heading inside a syntax or parameters section names parameters (or an options table's keys).
+                param = self.param_block(b, form_names, loose=role in ("heading:signature", "heading:params"))
                 if param is not None:
                     documented.update({p.name: p for p in param})
                     self.param_type_from_next(entry.extent, j, param)
@@ -799,7 +821,8 @@ class _Reader:
         return api
 
     def method_forms(self, quote: int, entry: _Entry) -> list[str]:
-        """`> method form `tcp:bind(host, port)``: a call written as a method of its first argument is an alias."""
+        """`> method form `tcp:bind(host, port)``: a call written as a method of its first argument (its other
+        parameters, those of the entry after the first) is an alias."""
         found = []
         for j in [quote, *self.doc.children(quote)]:
             for code in code_spans(self.blocks[j].pieces):
@@ -807,7 +830,8 @@ class _Reader:
                 if form is None or not form.callable or ":" not in form.name:
                     continue
                 for own in entry.forms:
-                    if [p.name for p in form.params] == [p.name for p in own.params[1:]]:
+                    rest = [p.name for p in own.params[1:]]
+                    if own.params and all(p.name in rest for p in form.params):
                         found.append(form.name.replace(" ", ""))
                         break
         return found
@@ -915,10 +939,13 @@ class _Reader:
         if nxt.kind != "paragraph":
             return
         types = _leading_emphasis_types(nxt.pieces)
+        text = nxt.plain
+        if types:  # the description is what follows the emphasised types
+            text = re.sub(r"^[^.]*?" + re.escape(types[-1]) + r"\W*", "", text, count=1).strip()
         for param in params:
             if types:
                 param.type = "|".join(types)
-            param.description = param.description or nxt.plain
+            param.description = text
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------
@@ -946,6 +973,15 @@ def _may_hold_signature(block: Block) -> bool:
     if "(" not in first and "{" not in first and "`" not in first:
         return False
     return not (block.kind == "paragraph" and raw.count("(") > 8 and "`" not in raw[:2] and "\n" in raw)
+
+
+def _anonymous(code: str) -> str:
+    """`function(` / `  a : string` / `  [b] : int` / `) : t`, one parameter a line (commas or not), on one line."""
+    lines = [line.strip().rstrip(",") for line in code.strip().split("\n")]
+    if len(lines) < 2 or not lines[-1].startswith(")"):
+        return " ".join(code.split())
+    params = [re.sub(r"^\[([\w.]+)\]\s*:\s*(.+)$", r"[\1 : \2]", p) for p in lines[1:-1] if p]
+    return "function(" + ", ".join(params) + lines[-1]
 
 
 def _statements(code: str) -> list[str]:
@@ -1216,8 +1252,8 @@ def _context_of(block: Block) -> tuple[str, str, bool] | None:
             return first[0], "type", True
         if first[1].lower() in MODULE_MEMBERS and pieces and pieces[0].kind == "code":
             return first[0], "module", True
-    if IDENT.fullmatch(text) and not text.startswith("_") and text.lower() not in SECTION_WORDS:
-        return text, "module", False
+    if IDENT.fullmatch(text) and not text.startswith("_") and text.lower() not in SECTION_WORDS and block.level > 1:
+        return text, "module", False  # `### Actor` over a table of its functions (a page's title names no module)
     return None
 
 
