@@ -103,6 +103,7 @@ class _Converter:
 
     def __init__(self, builder: Builder, env: dict, line_offset: int, report_file: str):
         self.builder, self.env, self.offset, self.report_file = builder, env, line_offset, report_file
+        self.lists: list[str] = []  # "ordered" or "" for each list open around the tokens
 
     def line(self, token: Token) -> int:
         return (token.map[0] if token.map else 0) + 1 + self.offset
@@ -134,6 +135,10 @@ class _Converter:
                 self.paragraph(token, tokens[i + 1])
                 i += 3
                 continue
+            if kind in ("bullet_list_open", "ordered_list_open"):
+                self.lists.append("ordered" if kind == "ordered_list_open" else "")
+            elif kind in ("bullet_list_close", "ordered_list_close"):
+                self.lists.pop()
             if kind == "list_item_open":
                 first = tokens[i + 1] if i + 1 < len(tokens) else None
                 if first is not None and first.type == "paragraph_open":
@@ -142,6 +147,7 @@ class _Converter:
                 else:
                     item = Block("item", self.line(token))
                     i += 1
+                item.info = self.lists[-1] if self.lists else ""
                 b.enter(b.add(item))
                 continue
             if kind in ("list_item_close", "blockquote_close"):

@@ -114,7 +114,7 @@ class _Walker:
     def line(self, node) -> int:
         found = node.line
         if found is None:
-            for child in node.traverse(include_self=False):
+            for child in node.findall(include_self=False):
                 if getattr(child, "line", None):
                     found = child.line
                     break
@@ -199,7 +199,7 @@ class _Walker:
 
     def table(self, node) -> None:
         headers: list[str] = []
-        for group in node.traverse(nodes.tgroup):
+        for group in node.findall(nodes.tgroup):
             for part in group.children:
                 for row in part.children if isinstance(part, nodes.thead | nodes.tbody) else []:
                     cells = [entry for entry in row.children if isinstance(entry, nodes.entry)]

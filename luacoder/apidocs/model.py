@@ -40,7 +40,7 @@ class Block:
     anchor: str = ""
     classes: tuple[str, ...] = ()
     language: str = ""  # code: the first word of its info string; `info` keeps the rest
-    info: str = ""
+    info: str = ""  # code: its info string; item: "ordered" in a numbered list
     source: str = ""
     name: str = ""  # directive
     options: dict[str, str] | None = None  # directive options, front matter keys

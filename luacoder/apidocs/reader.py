@@ -48,7 +48,7 @@ from luacoder.apidocs.model import Block, Document
 from luacoder.apidocs.reading import FileReading, Rejected, Skipped
 from luacoder.apidocs.schema import VARARG, ApiEntry, ApiError, CallForm, Param, Return, Source
 
-POSITION_POINTS = {"directive": 3, "heading": 2, "title": 2, "term": 2, "row": 2, "item": 1, "paragraph": 1, "line": 0}
+POSITION_POINTS = {"directive": 3, "heading": 2, "title": 2, "term": 2, "row": 2, "item": 1, "paragraph": 1, "line": 1}
 RANK = {"directive": 4, "heading": 3, "title": 3, "term": 2, "row": 2, "item": 1, "paragraph": 1, "line": 1}
 THRESHOLD = 3
 REPEATED = 3  # candidates of one shape on a page that make the shape a convention
@@ -106,6 +106,7 @@ class Candidate:
     whole: bool = True
     name_only: bool = False  # named with `()` (or a title): its forms may come from the code under it
     loose: bool = False  # a bare word heading: only a code line calling that very name makes it an entry
+    described: bool = False  # a description follows the signature on its own line
     context: tuple = ()
     shape: tuple = ()
     points: int = 0
@@ -182,7 +183,7 @@ class _Reader:
             for candidate in found:
                 candidate.context = (tuple(h for _, h in headings), module, in_c)
                 candidate.shape = (
-                    candidate.position,
+                    "paragraph" if candidate.position == "line" else candidate.position,
                     block.level,
                     candidate.marked,
                     block.depth,
@@ -267,7 +268,8 @@ class _Reader:
                 found = self.whole(index, first, "heading", True) if "(" in first else None
             return [found] if found is not None else []
         name = text.strip().strip("`")
-        if _name(name) and _context_of(block) is None:
+        context = _context_of(block)
+        if _name(name) and (context is None or not context[2]):  # a bare word may be a weak context and a name
             loose = "." not in name and ":" not in name and not name.startswith("_")
             return [Candidate(index, text, None, "heading", marked=marked, name_only=True, loose=loose)]
         return []
@@ -302,7 +304,10 @@ class _Reader:
             return None  # a call inside a sentence: not a signature
         if position in ("paragraph", "line") and after.startswith(("-", "\u2014", "\u2013", "(")):
             return None
-        return Candidate(index, text, form, position, marked=marked)
+        described = False
+        if after.startswith(":") and (after.rstrip().endswith(".") or len(after.split()) > 3):
+            form.returns, described = [], True  # `f(x): Plays an item.`: a description, not a return type
+        return Candidate(index, text, form, position, marked=marked, described=described)
 
     def reject(self, line: int, text: str, reason: str) -> None:
         self.rejected.append(Rejected(line, text, reason))
@@ -422,6 +427,8 @@ class _Reader:
         """Whether prose follows the signature: in its block, its children, its row, or the next block."""
         index = candidate.index
         block = self.blocks[index]
+        if candidate.described:
+            return True
         if block.kind in ("item", "term", "directive"):
             if len(self.doc.children(index)) > 0:
                 return True
@@ -451,6 +458,9 @@ class _Reader:
             found = self.code_forms(written, extent, candidate.loose, used, aliases)
             if found:
                 forms = found
+                full = found[0].name.replace(" ", "")
+                if candidate.loose and re.search(r"[.:]", full):
+                    written = full  # `## area` over `geo.area(shape)`: the code names it in full
             elif candidate.loose:
                 return None
             elif not forms and ("." in written or ":" in written or written.startswith("_")):
@@ -595,6 +605,12 @@ class _Reader:
         preferred = [j for j in blocks if roles.get(j) == "signature"]
         forms: list[CallForm] = []
         first_heading = next((j for j in extent if self.blocks[j].kind == "heading"), len(self.blocks))
+        for j in extent:  # `**Syntax:** *ok, err = ngx.say(...)*`: a label with the signature after it
+            if roles.get(j) == "label:signature" and self.blocks[j].kind == "paragraph":
+                rest = plain_text(_label(self.blocks[j])[1]).strip()
+                form = _form(rest) if rest else None
+                if form is not None and form.callable and _short(form.name) == short:
+                    forms.append(form)
         for j in preferred or blocks:
             code = self.blocks[j].text
             if _ANONYMOUS.match(code):
@@ -751,7 +767,7 @@ class _Reader:
                         needs_host.append(len(examples))
                     examples.append(b.text)
                 continue
-            if b.kind in ("item", "row", "term", "paragraph") and role != "examples":
+            if b.kind in ("item", "row", "term") and role != "examples":
                 param = self.param_block(b, form_names)
                 if param:
                     documented.update({p.name: p for p in param})
@@ -771,7 +787,7 @@ class _Reader:
                 if b.kind in ("item", "term") or (parent is not None and parent.kind == "item" and b.depth > base):
                     # A list is one description block, as written: `- item` lines, nested ones indented.
                     indent = "  " * max(0, b.depth - base - (0 if b.kind in ("item", "term") else 1))
-                    marker = "- " if b.kind in ("item", "term") else "  "
+                    marker = ("1. " if b.info == "ordered" else "- ") if b.kind in ("item", "term") else "  "
                     line = indent + marker + text
                     if description and listing == j - 1:
                         description[-1] += "\n" + line
@@ -892,6 +908,8 @@ class _Reader:
         optional = optional or raw_names.strip().startswith("[")
         default = _DEFAULT.search(rest)
         description = parsed.description if parsed is not None else rest.lstrip(" :-\u2014").strip()
+        if types and parsed is None:  # `**path** - _string_ - where it is`
+            description = re.sub(r"^\W*" + re.escape(types) + r"\W*", "", description).strip() or description
         return [
             Param(
                 name=n,
