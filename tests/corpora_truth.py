@@ -95,8 +95,8 @@ def solar2d() -> Truth:
                     marked |= {n.strip(" []") for n in re.split(r"[,/]", heading)}
             forms += [counts(args, marked) for args in lines]
         out[name] = forms
-    # Functions and methods documented inside another page, under a heading of their own (`##### object.path:setVertex()`
-    # on display.newMesh's page) or as a list item that opens with the call (`* `sqlite3.open( path )` &mdash; ...`).
+    # Functions and methods documented inside another page, under a heading of their own (display.newMesh's
+    # `##### object.path:setVertex()`) or as a list item that opens with the call (`* `sqlite3.open( path )` ...`).
     for path in sorted(api.rglob("*.markdown")):
         for line in _lines(path)[1:]:
             heading = re.match(r"^(?:#{2,6} |\* `)([A-Za-z_][\w.]*[.:][A-Za-z_]\w*)\s*\(", line)
@@ -122,7 +122,12 @@ def luanti() -> Truth:
         atx = re.match(r"^(#{1,6})\s+(.*?)\s*#*$", line)
         if atx:
             level, title = len(atx.group(1)), atx.group(2)
-        elif i + 1 < len(lines) and line.strip() and re.match(r"^(=+|-+)\s*$", lines[i + 1]) and not line.startswith(("*", "-", " ")):
+        elif (
+            i + 1 < len(lines)
+            and line.strip()
+            and re.match(r"^(=+|-+)\s*$", lines[i + 1])
+            and not line.startswith(("*", "-", " "))
+        ):
             level, title = (1 if lines[i + 1].startswith("=") else 2), line.strip()
         if level:
             while stack and stack[-1][0] >= level:
@@ -350,12 +355,17 @@ def aseprite() -> Truth:
 def darktable() -> Truth:
     """`function(` blocks under content/lua.api.manual/darktable: the nearest heading above, else the page's
     front-matter title, names them (a heading that is not a Lua name, `# [store]`, or one named `*_callback` gives
-    the signature of a callback the caller passes: left out); one `name : type` line a parameter, `[name : type]` optional, `...` variadic."""
+    the signature of a callback the caller passes: left out); one `name : type` line a parameter, `[name : type]`
+    optional, `...` variadic."""
     out: Truth = {}
-    for path in sorted((CORPORA / "darktable-luadocs-hugo" / "content" / "lua.api.manual" / "darktable").rglob("*.md")):
+    for path in sorted(
+        (CORPORA / "darktable-luadocs-hugo" / "content" / "lua.api.manual" / "darktable").rglob("*.md")
+    ):
         lines = _lines(path)
-        title = next((re.match(r"^title:\s*(.+)$", line).group(1).strip() for line in lines[:12]
-                      if re.match(r"^title:", line)), "")
+        title = next(
+            (re.match(r"^title:\s*(.+)$", line).group(1).strip() for line in lines[:12] if re.match(r"^title:", line)),
+            "",
+        )
         name = title
         for i, line in enumerate(lines):
             if re.match(r"^#+ ", line):

@@ -14,7 +14,6 @@ from conftest import BUNDLED_DOCS, CORPORA
 
 from luacoder.apidocs import read_docs
 
-
 # -- conventions no corpus here has: as a new user's docs would be written ------------------------------------------
 
 
@@ -395,7 +394,10 @@ def test_front_matter_names_an_anonymous_signature(tmp_path):
         " : types.handle\n```\n\nOpens a store.\n\n* **path** - _string_ - where it is\n"
     )
     entry = read_docs([doc]).api.get("store.open")
-    assert [(p.name, p.type, p.optional) for p in entry.params] == [("path", "string", False), ("mode", "string", True)]
+    assert [(p.name, p.type, p.optional) for p in entry.params] == [
+        ("path", "string", False),
+        ("mode", "string", True),
+    ]
     assert entry.returns[0].type == "types.handle" and entry.description.startswith("Opens a store.")
     assert entry.params[0].description == "where it is"
 

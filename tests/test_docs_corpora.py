@@ -161,7 +161,11 @@ def test_classed_html_paragraphs(reading):
 def test_heading_names_and_code_block_forms(reading):
     aseprite = reading("aseprite-api-md").api
     sprite = aseprite.get("Sprite")
-    assert sorted(set(sprite.arities())) == [(1, 1), (2, 2), (3, 3)]  # `Sprite(spec)`, `Sprite{ fromFile=... }`: (1, 1)
+    assert sorted(set(sprite.arities())) == [
+        (1, 1),
+        (2, 2),
+        (3, 3),
+    ]  # `Sprite(spec)`, `Sprite{ fromFile=... }`: (1, 1)
     assert aseprite.get("Sprite:resize").arities() == [(2, 2), (1, 1)]
     assert aseprite.get("app.command.CanvasSize") is None  # a command page: its heading names no call
     textadept = reading("textadept-api-md").api

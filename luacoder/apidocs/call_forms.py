@@ -101,8 +101,9 @@ def parse_call_form(text: str) -> CallForm:
         head = head[: literal.start()].strip()
         if len(head.split()) > 1:  # `WPos Position { get; set; }`: a typed property, not a call
             words = head.split()
-            return CallForm(signature=text, params=[], returns=[Return(type=" ".join(words[:-1]))], callable=False,
-                            name=words[-1])
+            return CallForm(
+                signature=text, params=[], returns=[Return(type=" ".join(words[:-1]))], callable=False, name=words[-1]
+            )
     # C#-style or C-style `int BuildTime(...)`, `Actor[] Actors(...)`: a return type before the name.
     words = head.split()
     if 2 <= len(words) <= 3 and NAME.fullmatch(words[-1]) and all(TYPE_WORD.fullmatch(w) for w in words[:-1]):

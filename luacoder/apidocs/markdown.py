@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from luacoder.apidocs.from_markdown import parse_markdown
+from luacoder.apidocs.model import Document
 from luacoder.apidocs.reader import read_document
 from luacoder.apidocs.schema import ApiEntry, ApiError, ApiSet
 from luacoder.apidocs.text_files import read_text
@@ -45,10 +46,48 @@ def read_markdown_docs(paths: list[str | os.PathLike], name: str = "api") -> Api
 def read_markdown_file(path: str | os.PathLike) -> list[ApiEntry]:
     """The entries of one file; the first problem (a malformed entry, a missing module heading) is an ApiError."""
     path = Path(path)
-    reading = read_document(parse_markdown(read_text(path), path.as_posix(), str(path)), str(path))
+    document = parse_markdown(read_text(path), path.as_posix(), str(path))
+    reading = read_document(document, str(path))
     if reading.skipped:
         first = reading.skipped[0]
         raise ApiError(f"{first.file}:{first.line}: {first.what}: {first.reason}")
     if not reading.entries:
         raise ApiError(f"{path}: no entry ({reading.summary})")
+    _check_convention(document, reading.entries, path)
     return reading.entries
+
+
+def _check_convention(document: Document, entries: list[ApiEntry], path: Path) -> None:
+    """The convention's own rules, beyond what any docs need: a level-1 module heading (a code span) before every
+    entry, and a Parameters list that names the signature's parameters in order."""
+    blocks = document.blocks
+    module_line = next(
+        (
+            b.line
+            for b in blocks
+            if b.kind == "heading"
+            and b.level == 1
+            and b.lone_code
+            or (b.kind == "heading" and b.level == 1 and b.pieces and b.pieces[0].kind == "code")
+        ),
+        None,
+    )
+    for entry in entries:
+        line = entry.source.line if entry.source else 0
+        if module_line is None or line < module_line:
+            raise ApiError(f"{path}:{line}: an entry (level-2 heading) comes before the module's level-1 heading")
+    by_line = {e.source.line: e for e in entries if e.source}
+    entry, section = None, ""
+    listed: dict[int, list[str]] = {}
+    for block in blocks:
+        if block.kind == "heading" and block.level <= 2:
+            entry, section = by_line.get(block.line), ""
+        elif block.kind == "heading" and block.level == 3:
+            section = block.plain.strip().lower()
+        elif entry is not None and section == "parameters" and block.kind == "item" and block.depth == 0:
+            code = next((p.text for p in block.pieces if p.kind == "code"), "")
+            listed.setdefault(entry.source.line, []).append(code)
+    for line, names in listed.items():
+        wanted = [p.name for p in by_line[line].params]
+        if names != wanted:
+            raise ApiError(f"{path}:{line}: the Parameters list {names} does not match the signature {wanted}")

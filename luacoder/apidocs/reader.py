@@ -280,7 +280,9 @@ class _Reader:
         text = " ".join(text.split())
         if _link_only(self.blocks[index]):
             if "(" in text:
-                self.reject(self.blocks[index].line, text, "a link to where it is documented (an index), not the entry")
+                self.reject(
+                    self.blocks[index].line, text, "a link to where it is documented (an index), not the entry"
+                )
             return None
         if "(" not in text and "{" not in text and not text.endswith(('"', "'")):
             return None
@@ -290,11 +292,11 @@ class _Reader:
         line = self.blocks[index].line
         if form is not None and not form.callable and form.returns and position in ("row", "term"):
             return Candidate(index, text, form, position, marked=marked)  # `WAngle East { get; }`: a typed field
-        if form is not None and form.callable and not marked and re.search(r"\s\(", text.split(")")[0]):
-            if not re.search(r"[.:]", form.name):
-                # `heading (compass)`, `Lua entity only (no-op for ...)`: words and a parenthetical are a title; a
-                # signature written with a space before `(` is qualified (`string.rep (s, n)`) or marked as code.
-                return None
+        spaced = form is not None and form.callable and re.search(r"\s\(", text.split(")")[0])
+        if spaced and not marked and not re.search(r"[.:]", form.name):
+            # `heading (compass)`, `Lua entity only (no-op for ...)`: words and a parenthetical are a title; a
+            # signature written with a space before `(` is qualified (`string.rep (s, n)`) or marked as code.
+            return None
         if form is None or not form.callable:
             if re.match(r"^[\w.:]+\s*\(", text) and position not in ("paragraph", "line", "item"):
                 self.reject(line, text, "looks like a signature but cannot be read as one")
@@ -478,7 +480,9 @@ class _Reader:
         if _short(name).startswith("__") or self.marked_event(block) or _callback_name(name):
             kind = "event"
         module = _module_of(name) if "." in name.split(":")[0] or ":" not in name and "." in name else ""
-        module = module or self.context_module(candidate, fallback=owner or (name.split(":")[0] if ":" in name else ""))
+        module = module or self.context_module(
+            candidate, fallback=owner or (name.split(":")[0] if ":" in name else "")
+        )
         return _Entry(candidate, name, forms, kind, owner, extent, module, used, aliases)
 
     def context_module(self, candidate: Candidate, fallback: str = "") -> str:
@@ -531,7 +535,7 @@ class _Reader:
                 and any(r.matches(self.blocks[index]) for r in self.layout.context)
             ):
                 name = self.blocks[index].plain.strip("` ")
-                context = (name, "type" if name[:1].isupper() else "module", True) if _name(name) else None
+                context = (name, "module", True) if _name(name) else None
             if context is None:
                 continue
             if context[2] and strong is None:
@@ -590,8 +594,12 @@ class _Reader:
             form = _form(text)
             return form is not None and form.callable
         if block.kind == "paragraph" and "(" in block.text and len(_lines(block.pieces)) == 1:
-            form = _form(block.plain)
-            return form is not None and form.callable and not _values(form.signature)
+            text = block.lone_code or block.plain
+            form = _form(text)
+            if form is None or not form.callable or _values(form.signature) or form.signature not in text:
+                return False
+            after = text[text.find(form.signature) + len(form.signature) :].strip()
+            return not after or after.startswith(("->", "\u2192", ":"))
         return False
 
     def code_forms(
@@ -630,7 +638,9 @@ class _Reader:
                 if form is None or not form.callable or _short(form.name) != short:
                     continue
                 root = re.split(r"[.:]", form.name.replace(" ", ""))[0]
-                if root in local_names or (loose and not re.match(r"^(?:local\s+)?(?:[\w, ]+=\s*)?[\w.:]+\s*\(", line)):
+                if root in local_names or (
+                    loose and not re.match(r"^(?:local\s+)?(?:[\w, ]+=\s*)?[\w.:]+\s*\(", line)
+                ):
                     continue  # a call through a module bound in the example: usage, not the signature
                 if (":" in form.name) != (":" in written):  # `s:len()` under `string.len()`: its method form
                     aliases.append(form.name.replace(" ", ""))
@@ -742,10 +752,10 @@ class _Reader:
                 if label_role == "aliases":
                     aliases += [n for c in code_spans(rest) if (n := _written_name(c))]
                 continue
-            if b.kind == "term" and b.depth == block.depth + (1 if block.kind in ("term", "directive", "item") else 0):
-                if self.field_term(b, j, entry, documented, returns):
-                    skip_until_depth = b.depth
-                    continue
+            field_depth = block.depth + (1 if block.kind in ("term", "directive", "item") else 0)
+            if b.kind == "term" and b.depth == field_depth and self.field_term(b, j, entry, documented, returns):
+                skip_until_depth = b.depth
+                continue
             if role == "params" and b.kind in ("item", "row", "term", "paragraph"):
                 param = self.param_block(b, form_names, loose=True)
                 if param:
@@ -893,9 +903,9 @@ class _Reader:
         text = b.plain
         raw_names = lead or re.split(r"[\s:(\u2014-]", text.strip(), maxsplit=1)[0]
         candidates = [n.strip(" []*_`") for n in re.split(r"[,/]", raw_names) if n.strip(" []*_`")]
-        if not candidates or not all(n in names or n == VARARG for n in candidates):
-            if not (loose and candidates and all(IDENT.fullmatch(n) or n == VARARG for n in candidates)):
-                return None
+        known = bool(candidates) and all(n in names or n == VARARG for n in candidates)
+        if not known and not (loose and candidates and all(IDENT.fullmatch(n) or n == VARARG for n in candidates)):
+            return None
         parsed = split_item(pieces, colon_types=True)
         types = "|".join(parsed.types) if parsed is not None and parsed.types else ""
         rest = text[len(raw_names) :] if text.startswith(raw_names) else text
@@ -1188,9 +1198,8 @@ def _first_emphasis(pieces: list[Piece], skip_first: bool) -> str:
                 seen_lead = True
                 continue
             return piece.text
-        if piece.kind == "text" and piece.text.strip() and depth_start is None and seen_lead:
-            if len(piece.text.strip(" -:\u2014()")) > 0:
-                return ""
+        if piece.kind == "text" and depth_start is None and seen_lead and piece.text.strip(" -:\u2014()"):
+            return ""
     return ""
 
 
