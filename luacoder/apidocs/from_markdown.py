@@ -27,6 +27,7 @@ from luacoder.apidocs.reading import Skipped
 _BLOCKS = MarkdownIt("commonmark").enable("table").disable(["inline", "text_join"])
 PIECE_CHARS = 256 * 1024  # a large file is parsed this much at a time
 _ATX = re.compile(r"^#{1,6}(?:[ \t]|$)")
+_MARKUP = re.compile(r"[`*_\[\]<>&!\\~]")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _EMPTY_ANCHOR = re.compile(r"^\s*<a\s+(?:id|name)\s*=\s*[\"']([^\"']+)[\"']\s*/?>\s*(?:</a>)?\s*$", re.IGNORECASE)
 
@@ -127,7 +128,10 @@ class _Converter:
             kind = token.type
             if kind == "heading_open":
                 block = self.inline_block("heading", token, tokens[i + 1], level=int(token.tag[1:]))
-                block.text = plain_text(block.pieces)
+                if _MARKUP.search(block.source):  # plain words need no inline parse to be read as text
+                    block.text = plain_text(block.pieces)
+                else:
+                    block.text = " ".join(block.source.split())
                 b.add(block)
                 i += 3
                 continue

@@ -85,6 +85,7 @@ _TITLED = re.compile(
 _LABEL = re.compile(r"^\s*([A-Za-z][A-Za-z ()]{1,40}?)\s*:")
 _VALUE = re.compile(r"""^(?:-?\d[\w.]*|"[^"]*"|'[^']*'|true|false|nil|(?!function\b)[\w.:]+\s*\(.*\))$""")
 _PARAM_WORDS = re.compile(r"^[\w.\[\]|<>?*:\u00b7\u2026]+(?:\s+[\w.\[\]|<>?*:]+){0,2}$")
+_RAW_CODE_LEAD = re.compile(r"^\s*`([^`]*)`")
 _C_PROTOTYPE = re.compile(r"^\s*(?:const\s+|unsigned\s+|struct\s+)*[A-Za-z_]\w*[\s*]+\**[A-Za-z_]\w*\s*\([^)]*\)\s*;")
 _C_DECLARATION = re.compile(r"\*\s*\w|;\s*$|\bconst\b|\bunsigned\b|\bstruct\b")
 # "Called when the analysis starts": a function the host calls (a callback to define), not one to call.
@@ -997,6 +998,9 @@ def _may_hold_signature(block: Block) -> bool:
         return False
     if block.kind == "item" and raw.lstrip()[:1] not in ("`", "*", "_", "[", "<"):
         return False
+    lead = _RAW_CODE_LEAD.match(raw)
+    if block.kind in ("item", "row") and lead and "(" not in lead.group(1) and "{" not in lead.group(1):
+        return False  # `- `name` (`type`): text`: a parameter, not a signature
     first = raw.split("\n", 1)[0]
     if "(" not in first and "{" not in first and "`" not in first:
         return False
