@@ -75,6 +75,13 @@ def format_of(path: Path, head: str) -> str | None:
 
 def read_format(fmt: str, text: str, source_file: str, report_file: str, layout=None) -> FileReading:
     """Read one file's text in its format (`source_file`: its path relative to the docs root)."""
+    if fmt == "markdown":  # a large file is read one piece at a time (from_markdown.markdown_documents)
+        from luacoder.apidocs.from_markdown import markdown_documents
+        from luacoder.apidocs.reader import read_document
+
+        return _merge(
+            [read_document(d, report_file, layout) for d in markdown_documents(text, source_file, report_file)]
+        )
     if fmt in DOCUMENT_FORMATS:
         from luacoder.apidocs.reader import read_document
 
@@ -83,6 +90,20 @@ def read_format(fmt: str, text: str, source_file: str, report_file: str, layout=
     if fmt in READERS:
         return _load(READERS[fmt])(text, source_file, report_file)
     raise ValueError(f"no reader for format {fmt!r}")
+
+
+def _merge(readings: list[FileReading]) -> FileReading:
+    if len(readings) == 1:
+        return readings[0]
+    merged = FileReading([], [], 0)
+    for reading in readings:
+        merged.entries += reading.entries
+        merged.skipped += reading.skipped
+        merged.candidates += reading.candidates
+        merged.rejected += reading.rejected
+    kept = len(merged.entries)
+    merged.summary = f"{kept} entries from {merged.candidates} signature(s) in {len(readings)} pieces"
+    return merged
 
 
 def _load(target: str):

@@ -5,8 +5,9 @@ by the HTML parser (an empty `<a id="x"></a>` line names the block after it); a 
 with `: ` is a definition (pandoc, PHP Markdown Extra): a term and its body. Inline elements are parsed only when the
 reader first looks at a block, so that description paragraphs cost no inline parse.
 
-A large file is parsed in pieces cut at ATX headings outside code fences (a heading at column 0 always starts a new
-block), so that memory stays in proportion to one piece, not to the token stream of the whole file.
+A large file is read as several documents, cut before a heading outside any code fence that is as high as any
+before it: it closes every section above it, so no entry spans two documents, and memory stays in proportion to one
+piece, not to the whole file.
 """
 
 from __future__ import annotations
@@ -25,20 +26,32 @@ from luacoder.apidocs.model import Block, Builder, Document
 from luacoder.apidocs.reading import Skipped
 
 _BLOCKS = MarkdownIt("commonmark").enable("table").disable(["inline", "text_join"])
-PIECE_CHARS = 256 * 1024  # a large file is parsed this much at a time
-_ATX = re.compile(r"^#{1,6}(?:[ \t]|$)")
+PIECE_CHARS = 128 * 1024  # a large file is read this much at a time
+_ATX = re.compile(r"^(#{1,6})(?:[ \t]|$)")
+_SETEXT = re.compile(r"^ {0,3}(?:=+|-+)\s*$")
 _MARKUP = re.compile(r"[`*_\[\]<>&!\\~]")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _EMPTY_ANCHOR = re.compile(r"^\s*<a\s+(?:id|name)\s*=\s*[\"']([^\"']+)[\"']\s*/?>\s*(?:</a>)?\s*$", re.IGNORECASE)
 
 
 def parse_markdown(text: str, path: str, report_file: str) -> Document:
-    document = Document(path, "markdown")
-    builder = Builder(document)
+    """The whole file as one document."""
+    documents = list(markdown_documents(text, path, report_file, piece_chars=None))
+    return documents[0]
+
+
+def markdown_documents(text: str, path: str, report_file: str, piece_chars: int | None = PIECE_CHARS):
+    """The file as documents of about `piece_chars` each (None: one), cut before a heading as high as any before
+    it, so that no section spans two documents (the front matter, if any, begins each one)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    first_line = _front_matter(text, builder, report_file)
     lines = text.split("\n")
-    for start, end in _pieces(lines, first_line):
+    front = Document(path, "markdown")
+    first_line = _front_matter(text, Builder(front), report_file)
+    for start, end in _pieces(lines, first_line, piece_chars):
+        document = Document(path, "markdown", problems=list(front.problems) if start == first_line else [])
+        builder = Builder(document)
+        for block in front.blocks:
+            builder.add(Block(block.kind, block.line, options=block.options))
         chunk = "\n".join(lines[start:end])
         env: dict = {}
         tokens = _BLOCKS.parse(chunk, env)
@@ -46,7 +59,8 @@ def parse_markdown(text: str, path: str, report_file: str) -> Document:
             row.line += start
             document.problems.append(row)
         _Converter(builder, env, start, report_file).run(tokens)
-    return document
+        del tokens
+        yield document
 
 
 def _front_matter(text: str, builder: Builder, report_file: str) -> int:
@@ -76,25 +90,28 @@ def _front_matter(text: str, builder: Builder, report_file: str) -> int:
     return 0
 
 
-def _pieces(lines: list[str], first: int):
-    """(start, end) line ranges of about PIECE_CHARS each, cut before an ATX heading that is outside any fence."""
-    start, size, fence = first, 0, ""
+def _pieces(lines: list[str], first: int, piece_chars: int | None):
+    """(start, end) line ranges of about `piece_chars` each, cut before an ATX heading outside any fence whose level
+    is no deeper than any heading before it (it closes every section open above it)."""
+    start, size, fence, highest = first, 0, "", 7
     for i in range(first, len(lines)):
         line = lines[i]
         match = _FENCE.match(line)
         if fence:
-            if (
-                match
-                and match.group(1)[0] == fence[0]
-                and len(match.group(1)) >= len(fence)
-                and not match.group(2).strip()
-            ):
+            closing = match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence)
+            if closing and not match.group(2).strip():
                 fence = ""
         elif match and not (match.group(1)[0] == "`" and "`" in match.group(2)):
             fence = match.group(1)
-        elif size >= PIECE_CHARS and _ATX.match(line):
-            yield start, i
-            start, size = i, 0
+        else:
+            atx = _ATX.match(line)
+            level = len(atx.group(1)) if atx else 0
+            if not level and i and lines[i - 1].strip() and _SETEXT.match(line):
+                level = 1 if line.lstrip().startswith("=") else 2
+            if piece_chars and level and level <= highest and size >= piece_chars and atx:
+                yield start, i
+                start, size = i, 0
+            highest = min(highest, level or 7)
         size += len(line) + 1
     yield start, len(lines)
 
