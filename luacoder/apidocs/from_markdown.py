@@ -21,7 +21,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from luacoder.apidocs.fence_check import fence_problems
-from luacoder.apidocs.inline import inline_pieces, plain_text
+from luacoder.apidocs.inline import Piece, inline_pieces, plain_text
 from luacoder.apidocs.model import Block, Builder, Document
 from luacoder.apidocs.reading import Skipped
 
@@ -29,7 +29,9 @@ _BLOCKS = MarkdownIt("commonmark").enable("table").disable(["inline", "text_join
 PIECE_CHARS = 128 * 1024  # a large file is read this much at a time
 _ATX = re.compile(r"^(#{1,6})(?:[ \t]|$)")
 _SETEXT = re.compile(r"^ {0,3}(?:=+|-+)\s*$")
-_MARKUP = re.compile(r"[`*_\[\]<>&!\\~]")
+# What makes inline markup (code, emphasis, links, HTML, entities, escapes); `_` only where it can open or close
+# emphasis (`pack_7` is a name); `[ ]` only as links (`f(s [, i])` is text).
+_MARKUP = re.compile(r"[`*<&\\]|\]\(|\]\[|!\[|(?:^|[\s(\[{])_|_(?:$|[\s)\]},.;:!?])")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _EMPTY_ANCHOR = re.compile(r"^\s*<a\s+(?:id|name)\s*=\s*[\"']([^\"']+)[\"']\s*/?>\s*(?:</a>)?\s*$", re.IGNORECASE)
 
@@ -145,10 +147,11 @@ class _Converter:
             kind = token.type
             if kind == "heading_open":
                 block = self.inline_block("heading", token, tokens[i + 1], level=int(token.tag[1:]))
-                if _MARKUP.search(block.source):  # plain words need no inline parse to be read as text
+                if _MARKUP.search(block.source):
                     block.text = plain_text(block.pieces)
-                else:
+                else:  # plain text needs no inline parse
                     block.text = " ".join(block.source.split())
+                    block._pieces, block._parse = [Piece("text", block.text)], None
                 b.add(block)
                 i += 3
                 continue
