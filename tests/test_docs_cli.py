@@ -125,6 +125,16 @@ def test_docs_explains_the_lines_that_looked_like_signatures_in_a_file_read_shor
     assert rc == 1 and "no API entries found" in message and "lines that looked like signatures" in message
     assert "line 3: 'spawn(kind, x, y)': too little evidence (2 of 3 points: paragraph 1, description 1)" in message
     assert "line 7: 'walk(1, 2)': its arguments are values, not parameter names: an example call" in message
+    # A file read short among others is explained on stdout, beside the counts.
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "game.md").write_text(doc.read_text() + "\n## game.quit()\n\nQuits.\n")
+    (folder / "m.md").write_text(textwrap.dedent(MODULE_DOC).lstrip())
+    rc, out, _err = run_cli(capsys, "docs", str(folder), "-o", str(tmp_path / "api.json"))
+    assert rc == 0
+    assert f"{folder / 'game.md'}: 1 entries; 2 line(s) looked like signatures:" in out
+    assert "  line 3: 'spawn(kind, x, y)': too little evidence" in out and "entries: [{heading: 4}]" in out
+    assert f"{folder / 'm.md'}:" not in out  # read in full: nothing to explain
     # The three-line override the explanation points to reads it.
     layout = tmp_path / "game.yaml"
     layout.write_text("name: game\nentries: [{kind: paragraph}]\n")

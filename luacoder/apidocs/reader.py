@@ -47,6 +47,7 @@ from luacoder.apidocs.inline import (
 from luacoder.apidocs.model import Block, Document
 from luacoder.apidocs.reading import FileReading, Rejected, Skipped
 from luacoder.apidocs.schema import VARARG, ApiEntry, ApiError, CallForm, Param, Return, Source
+from luacoder.apidocs.signature import Signature
 
 POSITION_POINTS = {"directive": 3, "heading": 2, "title": 2, "term": 2, "row": 2, "item": 1, "paragraph": 1, "line": 1}
 RANK = {"directive": 4, "heading": 3, "title": 3, "term": 2, "row": 2, "item": 1, "paragraph": 1, "line": 1}
@@ -473,12 +474,13 @@ class _Reader:
         if forms and not forms[0].callable:  # a typed property: a field, read with a dot
             written, forms = written.replace(":", "."), []
         name, owner = self.qualify(written, candidate, block)
-        if forms:
-            kind = "method" if ":" in name else "function"
-        else:
-            kind = "field"
-            name = name.replace(":", ".") if candidate.form is not None else name
-        if _short(name).startswith("__") or self.marked_event(block) or _callback_name(name):
+        if not forms and candidate.form is not None:
+            name = name.replace(":", ".")  # a typed property is read with a dot
+        # method, function (`__x`: an event); a name with no signature anywhere (`# t:attach_tag`, "see ...") is not
+        # read as a call: a field
+        kind = Signature(name, [], callable=bool(forms)).kind
+        kind = "field" if kind == "method" and not forms else kind
+        if self.marked_event(block) or _callback_name(name):
             kind = "event"
         module = _module_of(name) if "." in name.split(":")[0] or ":" not in name and "." in name else ""
         module = module or self.context_module(
