@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import BUNDLED_DOCS, CORPORA
+from conftest import BUNDLED_DOCS
 
 from luacoder.apidocs import read_docs
 
@@ -142,40 +142,6 @@ def test_odd_files_in_a_folder_are_rows_not_silence(tmp_path):
     assert "folder named like a docs file" in reasons["folder.md"]
     assert "FIFO" in reasons["pipe.md"]
     assert result.files == 1 and len(result.api) == 17
-
-
-def need(path: Path) -> None:
-    if not path.exists():
-        pytest.skip(f"{path} is absent: the shared corpora (../shared/corpora, see its README) are not here")
-
-
-# -- Solar2D: the docs' own examples (correct code) graded against what the reader built ---------------------------
-
-
-@pytest.mark.slow
-def test_solar2d_examples_raise_no_false_arity_errors_on_variants():
-    from luacoder.grading import ApiIndex
-    from luacoder.lua.calls import extract_calls
-
-    api = CORPORA / "solar2d-corona-docs" / "markdown" / "api"
-    need(api)
-    result = read_docs([api])
-    index = ApiIndex(result.api)
-    matched, errors = 0, []
-    for entry in result.api:
-        for code in entry.examples:
-            for call in extract_calls(code).calls:
-                match = index.classify(call)
-                matched += match.kind == "matched"
-                if match.kind == "matched" and match.arity_ok is False:
-                    errors.append(match.entries[0])
-    # Before call forms: 89 of 1,964 (display.newImage 24, newImageRect 15, setStrokeColor 12, File:write 6, ...).
-    # The 6 left are the docs' own slips (a legacy newText call, setTextColor with one gray value, ...).
-    assert matched >= 1900 and len(errors) <= 6, errors
-    variants = {"display.newImage", "display.newImageRect", "ShapeObject:setStrokeColor", "File:write"}
-    assert not variants & set(errors)
-    fill = index.classify(extract_calls("local r = display.newRect(0, 0, 1, 1)\nr:setFillColor()").calls[1])
-    assert fill.arity_ok is False  # no form of setFillColor takes no argument
 
 
 def test_one_folder_of_every_format_reads_with_no_flags(tmp_path):

@@ -182,3 +182,30 @@ def test_heading_names_and_code_block_forms(reading):
     ]
     assert darktable.get("darktable.tags.find").returns[0].type == "types.dt_lua_tag_t"
     assert darktable.get("lua_widget.reset_callback").kind == "event"  # a callback's signature, not a call
+
+
+# -- the docs' own examples (correct code) graded against what the reader built --------------------------------------
+
+
+@pytest.mark.slow
+def test_solar2d_examples_raise_no_false_arity_errors_on_variants(reading):
+    from luacoder.grading import ApiIndex
+    from luacoder.lua.calls import extract_calls
+
+    result = reading("solar2d-corona-docs")
+    index = ApiIndex(result.api)
+    matched, errors = 0, []
+    for entry in result.api:
+        for code in entry.examples:
+            for call in extract_calls(code).calls:
+                match = index.classify(call)
+                matched += match.kind == "matched"
+                if match.kind == "matched" and match.arity_ok is False:
+                    errors.append(match.entries[0])
+    # Before call forms: 89 of 1,964 (display.newImage 24, newImageRect 15, setStrokeColor 12, File:write 6, ...).
+    # The 6 left are the docs' own slips (a legacy newText call, setTextColor with one gray value, ...).
+    assert matched >= 1900 and len(errors) <= 6, errors
+    variants = {"display.newImage", "display.newImageRect", "ShapeObject:setStrokeColor", "File:write"}
+    assert not variants & set(errors)
+    fill = index.classify(extract_calls("local r = display.newRect(0, 0, 1, 1)\nr:setFillColor()").calls[1])
+    assert fill.arity_ok is False  # no form of setFillColor takes no argument
