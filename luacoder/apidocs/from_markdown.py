@@ -31,7 +31,9 @@ _ATX = re.compile(r"^(#{1,6})(?:[ \t]|$)")
 _SETEXT = re.compile(r"^ {0,3}(?:=+|-+)\s*$")
 # What makes inline markup (code, emphasis, links, HTML, entities, escapes); `_` only where it can open or close
 # emphasis (`pack_7` is a name); `[ ]` only as links (`f(s [, i])` is text).
-_MARKUP = re.compile(r"[`*<&\\]|\]\(|\]\[|!\[|(?:^|[\s(\[{])_|_(?:$|[\s)\]},.;:!?])")
+_MARKUP = re.compile(r"[`*<&\\]|\]\(|\]\[|!\[|(?:^|[\s(\[{\"'])_|_(?:$|[\s)\]},.;:!?\"'])")
+# Inline markup other than single-backtick code spans: emphasis, links, HTML, entities, escapes, longer backtick runs.
+_INLINE_MARKUP = re.compile(r"[*<&\\]|\]\(|\]\[|!\[|``|(?:^|[\s(\[{`\"'])_|_(?:$|[\s)\]},.;:!?`\"'])")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _EMPTY_ANCHOR = re.compile(r"^\s*<a\s+(?:id|name)\s*=\s*[\"']([^\"']+)[\"']\s*/?>\s*(?:</a>)?\s*$", re.IGNORECASE)
 
@@ -269,5 +271,26 @@ class _Converter:
         add_fragment(token.content, self.builder, self.line(token) - 1, self.report_file)
 
 
-def _pieces_of(content: str, env: dict):
-    return inline_pieces(content, env)
+def _pieces_of(content: str, env: dict) -> list[Piece]:
+    """The inline elements of Markdown text; text whose only markup is single-backtick code spans is split here,
+    as CommonMark reads it, without the inline parser (most items and paragraphs of API docs are such text)."""
+    if _INLINE_MARKUP.search(content) or content.count("`") % 2 or ("[" in content and env.get("references")):
+        return inline_pieces(content, env)
+    out: list[Piece] = []
+    for n, part in enumerate(content.split("`")):
+        if n % 2:
+            code = part.replace("\n", " ")
+            if len(code) > 2 and code.startswith(" ") and code.endswith(" ") and code.strip():
+                code = code[1:-1]
+            out.append(Piece("code", code))
+            continue
+        lines = part.split("\n")
+        for k, line in enumerate(lines):
+            if k:
+                out.append(Piece("break"))
+            # A line break drops the spaces around it, as markdown-it's softbreak does.
+            line = line.lstrip(" ") if k else line
+            line = line.rstrip(" ") if k < len(lines) - 1 else line
+            if line:
+                out.append(Piece("text", line))
+    return out
