@@ -376,3 +376,24 @@ def test_plain_text_reference_lines(tmp_path):
     )
     api = read_docs([doc]).api
     assert {e.name: e.arity() for e in api} == {"vlc.play": (1, 1), "vlc.seek": (1, 2), "vlc.stop": (0, 0)}
+
+
+def test_the_fast_inline_split_reads_as_markdown_it_does():
+    from luacoder.apidocs.from_markdown import _BLOCKS, _pieces_of
+    from luacoder.apidocs.inline import inline_pieces
+
+    texts = [
+        "`a.b(x)`: returns `nil`\nwhen  \n  done",
+        "` x ` and `  ` and `` `tick` `` and `f(_x_)`",
+        "`lpeg.P(`_`n`_`)`",
+        "a_b c_d `e` _emphasis_",
+        "[label][ref] and [shortcut] and *bold* \\* &amp; <b>x</b>",
+        "`unclosed",
+    ]
+    for path in sorted(BUNDLED_DOCS.glob("*.md")):
+        env: dict = {}
+        texts += [t.content for t in _BLOCKS.parse(path.read_text(encoding="utf-8"), env) if t.type == "inline"]
+    env = {"references": {"SHORTCUT": {"href": "x", "title": ""}}}
+    assert len(texts) > 1000
+    for text in texts:
+        assert _pieces_of(text, env) == inline_pieces(text, env), text

@@ -30,7 +30,6 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
 
 from luacoder.apidocs.call_forms import IDENT, parse_call_form, split_top
@@ -141,6 +140,7 @@ class _Reader:
         self.rejected: list[Rejected] = []
         self.folder = PurePosixPath(document.path).parent.name
         self.role_cache: dict[tuple[int, int] | None, dict[int, str]] = {}
+        self.contexts: dict[int, tuple[str, str, bool] | None] = {}
 
     # -- 1. candidates -----------------------------------------------------------------------------------------
     def read(self) -> FileReading:
@@ -195,6 +195,12 @@ class _Reader:
             if block.kind == "heading":
                 headings.append((block.level, index))
         return out
+
+    def context(self, index: int) -> tuple[str, str, bool] | None:
+        """The module or type a heading names for what follows it (`_context_of`), once per heading."""
+        if index not in self.contexts:
+            self.contexts[index] = _context_of(self.blocks[index])
+        return self.contexts[index]
 
     def ignored(self, block: Block) -> bool:
         return self.layout is not None and any(rule.matches(block) for rule in self.layout.ignore)
@@ -270,7 +276,9 @@ class _Reader:
                 found = self.whole(index, first, "heading", True) if "(" in first else None
             return [found] if found is not None else []
         name = text.strip().strip("`")
-        context = _context_of(block)
+        if name.lower() in SECTION_WORDS or _role(name, exact=True):
+            return []  # `### Parameters`, `## Functions`: a part of the page, never an entry
+        context = self.context(index)
         if _name(name) and (context is None or not context[2]):  # a bare word may be a weak context and a name
             loose = "." not in name and ":" not in name and not name.startswith("_")
             return [Candidate(index, text, None, "heading", marked=marked, name_only=True, loose=loose)]
@@ -333,7 +341,7 @@ class _Reader:
                 heading_at += 1
             if candidate.position in ("heading", "title") and section is not None and block.level <= section[1]:
                 section = None
-            owner = self.container_entry(candidate.index, inside)
+            owner = inside.get(candidate.index)
             if owner is not None:
                 self.reject(
                     block.line,
@@ -382,9 +390,6 @@ class _Reader:
                 level = block.level if candidate.position == "heading" else 0 if candidate.position == "title" else 7
                 section = (len(entries) - 1, level, RANK[candidate.position])
         return entries
-
-    def container_entry(self, index: int, inside: dict[int, int]) -> int | None:
-        return inside.get(index)
 
     def veto(self, candidate: Candidate) -> str:
         form = candidate.form
@@ -493,7 +498,7 @@ class _Reader:
         `file:read` under `# `io``), else `fallback` (a method's type) or _G."""
         headings, (module, _), _ = candidate.context
         for index in reversed(headings):
-            context = _context_of(self.blocks[index])
+            context = self.context(index)
             if context is not None and context[2] and context[1] == "module":
                 return context[0]
         return module or fallback or "_G"
@@ -531,7 +536,7 @@ class _Reader:
             return (f"{module}.{written}" if module else written), ""
         strong = weak = None
         for index in reversed(headings):
-            context = _context_of(self.blocks[index])
+            context = self.context(index)
             if (
                 context is None
                 and self.layout is not None
@@ -1332,7 +1337,3 @@ def _type_params(form: CallForm, documented: dict[str, Param], brackets: bool, s
     if keys and len(real) == 1 and not any(name in named for name in documented):
         real[0].fields = [Param(p.name, p.type, p.optional, p.description, p.default) for p in keys]
         real[0].type = real[0].type if real[0].type != "any" else "table"
-
-
-def matches_glob(value: str, pattern: str) -> bool:
-    return fnmatchcase(value.lower(), pattern.lower())
