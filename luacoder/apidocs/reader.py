@@ -23,6 +23,7 @@
 
 A layout (layout.py) overrides what cannot be guessed: which blocks are entries, which to ignore, which name the
 context. Every candidate left out is kept with its reason (`FileReading.rejected`), for `luacoder docs` to explain.
+What a block's text says (its lead, label, role, context; values or prose in a call) is read by block_text.py.
 """
 
 from __future__ import annotations
@@ -32,13 +33,43 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from luacoder.apidocs.call_forms import IDENT, parse_call_form, split_top
+from luacoder.apidocs.block_text import (
+    MODULE_WORDS,
+    SECTION_WORDS,
+    TYPE_WORDS,
+    after_lead,
+    anchor_name,
+    anonymous_signature,
+    context_of,
+    directive_kind,
+    first_emphasis,
+    form_of,
+    is_callback_name,
+    is_name,
+    key_value_rows,
+    label_of,
+    leading_emphasis_types,
+    leading_mark,
+    link_only,
+    may_hold_signature,
+    merge_forms,
+    module_of,
+    names_something,
+    piece_lines,
+    requalify,
+    return_item,
+    role_of,
+    short_name,
+    starts_marked,
+    statements,
+    type_params,
+    unique_forms,
+    written_as_values,
+    written_name,
+)
+from luacoder.apidocs.call_forms import IDENT
 from luacoder.apidocs.inline import (
-    Piece,
-    alternatives,
-    bold_label,
     code_spans,
-    markdown_text,
     plain_text,
     split_item,
     value_groups,
@@ -56,36 +87,8 @@ LUA_KEYWORDS = {
     "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if", "in", "local", "nil",
     "not", "or", "repeat", "return", "then", "true", "until", "while",
 }  # fmt: skip
-# Section titles and labels, matched on their first words in lower case.
-ROLE_TITLES = {
-    "params": ("parameters", "parameter", "params", "param", "arguments", "argument", "args", "arg"),
-    "returns": ("returns", "return", "result", "results", "return value", "return values"),
-    "examples": ("example", "examples", "sample", "samples"),
-    "aliases": ("alias", "aliases", "method form"),
-    "signature": ("syntax", "signature", "signatures", "synopsis", "usage", "prototype", "declaration"),
-}
-_ROLE_OF = {word: role for role, words in ROLE_TITLES.items() for word in words}
-# Words that title a part of a page, never a module: a heading made of one of them names no context.
-SECTION_WORDS = {w for titles in ROLE_TITLES.values() for w in titles} | {
-    "overview", "description", "details", "notes", "note", "see", "functions", "function", "methods", "method",
-    "properties", "fields", "constants", "events", "callbacks", "types", "classes", "modules", "reference", "api",
-    "index", "contents", "introduction", "summary", "remarks", "gotchas", "deprecated", "changes", "license",
-}  # fmt: skip
-MODULE_WORDS = ("module", "library", "package", "namespace", "table")
-TYPE_WORDS = ("class", "type", "object", "interface", "struct")
-TYPE_MEMBERS = ("methods", "properties", "commands", "members", "fields", "attributes")
-MODULE_MEMBERS = ("functions",)
 CONTAINER_DIRECTIVES = set(MODULE_WORDS + TYPE_WORDS) | {"currentmodule", "enum"}
 LUA_LANGUAGES = ("lua", "luau", "moon", "moonscript", "")
-_TITLED = re.compile(
-    r"^(?:the\s+)?(?:(?P<word1>[a-z]+)\s+(?P<name1>`?[\w.:]+`?)|(?P<name2>`?[\w.:]+`?)\s+(?P<word2>[a-z]+))"
-    r"(?:\s+(?:reference|api|overview))?\s*$",
-    re.IGNORECASE,
-)
-_LABEL = re.compile(r"^\s*([A-Za-z][A-Za-z ()]{1,40}?)\s*:")
-_VALUE = re.compile(r"""^(?:-?\d[\w.]*|"[^"]*"|'[^']*'|true|false|nil|(?!function\b)[\w.:]+\s*\(.*\))$""")
-_PARAM_WORDS = re.compile(r"^[\w.\[\]|<>?*:\u00b7\u2026]+(?:\s+[\w.\[\]|<>?*:]+){0,2}$")
-_RAW_CODE_LEAD = re.compile(r"^\s*`([^`]*)`")
 _C_PROTOTYPE = re.compile(r"^\s*(?:const\s+|unsigned\s+|struct\s+)*[A-Za-z_]\w*[\s*]+\**[A-Za-z_]\w*\s*\([^)]*\)\s*;")
 _C_DECLARATION = re.compile(r"\*\s*\w|;\s*$|\bconst\b|\bunsigned\b|\bstruct\b")
 # "Called when the analysis starts": a function the host calls (a callback to define), not one to call.
@@ -174,7 +177,7 @@ class _Reader:
             if block.kind == "heading":
                 while headings and headings[-1][0] >= block.level:
                     headings.pop()
-            elif block.kind == "directive" and _short_directive(block.name) in ("module", "currentmodule"):
+            elif block.kind == "directive" and directive_kind(block.name) in ("module", "currentmodule"):
                 module = (block.text.strip(), True)
                 continue
             found = self.block_candidates(index, block)
@@ -197,9 +200,9 @@ class _Reader:
         return out
 
     def context(self, index: int) -> tuple[str, str, bool] | None:
-        """The module or type a heading names for what follows it (`_context_of`), once per heading."""
+        """The module or type a heading names for what follows it (`context_of`), once per heading."""
         if index not in self.contexts:
-            self.contexts[index] = _context_of(self.blocks[index])
+            self.contexts[index] = context_of(self.blocks[index])
         return self.contexts[index]
 
     def ignored(self, block: Block) -> bool:
@@ -208,7 +211,7 @@ class _Reader:
     def title_candidates(self, index: int) -> list[Candidate]:
         title = self.doc.title
         name = title.replace("()", "").strip()
-        if not title or not _name(name):
+        if not title or not is_name(name):
             return []
         return [Candidate(index, title, None, "title", name_only=True)]
 
@@ -218,7 +221,7 @@ class _Reader:
             lines = [line.strip() for line in block.text.split("\n") if line.strip()]
             out = []
             for line in lines:
-                form = _form(line)
+                form = form_of(line)
                 if form is not None and form.callable:
                     out.append(Candidate(index, line, form, "directive", marked=True))
                 elif "(" in line or "{" in line:
@@ -233,14 +236,14 @@ class _Reader:
                 return [c for c in (self.whole(index, code, "term", True) for code in calls) if c is not None]
             found = self.whole(index, block.plain, "term", False)
             return [found] if found is not None else []
-        if kind in ("row", "item", "paragraph") and not _may_hold_signature(block):
+        if kind in ("row", "item", "paragraph") and not may_hold_signature(block):
             return []  # decided on the raw text, before any inline parsing
         if kind == "row":
-            text, marked = _lead(block.pieces)
+            text, marked = leading_mark(block.pieces)
             found = self.whole(index, text or block.plain, "row", marked)
             return [found] if found is not None else []
         if kind == "item":
-            text, marked = _lead(block.pieces)
+            text, marked = leading_mark(block.pieces)
             if not text:
                 return []
             found = self.whole(index, text, "item", marked)
@@ -252,11 +255,11 @@ class _Reader:
             if code is not None:
                 found = self.whole(index, code, "paragraph", True)
                 return [found] if found is not None else []
-            lines = _lines(block.pieces)
+            lines = piece_lines(block.pieces)
             if len(lines) == 1:
-                found = self.whole(index, plain_text(lines[0]), "paragraph", _is_marked(lines[0]))
+                found = self.whole(index, plain_text(lines[0]), "paragraph", starts_marked(lines[0]))
             else:
-                found = self.whole(index, plain_text(lines[0]), "line", _is_marked(lines[0]))
+                found = self.whole(index, plain_text(lines[0]), "line", starts_marked(lines[0]))
             return [found] if found is not None else []
         return []
 
@@ -276,10 +279,10 @@ class _Reader:
                 found = self.whole(index, first, "heading", True) if "(" in first else None
             return [found] if found is not None else []
         name = text.strip().strip("`")
-        if name.lower() in SECTION_WORDS or _role(name, exact=True):
+        if name.lower() in SECTION_WORDS or role_of(name, exact=True):
             return []  # `### Parameters`, `## Functions`: a part of the page, never an entry
         context = self.context(index)
-        if _name(name) and (context is None or not context[2]):  # a bare word may be a weak context and a name
+        if is_name(name) and (context is None or not context[2]):  # a bare word may be a weak context and a name
             loose = "." not in name and ":" not in name and not name.startswith("_")
             return [Candidate(index, text, None, "heading", marked=marked, name_only=True, loose=loose)]
         return []
@@ -288,7 +291,7 @@ class _Reader:
         """A candidate when the whole text (bar returns after it) is a call signature, else None (with a rejected
         line when the text looks like one but is not)."""
         text = " ".join(text.split())
-        if _link_only(self.blocks[index]):
+        if link_only(self.blocks[index]):
             if "(" in text:
                 self.reject(
                     self.blocks[index].line, text, "a link to where it is documented (an index), not the entry"
@@ -296,9 +299,9 @@ class _Reader:
             return None
         if "(" not in text and "{" not in text and not text.endswith(('"', "'")):
             return None
-        if _role(text, exact=True) or _role(text.split("(")[0].strip(), exact=True):
+        if role_of(text, exact=True) or role_of(text.split("(")[0].strip(), exact=True):
             return None  # a section title (`Syntax (Legacy)`, `Returns (sync version)`), not a signature
-        form = _form(text)
+        form = form_of(text)
         line = self.blocks[index].line
         if form is not None and not form.callable and form.returns and position in ("row", "term"):
             return Candidate(index, text, form, position, marked=marked)  # `WAngle East { get; }`: a typed field
@@ -398,8 +401,8 @@ class _Reader:
         parent = self.blocks[candidate.index].parent
         while parent >= 0:
             container = self.blocks[parent]
-            short = _short_directive(container.name)
-            if container.kind == "directive" and short not in CONTAINER_DIRECTIVES and _name_or_call(container.text):
+            short = directive_kind(container.name)
+            if container.kind == "directive" and short not in CONTAINER_DIRECTIVES and names_something(container.text):
                 return f"inside the directive documenting {container.text.strip()!r}: a callback or part of it"
             parent = container.parent
         if form is None:
@@ -409,7 +412,7 @@ class _Reader:
             return "a Lua keyword, not a function"
         if _C_DECLARATION.search(form.signature) or _C_DECLARATION.search(candidate.text):
             return "a C declaration (pointers, `const`, a closing `;`), not a Lua signature"
-        if candidate.position not in ("directive",) and _values(form.signature):
+        if candidate.position not in ("directive",) and written_as_values(form.signature):
             return "its arguments are values, not parameter names: an example call"
         return ""
 
@@ -420,7 +423,7 @@ class _Reader:
         if candidate.marked and candidate.position != "directive":
             points += 1
             evidence.append("marked 1")
-        short = _short(candidate.form.name if candidate.form else candidate.text)
+        short = short_name(candidate.form.name if candidate.form else candidate.text)
         if block.anchor and short and short.lower() in block.anchor.lower():
             points += 1
             evidence.append("anchor 1")
@@ -485,9 +488,9 @@ class _Reader:
         # read as a call: a field
         kind = Signature(name, [], callable=bool(forms)).kind
         kind = "field" if kind == "method" and not forms else kind
-        if self.marked_event(block) or _callback_name(name):
+        if self.marked_event(block) or is_callback_name(name):
             kind = "event"
-        module = _module_of(name) if "." in name.split(":")[0] or ":" not in name and "." in name else ""
+        module = module_of(name) if "." in name.split(":")[0] or ":" not in name and "." in name else ""
         module = module or self.context_module(
             candidate, fallback=owner or (name.split(":")[0] if ":" in name else "")
         )
@@ -508,7 +511,7 @@ class _Reader:
         event`, `.. x:operator::`)."""
         if block.kind != "directive":
             return False
-        words = [_short_directive(block.name)] + [v.strip().lower() for v in (block.options or {}).values()]
+        words = [directive_kind(block.name)] + [v.strip().lower() for v in (block.options or {}).values()]
         return any(w in ("event", "events", "callback", "operator") for w in words)
 
     def qualify(self, written: str, candidate: Candidate, block: Block) -> tuple[str, str]:
@@ -520,14 +523,14 @@ class _Reader:
             return f"{owner}:{method}", owner
         if "." in written:
             return written, ""
-        method_like = block.kind == "directive" and _short_directive(block.name) in ("method", "classmethod")
+        method_like = block.kind == "directive" and directive_kind(block.name) in ("method", "classmethod")
         # A class directive the candidate is nested in.
         parent = block.parent
         while parent >= 0:
             container = self.blocks[parent]
-            if container.kind == "directive" and _short_directive(container.name) in CONTAINER_DIRECTIVES:
+            if container.kind == "directive" and directive_kind(container.name) in CONTAINER_DIRECTIVES:
                 name = container.text.strip().split("\n")[0].split("(")[0].strip()
-                if _name(name):
+                if is_name(name):
                     return (f"{name}:{written}", name) if method_like else (f"{name}.{written}", "")
             parent = container.parent
         headings, (module, _), _ = candidate.context
@@ -543,7 +546,7 @@ class _Reader:
                 and any(r.matches(self.blocks[index]) for r in self.layout.context)
             ):
                 name = self.blocks[index].plain.strip("` ")
-                context = (name, "module", True) if _name(name) else None
+                context = (name, "module", True) if is_name(name) else None
             if context is None:
                 continue
             if context[2] and strong is None:
@@ -561,7 +564,7 @@ class _Reader:
             if kind == "type" or method_like:
                 return f"{name}:{written}", name
             return f"{name}.{written}", ""
-        anchored = _anchor_name(block.anchor, written)
+        anchored = anchor_name(block.anchor, written)
         if anchored:
             return anchored, anchored.rsplit(":", 1)[0] if ":" in anchored else ""
         return written, ""
@@ -597,14 +600,14 @@ class _Reader:
         """A block that holds a signature of its own (cheap test: where another entry would start)."""
         if block.kind == "heading":
             text = block.lone_code or block.plain
-            if "(" not in text or _role(text.split("(")[0], exact=True) or _link_only(block):
+            if "(" not in text or role_of(text.split("(")[0], exact=True) or link_only(block):
                 return False
-            form = _form(text)
+            form = form_of(text)
             return form is not None and form.callable
-        if block.kind == "paragraph" and "(" in block.text and len(_lines(block.pieces)) == 1:
+        if block.kind == "paragraph" and "(" in block.text and len(piece_lines(block.pieces)) == 1:
             text = block.lone_code or block.plain
-            form = _form(text)
-            if form is None or not form.callable or _values(form.signature) or form.signature not in text:
+            form = form_of(text)
+            if form is None or not form.callable or written_as_values(form.signature) or form.signature not in text:
                 return False
             after = text[text.find(form.signature) + len(form.signature) :].strip()
             return not after or after.startswith(("->", "\u2192", ":"))
@@ -616,34 +619,34 @@ class _Reader:
         """Forms of a named callable from the code blocks of its section: the lines that call its name, or an
         anonymous `function(a, b)` block; code under an example section is never a signature."""
         roles = self.roles(extent)
-        short = _short(written)
+        short = short_name(written)
         blocks = [j for j in extent if self.blocks[j].kind == "code" and roles.get(j) != "examples"]
         preferred = [j for j in blocks if roles.get(j) == "signature"]
         forms: list[CallForm] = []
         first_heading = next((j for j in extent if self.blocks[j].kind == "heading"), len(self.blocks))
         for j in extent:  # `**Syntax:** *ok, err = ngx.say(...)*`: a label with the signature after it
             if roles.get(j) == "label:signature" and self.blocks[j].kind == "paragraph":
-                rest = plain_text(_label(self.blocks[j])[1]).strip()
-                form = _form(rest) if rest else None
-                if form is not None and form.callable and _short(form.name) == short:
+                rest = plain_text(label_of(self.blocks[j])[1]).strip()
+                form = form_of(rest) if rest else None
+                if form is not None and form.callable and short_name(form.name) == short:
                     forms.append(form)
         for j in preferred or blocks:
             code = self.blocks[j].text
             if _ANONYMOUS.match(code):
                 if j > first_heading:
                     continue  # an anonymous signature under a heading of its own is that heading's
-                form = _form(written + _anonymous(code)[len("function") :])
+                form = form_of(written + anonymous_signature(code)[len("function") :])
                 if form is not None and form.callable:
                     form.name = written
                     forms.append(form)
                     used.add(j)
                 continue
             local_names = set(re.findall(r"^\s*local\s+(\w+)\s*=\s*require\b", code, re.MULTILINE))
-            for line in _statements(code)[:24]:
+            for line in statements(code)[:24]:
                 if not line or short not in line:
                     continue
-                form = _form(line)
-                if form is None or not form.callable or _short(form.name) != short:
+                form = form_of(line)
+                if form is None or not form.callable or short_name(form.name) != short:
                     continue
                 root = re.split(r"[.:]", form.name.replace(" ", ""))[0]
                 if root in local_names or (
@@ -659,7 +662,7 @@ class _Reader:
                 continue
             if forms:
                 break
-        return _unique(forms)
+        return unique_forms(forms)
 
     def roles(self, extent: list[int]) -> dict[int, str]:
         """The role of each block of a section, from the sub-section headings and labels above it (a sub-section
@@ -679,13 +682,13 @@ class _Reader:
                 while sections and sections[-1][0] >= b.level:
                     sections.pop()
                 inherited = sections[-1][1] if sections else ""
-                sections.append((b.level, _role(b.plain) or inherited))
+                sections.append((b.level, role_of(b.plain) or inherited))
                 roles[j], label_role = f"heading:{inherited}", ""
                 continue
             if b.kind == "paragraph":
-                label = _label(b)
+                label = label_of(b)
                 if label is not None:
-                    label_role = _role(label[0])
+                    label_role = role_of(label[0])
                     if label_role:
                         roles[j] = f"label:{label_role}"
                         continue
@@ -708,7 +711,7 @@ class _Reader:
             if api.name in by_name:  # written twice: one more form of the same entry
                 first = by_name[api.name]
                 if api.kind in ("function", "method", "event") and first.kind in ("function", "method", "event"):
-                    _merge(first, api)
+                    merge_forms(first, api)
                 continue
             by_name[api.name] = api
             out.append(api)
@@ -727,7 +730,7 @@ class _Reader:
         aliases: list[str] = list(entry.aliases)
         form_names = {p.name for f in entry.forms for p in f.params}
         if block.kind == "item":
-            rest = _after_lead(block.pieces)
+            rest = after_lead(block.pieces)
             if rest:
                 description.append(rest)
         if block.kind == "row" and block.cells:
@@ -748,7 +751,7 @@ class _Reader:
                     self.param_type_from_next(entry.extent, j, param)
                 continue
             if role.startswith("label:"):
-                label, rest = _label(b)
+                label, rest = label_of(b)
                 label_role = role.split(":", 1)[1]
                 if label_role == "returns" and not returns_seen:
                     for codes, words in value_groups(rest):
@@ -758,7 +761,7 @@ class _Reader:
                 elif label_role == "returns" or label_role not in ("params", "aliases", "examples"):
                     description.append(b.description)
                 if label_role == "aliases":
-                    aliases += [n for c in code_spans(rest) if (n := _written_name(c))]
+                    aliases += [n for c in code_spans(rest) if (n := written_name(c))]
                 continue
             field_depth = block.depth + (1 if block.kind in ("term", "directive", "item") else 0)
             if b.kind == "term" and b.depth == field_depth and self.field_term(b, j, entry, documented, returns):
@@ -770,12 +773,12 @@ class _Reader:
                     documented.update({p.name: p for p in param})
                     continue
             if role == "returns" and b.kind in ("item", "row", "paragraph") and not returns_seen:
-                value = _return_item(b)
+                value = return_item(b)
                 if value is not None:
                     returns.append(value)
                 continue
             if role == "aliases":
-                aliases += [n for c in code_spans(b.pieces) if (n := _written_name(c))]
+                aliases += [n for c in code_spans(b.pieces) if (n := written_name(c))]
                 continue
             if b.kind == "code":
                 if j in entry.code or role == "signature":
@@ -814,7 +817,7 @@ class _Reader:
                     listing = j
                     continue
                 if parent is not None and parent.kind == "quote":
-                    if _key_value_rows(text):
+                    if key_value_rows(text):
                         continue  # a page's metadata table (`__Type__ Function` rows), not its description
                     text = "> " + text.replace("\n", "\n> ")
                 description.append(text)
@@ -822,14 +825,16 @@ class _Reader:
                 returns_seen = True
         forms = entry.forms
         for form in forms:
-            _type_params(form, documented, brackets="[" in form.signature and len(forms) >= 1, single=len(forms) == 1)
-        aliases += [_written_name(f.signature) or "" for f in forms if f.name and _short(f.name) != _short(entry.name)]
+            type_params(form, documented, single=len(forms) == 1)
+        aliases += [
+            written_name(f.signature) or "" for f in forms if f.name and short_name(f.name) != short_name(entry.name)
+        ]
         aliases = [a for a in dict.fromkeys(aliases) if a and a != entry.name]
         first = forms[0] if forms else None
-        module = entry.module or _module_of(entry.name)
+        module = entry.module or module_of(entry.name)
         text = "\n\n".join(d.strip() for d in description if d.strip())
         kind = "event" if entry.kind in ("function", "method") and _CALLED.match(text) else entry.kind
-        signature = "\n".join(_requalify(f.signature, entry.name) for f in forms) if forms else entry.name
+        signature = "\n".join(requalify(f.signature, entry.name) for f in forms) if forms else entry.name
         api = ApiEntry(
             name=entry.name,
             kind=kind,
@@ -842,7 +847,7 @@ class _Reader:
             aliases=aliases,
             source=Source(self.doc.path, block.line),
             needs_host=needs_host,
-            forms=[CallForm(_requalify(f.signature, entry.name), f.params, f.returns) for f in forms]
+            forms=[CallForm(requalify(f.signature, entry.name), f.params, f.returns) for f in forms]
             if len(forms) > 1
             else [],
             owner=entry.owner or (entry.name.split(":")[0] if ":" in entry.name else ""),
@@ -860,7 +865,7 @@ class _Reader:
         found = []
         for j in [quote, *self.doc.children(quote)]:
             for code in code_spans(self.blocks[j].pieces):
-                form = _form(code)
+                form = form_of(code)
                 if form is None or not form.callable or ":" not in form.name:
                     continue
                 for own in entry.forms:
@@ -907,7 +912,7 @@ class _Reader:
         if not loose and not any(n in head for n in names if n != VARARG) and "..." not in head:
             return None  # decided on the raw text, before any inline parsing
         pieces = b.pieces
-        lead, _ = _lead(pieces, any_mark=True)
+        lead, _ = leading_mark(pieces, any_mark=True)
         text = b.plain
         raw_names = lead or re.split(r"[\s:(\u2014-]", text.strip(), maxsplit=1)[0]
         candidates = [n.strip(" []*_`") for n in re.split(r"[,/]", raw_names) if n.strip(" []*_`")]
@@ -918,7 +923,7 @@ class _Reader:
         types = "|".join(parsed.types) if parsed is not None and parsed.types else ""
         rest = text[len(raw_names) :] if text.startswith(raw_names) else text
         if not types:
-            emphasised = _first_emphasis(pieces, skip_first=bool(lead))
+            emphasised = first_emphasis(pieces, skip_first=bool(lead))
             if emphasised:
                 types = emphasised
         flags = set(parsed.flags) if parsed is not None else set()
@@ -974,7 +979,7 @@ class _Reader:
         nxt = self.blocks[extent[position + 1]]
         if nxt.kind != "paragraph":
             return
-        types = _leading_emphasis_types(nxt.pieces)
+        types = leading_emphasis_types(nxt.pieces)
         text = nxt.plain
         if types:  # the description is what follows the emphasised types
             text = re.sub(r"^[^.]*?" + re.escape(types[-1]) + r"\W*", "", text, count=1).strip()
@@ -982,358 +987,3 @@ class _Reader:
             if types:
                 param.type = "|".join(types)
             param.description = text
-
-
-# -- helpers ------------------------------------------------------------------------------------------------------
-
-
-def _form(text: str) -> CallForm | None:
-    try:
-        return parse_call_form(text)
-    except ApiError:
-        return None
-
-
-def _name(text: str) -> bool:
-    return bool(re.fullmatch(r"[A-Za-z_]\w*(?:[.:][A-Za-z_]\w*)*", text))
-
-
-def _may_hold_signature(block: Block) -> bool:
-    """A cheap test on a block's raw text: whether its first line (marks dropped) could be a whole signature."""
-    raw = block.text
-    if "(" not in raw and "{" not in raw and not raw.rstrip().endswith(('"', "'")):
-        return False
-    if block.kind == "item" and raw.lstrip()[:1] not in ("`", "*", "_", "[", "<"):
-        return False
-    lead = _RAW_CODE_LEAD.match(raw)
-    if block.kind in ("item", "row") and lead and "(" not in lead.group(1) and "{" not in lead.group(1):
-        return False  # `- `name` (`type`): text`: a parameter, not a signature
-    first = raw.split("\n", 1)[0]
-    if "(" not in first and "{" not in first and "`" not in first:
-        return False
-    return not (block.kind == "paragraph" and raw.count("(") > 8 and "`" not in raw[:2] and "\n" in raw)
-
-
-def _anonymous(code: str) -> str:
-    """`function(` / `  a : string` / `  [b] : int` / `) : t`, one parameter a line (commas or not), on one line."""
-    lines = [line.strip().rstrip(",") for line in code.strip().split("\n")]
-    if len(lines) < 2 or not lines[-1].startswith(")"):
-        return " ".join(code.split())
-    params = [re.sub(r"^\[([\w.]+)\]\s*:\s*(.+)$", r"[\1 : \2]", p) for p in lines[1:-1] if p]
-    return "function(" + ", ".join(params) + lines[-1]
-
-
-def _statements(code: str) -> list[str]:
-    """The lines of a code block with comments dropped, a call whose brackets stay open joined to the lines that
-    close them (`dlg:button{ id=string,` ... `}`)."""
-    out: list[str] = []
-    pending = ""
-    for line in code.split("\n"):
-        line = line.split("--")[0].rstrip()
-        pending = f"{pending} {line.strip()}" if pending else line.strip()
-        depth = sum(pending.count(c) for c in "({[") - sum(pending.count(c) for c in ")}]")
-        if depth <= 0 or len(pending) > 2000:
-            if pending:
-                out.append(pending)
-            pending = ""
-    if pending:
-        out.append(pending)
-    return out
-
-
-def _name_or_call(text: str) -> bool:
-    first = text.strip().split("\n")[0]
-    form = _form(first)
-    return form is not None and _name(form.name.replace(" ", ""))
-
-
-def _callback_name(name: str) -> bool:
-    """`lua_widget.reset_callback`, `event.callback`: the signature of a function the host calls, not one to call."""
-    short = _short(name).lower()
-    return short == "callback" or short.endswith("_callback")
-
-
-def _short(name: str) -> str:
-    return re.split(r"[.:]", name.replace(" ", "").replace("()", ""))[-1]
-
-
-def _short_directive(name: str) -> str:
-    return name.rsplit(":", 1)[-1].lower()
-
-
-def _module_of(name: str) -> str:
-    return re.split(r"[.:]", name)[0] if re.search(r"[.:]", name) else "_G"
-
-
-def _written_name(text: str) -> str:
-    form = _form(text)
-    return form.name.replace(" ", "") if form is not None else ""
-
-
-def _requalify(signature: str, name: str) -> str:
-    """`object:rotate( deltaAngle )` under `ShapeObject:rotate`: the signature written with the entry's name."""
-    form = _form(signature)
-    if form is None:
-        return signature
-    written = form.name.replace(" ", "")
-    if written == name or _short(written) != _short(name) or "." in written and ":" not in written:
-        return signature
-    start = signature.find(form.name)
-    return signature[:start] + name + signature[start + len(form.name) :] if start >= 0 else signature
-
-
-def _unique(forms: list[CallForm]) -> list[CallForm]:
-    seen, out = set(), []
-    for form in forms:
-        key = " ".join(form.signature.split())
-        if key not in seen:
-            seen.add(key)
-            out.append(form)
-    return out
-
-
-def _merge(entry: ApiEntry, other: ApiEntry) -> None:
-    forms = entry.forms or [CallForm(entry.signature, entry.params, list(entry.returns))]
-    extra = other.forms or [CallForm(other.signature, other.params, list(other.returns))]
-    known = {" ".join(f.signature.split()) for f in forms}
-    forms += [f for f in extra if " ".join(f.signature.split()) not in known]
-    if len(forms) > 1:
-        entry.forms = forms
-        entry.signature = "\n".join(f.signature for f in forms)
-    entry.examples += [e for e in other.examples if e not in entry.examples]
-    entry.description = entry.description or other.description
-
-
-def _values(signature: str) -> bool:
-    """Whether a call's arguments are written as values (`f(1, "x")`, `f(g(x))`), as an example call is."""
-    start, end = signature.find("("), signature.rfind(")")
-    if start < 0 or end <= start:
-        return False
-    inside = signature[start + 1 : end].replace("[", "").replace("]", "")
-    for raw in split_top(inside):
-        raw = raw.strip()
-        name_part = raw.split("=")[0].strip()
-        if name_part and not _PARAM_WORDS.match(name_part) and not name_part.startswith(("function", "{", "...")):
-            return True  # `e.g. elasticsearch = http://...`: prose in parentheses, not parameters
-        if not raw or "=" in raw:
-            continue
-        if _VALUE.match(raw) or re.search(r"\s[-+*/%^]\s|^#", raw):  # a literal, a call, an expression
-            return True
-    return False
-
-
-def _lines(pieces: list[Piece]) -> list[list[Piece]]:
-    lines: list[list[Piece]] = [[]]
-    for piece in pieces:
-        if piece.kind == "break":
-            lines.append([])
-        elif piece.kind == "text" and "\n" in piece.text:
-            parts = piece.text.split("\n")
-            lines[-1].append(Piece("text", parts[0]))
-            for part in parts[1:]:
-                lines.append([Piece("text", part)])
-        else:
-            lines[-1].append(piece)
-    return [line for line in lines if plain_text(line)]
-
-
-def _key_value_rows(text: str) -> bool:
-    lines = [line.strip() for line in text.split("\n") if line.strip() and not set(line.strip()) <= set("-= ")]
-    return bool(lines) and sum(1 for line in lines if re.match(r"^(__|\*\*)[^_*]+(__|\*\*)", line)) * 2 >= len(lines)
-
-
-def _link_only(block: Block) -> bool:
-    """Whether a heading, item or row is nothing but a link (`## [audio.play()][api.library.audio.play]`)."""
-    source = block.source.strip()
-    if source.startswith("[") and source.endswith(("]", ")")) and block.kind != "code":
-        return True
-    items = [p for p in block.pieces if not (p.kind == "text" and not p.text.strip())]
-    return len(items) >= 2 and items[0].kind == "link_open" and items[-1].kind == "link_close"
-
-
-def _is_marked(pieces: list[Piece]) -> bool:
-    meaningful = [p for p in pieces if not (p.kind == "text" and not p.text.strip())]
-    return bool(meaningful) and meaningful[0].kind in ("code", "strong_open")
-
-
-def _lead(pieces: list[Piece], any_mark: bool = False) -> tuple[str, bool]:
-    """The code span, bold (or, with `any_mark`, emphasised) text a block starts with, and whether there is one."""
-    items = [p for p in pieces if not (p.kind == "text" and not p.text.strip())]
-    if not items:
-        return "", False
-    first = items[0]
-    if first.kind == "code":
-        return first.text, True
-    opening = {"strong_open": "strong_close"}
-    if any_mark:
-        opening["em_open"] = "em_close"
-    if first.kind in opening:
-        close = next((i for i, p in enumerate(items) if p.kind == opening[first.kind]), None)
-        if close is not None:
-            return plain_text(items[1:close]).strip(), True
-    if first.kind == "link_open":
-        close = next((i for i, p in enumerate(items) if p.kind == "link_close"), None)
-        inner = items[1:close] if close is not None else []
-        if inner and inner[0].kind == "code":
-            return inner[0].text, True
-    return "", False
-
-
-def _after_lead(pieces: list[Piece]) -> str:
-    text, marked = _lead(pieces)
-    if not marked:
-        return ""
-    full = plain_text(pieces)
-    at = full.find(text)
-    rest = full[at + len(text) :] if at >= 0 else ""
-    return rest.strip().lstrip(":-\u2014 ").strip()
-
-
-def _first_emphasis(pieces: list[Piece], skip_first: bool) -> str:
-    """The first emphasised or code text after a parameter's name (`- _string_ -`, `(`string`)`)."""
-    seen_lead = not skip_first
-    depth_start = None
-    for i, piece in enumerate(pieces):
-        if piece.kind in ("strong_open", "em_open") and depth_start is None:
-            depth_start = i
-            continue
-        if piece.kind in ("strong_close", "em_close") and depth_start is not None:
-            text = plain_text(pieces[depth_start + 1 : i]).strip(" .")
-            depth_start = None
-            if not seen_lead:
-                seen_lead = True
-                continue
-            return text
-        if piece.kind == "code" and depth_start is None:
-            if not seen_lead:
-                seen_lead = True
-                continue
-            return piece.text
-        if piece.kind == "text" and depth_start is None and seen_lead and piece.text.strip(" -:\u2014()"):
-            return ""
-    return ""
-
-
-def _leading_emphasis_types(pieces: list[Piece]) -> list[str]:
-    """`_[Number][api.type.Number]._ text`, `_[String]_ or _[Table]._`: the emphasised types a paragraph opens with."""
-    types, rest = [], [p for p in pieces if not (p.kind == "text" and not p.text.strip())]
-    while rest and rest[0].kind == "em_open":
-        close = next((i for i, p in enumerate(rest) if p.kind == "em_close"), None)
-        if close is None:
-            break
-        types.append(plain_text(rest[1:close]).strip().rstrip(".").strip())
-        rest = rest[close + 1 :]
-        between = rest[0].text.strip().lower() if rest and rest[0].kind == "text" else ""
-        if between in ("or", ",", "|") and len(rest) > 1 and rest[1].kind == "em_open":
-            rest = rest[1:]
-    return [t for t in types if t]
-
-
-def _label(block: Block) -> tuple[str, list[Piece]] | None:
-    """(`parameters`, rest) of a paragraph opening with a label: `**Parameters:**`, `Returns:`, `__Usage__`."""
-    if not block.text.lstrip().startswith(("*", "_")) and ":" not in block.text[:44]:
-        return None
-    pieces = block.pieces
-    label = bold_label(pieces)
-    if label is not None:
-        return label[0].lower(), label[1]
-    if pieces and pieces[0].kind == "text":
-        match = _LABEL.match(pieces[0].text)
-        if match and _role(match.group(1), exact=True):
-            return match.group(1).strip().lower(), [Piece("text", pieces[0].text[match.end() :]), *pieces[1:]]
-    return None
-
-
-def _role(title: str, exact: bool = False) -> str:
-    """The role a section title or label gives: `Returns (async version)` returns; with `exact`, only a title that
-    is the word itself (a plain `Returns the registry:` opens no section)."""
-    title = " ".join(title.lower().replace("_", " ").split()).strip(" :")
-    words = title.split(" ")
-    tries = [title, title.split(" (")[0]] if exact else [title, title.split(" (")[0], " ".join(words[:2]), words[0]]
-    for key in tries:
-        if key in _ROLE_OF:
-            return _ROLE_OF[key]
-    return ""
-
-
-def _context_of(block: Block) -> tuple[str, str, bool] | None:
-    """(name, "module" or "type", strong) for a heading that names the module or type of what follows it."""
-    if block.kind != "heading":
-        return None
-    code = block.lone_code
-    if code is not None:
-        code = code.strip()
-        if IDENT.fullmatch(code) and not code.startswith("_"):
-            return code, "type" if code[:1].isupper() else "module", True
-        return None
-    pieces = [p for p in block.pieces if not (p.kind == "text" and not p.text.strip())]
-    if pieces and pieces[0].kind == "code" and _name(pieces[0].text.strip()) and len(pieces) > 1:
-        after = plain_text(pieces[1:]).strip()
-        if after[:1] in (":", "-", "\u2014", "\u2013"):  # `` `string`: string manipulation ``
-            name = pieces[0].text.strip()
-            return name, "type" if name[:1].isupper() and "." not in name else "module", True
-    text = block.plain.strip()
-    match = _TITLED.match(text)
-    if match:
-        word = (match.group("word1") or match.group("word2")).lower()
-        name = (match.group("name1") or match.group("name2")).strip("`")
-        if _name(name) and name.lower() not in SECTION_WORDS:
-            if word in MODULE_WORDS or word in MODULE_MEMBERS:
-                return name, "module", True
-            if word in TYPE_WORDS or word in TYPE_MEMBERS:
-                return name, "type", True
-    first = re.split(r"\s*/\s*|\s+", text)
-    if len(first) >= 2 and _name(first[0]) and first[0].lower() not in SECTION_WORDS:
-        # `Actor Properties / Commands`: the members of a type. `X functions` names a module only when X is
-        # written as code (`Helper functions` is a kind of function, not a module).
-        if first[1].lower() in TYPE_MEMBERS and first[0][:1].isupper():
-            return first[0], "type", True
-        if first[1].lower() in MODULE_MEMBERS and pieces and pieces[0].kind == "code":
-            return first[0], "module", True
-    if IDENT.fullmatch(text) and not text.startswith("_") and text.lower() not in SECTION_WORDS and block.level > 1:
-        return text, "module", False  # `### Actor` over a table of its functions (a page's title names no module)
-    return None
-
-
-def _anchor_name(anchor: str, written: str) -> str:
-    """The qualified name an anchor id gives a bare name: `pdf-string.format` for `format`."""
-    if not anchor:
-        return ""
-    match = re.search(r"([A-Za-z_][\w]*(?:[.:][A-Za-z_]\w*)+)$", anchor)
-    if match and _short(match.group(1)) == written:
-        return match.group(1)
-    return ""
-
-
-def _return_item(block: Block) -> Return | None:
-    pieces = block.pieces
-    parsed = split_item(pieces, colon_types=False)
-    if parsed is None:
-        text = block.plain.strip()
-        return Return(description=text) if text else None
-    if parsed.types:  # `name` (`type`): description
-        return Return(name=parsed.first, type="|".join(parsed.types), description=parsed.description)
-    codes, rest = alternatives([Piece("code", parsed.first), *parsed.rest])
-    return Return(type="|".join(codes), description=markdown_text(rest).lstrip(":").strip())
-
-
-def _type_params(form: CallForm, documented: dict[str, Param], brackets: bool, single: bool) -> None:
-    """Types and descriptions of the form's parameters from the blocks that document them; their optional marks and
-    defaults count where the signature has no brackets of its own and is the entry's one form. Documented names
-    that the signature does not have, under a call that takes one argument, are that argument's keys."""
-    named = {p.name for p in form.params}
-    for param in form.params:
-        doc = documented.get(param.name)
-        if doc is None:
-            continue
-        if param.type == "any" and doc.type != "any":
-            param.type = doc.type
-        param.description = param.description or doc.description
-        if single:
-            param.optional = param.optional or doc.optional
-            param.default = param.default or doc.default
-    keys = [p for name, p in documented.items() if name not in named and name != VARARG]
-    real = [p for p in form.params if p.name != VARARG]
-    if keys and len(real) == 1 and not any(name in named for name in documented):
-        real[0].fields = [Param(p.name, p.type, p.optional, p.description, p.default) for p in keys]
-        real[0].type = real[0].type if real[0].type != "any" else "table"
