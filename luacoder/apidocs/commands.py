@@ -12,6 +12,7 @@ USAGE_ERROR = 2
 FAILED = 1
 FEW_ENTRIES = 3  # a file that gives fewer entries than this is explained: the lines that looked like signatures
 EXPLAINED_LINES = 8
+EXPLAINED_FILES = 10
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -96,11 +97,15 @@ def docs_command(args: argparse.Namespace) -> int:
 
 
 def explain(result) -> None:
-    """For each file read short, the lines that looked like signatures and why each was left out."""
-    for file, rejected in result.rejected.items():
+    """For each file read short (fewer than FEW_ENTRIES entries, and more lines left out than read), the lines that
+    looked like signatures and why each was left out; the first EXPLAINED_FILES such files."""
+    short = [
+        (file, rejected)
+        for file, rejected in result.rejected.items()
+        if result.entries_per_file.get(file, 0) < FEW_ENTRIES and len(rejected) > result.entries_per_file.get(file, 0)
+    ]
+    for file, rejected in short[:EXPLAINED_FILES]:
         found = result.entries_per_file.get(file, 0)
-        if found >= FEW_ENTRIES:
-            continue
         print(f"\n{file}: {found} entries; {len(rejected)} line(s) looked like signatures:")
         for row in rejected[:EXPLAINED_LINES]:
             print(f"  {row}")
@@ -108,3 +113,5 @@ def explain(result) -> None:
             print(f"  ... and {len(rejected) - EXPLAINED_LINES} more")
         print("  if some are entries, a layout says where they are (luacoder/apidocs/layout.py), e.g.")
         print("    name: mine\n    entries: [{heading: 4}]   # or {kind: paragraph}, {class: sig}, {directive: 'x:*'}")
+    if len(short) > EXPLAINED_FILES:
+        print(f"\n... and {len(short) - EXPLAINED_FILES} more files read short (DocsResult.rejected lists them all)")

@@ -279,8 +279,8 @@ class _Reader:
                 found = self.whole(index, first, "heading", True) if "(" in first else None
             return [found] if found is not None else []
         name = text.strip().strip("`")
-        if name.lower() in SECTION_WORDS or role_of(name, exact=True):
-            return []  # `### Parameters`, `## Functions`: a part of the page, never an entry
+        if name.lower() in SECTION_WORDS or role_of(name, exact=True) or link_only(block):
+            return []  # `### Parameters`, `## Functions`, a link to a page: never an entry here
         context = self.context(index)
         if is_name(name) and (context is None or not context[2]):  # a bare word may be a weak context and a name
             loose = "." not in name and ":" not in name and not name.startswith("_")
