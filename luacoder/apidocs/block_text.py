@@ -80,7 +80,7 @@ def anonymous_signature(code: str) -> str:
 
 def statements(code: str) -> list[str]:
     """The lines of a code block with comments dropped, a call whose brackets stay open joined to the lines that
-    close them (`dlg:button{ id=string,` ... `}`)."""
+    close them (`w:add{ id=string,` ... `}`)."""
     out: list[str] = []
     pending = ""
     for line in code.split("\n"):
@@ -103,7 +103,7 @@ def names_something(text: str) -> bool:
 
 
 def is_callback_name(name: str) -> bool:
-    """`lua_widget.reset_callback`, `event.callback`: the signature of a function the host calls, not one to call."""
+    """`button.click_callback`, `timer.callback`: the signature of a function the host calls, not one to call."""
     short = short_name(name).lower()
     return short == "callback" or short.endswith("_callback")
 
@@ -126,7 +126,7 @@ def written_name(text: str) -> str:
 
 
 def requalify(signature: str, name: str) -> str:
-    """`object:rotate( deltaAngle )` under `ShapeObject:rotate`: the signature written with the entry's name."""
+    """`object:resize( w, h )` under `Widget:resize`: the signature written with the entry's name."""
     form = form_of(signature)
     if form is None:
         return signature
@@ -169,7 +169,7 @@ def written_as_values(signature: str) -> bool:
         raw = raw.strip()
         name_part = raw.split("=")[0].strip()
         if name_part and not _PARAM_WORDS.match(name_part) and not name_part.startswith(("function", "{", "...")):
-            return True  # `e.g. elasticsearch = http://...`: prose in parentheses, not parameters
+            return True  # `e.g. server = http://...`: prose in parentheses, not parameters
         if not raw or "=" in raw:
             continue
         if _VALUE.match(raw) or re.search(r"\s[-+*/%^]\s|^#", raw):  # a literal, a call, an expression
@@ -198,7 +198,7 @@ def key_value_rows(text: str) -> bool:
 
 
 def link_only(block: Block) -> bool:
-    """Whether a heading, item or row is nothing but a link (`## [audio.play()][api.library.audio.play]`)."""
+    """Whether a heading, item or row is nothing but a link (`## [net.send()][api.net.send]`)."""
     source = block.source.strip()
     if source.startswith("[") and source.endswith(("]", ")")) and block.kind != "code":
         return True
@@ -339,19 +339,19 @@ def context_of(block: Block) -> tuple[str, str, bool] | None:
                 return name, "type", True
     first = re.split(r"\s*/\s*|\s+", text)
     if len(first) >= 2 and is_name(first[0]) and first[0].lower() not in SECTION_WORDS:
-        # `Actor Properties / Commands`: the members of a type. `X functions` names a module only when X is
-        # written as code (`Helper functions` is a kind of function, not a module).
+        # `Player Properties / Commands`: the members of a type. `X functions` names a module only when X is
+        # written as code (`Utility functions` is a kind of function, not a module).
         if first[1].lower() in TYPE_MEMBERS and first[0][:1].isupper():
             return first[0], "type", True
         if first[1].lower() in MODULE_MEMBERS and pieces and pieces[0].kind == "code":
             return first[0], "module", True
     if IDENT.fullmatch(text) and not text.startswith("_") and text.lower() not in SECTION_WORDS and block.level > 1:
-        return text, "module", False  # `### Actor` over a table of its functions (a page's title names no module)
+        return text, "module", False  # `### Player` over a table of its functions (a page's title names no module)
     return None
 
 
 def anchor_name(anchor: str, written: str) -> str:
-    """The qualified name an anchor id gives a bare name: `pdf-string.format` for `format`."""
+    """The qualified name an anchor id gives a bare name: `api-string.format` for `format`."""
     if not anchor:
         return ""
     match = re.search(r"([A-Za-z_][\w]*(?:[.:][A-Za-z_]\w*)+)$", anchor)

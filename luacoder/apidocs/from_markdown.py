@@ -30,7 +30,7 @@ PIECE_CHARS = 128 * 1024  # a large file is read this much at a time
 _ATX = re.compile(r"^(#{1,6})(?:[ \t]|$)")
 _SETEXT = re.compile(r"^ {0,3}(?:=+|-+)\s*$")
 # What makes inline markup (code, emphasis, links, HTML, entities, escapes); `_` only where it can open or close
-# emphasis (`pack_7` is a name); `[ ]` only as links (`f(s [, i])` is text).
+# emphasis (`get_x` is a name); `[ ]` only as links (`f(s [, i])` is text).
 _MARKUP = re.compile(r"[`*<&\\]|\]\(|\]\[|!\[|(?:^|[\s(\[{\"'])_|_(?:$|[\s)\]},.;:!?\"'])")
 # Inline markup other than single-backtick code spans: emphasis, links, HTML, entities, escapes, longer backtick runs.
 _INLINE_MARKUP = re.compile(r"[*<&\\]|\]\(|\]\[|!\[|``|(?:^|[\s(\[{`\"'])_|_(?:$|[\s)\]},.;:!?`\"'])")

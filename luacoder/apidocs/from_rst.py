@@ -5,7 +5,7 @@ domain, Sphinx's `.. module::`) as an error and drops it. Here every directive n
 generic directive for the length of the parse: its arguments (every line of them: a directive may list several
 signatures), its options (any `:name: value`), and its body parsed as reStructuredText, so that a directive is a
 block whose children are its body's blocks. Code directives (`code`, `code-block`, `sourcecode`) keep their body as
-code. Interpreted-text roles (`:js:func:`Channel.input``) are read as code. Sections are headings by depth; field
+code. Interpreted-text roles (`:js:func:`Socket.send``) are read as code. Sections are headings by depth; field
 lists (`:param type name: text`) are terms named by the field; a `.. _label:` target is the anchor of what follows.
 """
 

@@ -4,7 +4,7 @@
    Lua call signature is a candidate: a heading, a directive's arguments (one signature a line), a definition term
    (each code span in it), a table row's first cell, a list item's leading code span or bold text, a paragraph that is
    one line or one code span, a paragraph's first line. A heading or a page title that names a callable without its
-   parameters (`## Sprite()`, `# audio.play()`, a front-matter title over an anonymous `function(a, b)` block) takes
+   parameters (`## Widget()`, `# net.send()`, a front-matter title over an anonymous `function(a, b)` block) takes
    its forms from the code blocks of its section that call that name (never from an example section).
 2. Evidence. A candidate is kept when its points reach THRESHOLD: where it sits (POSITION_POINTS), how it is marked
    (a code span, code element or bold: +1), an anchor id that names it (+1), a description that follows it (+1), the
@@ -15,7 +15,7 @@
    module or type (`Module x`, `Class X`, a heading that is one code span, `X methods`, `The x module`), else the
    module directive in force, else the nearest heading that is a plain name; an anchor id that qualifies it may name
    it too. A method whose owner is a placeholder in lower case (`object:rotate`) takes the type its page's folder
-   names (`type/ShapeObject/rotate.md`).
+   names (`types/Widget/resize.md`).
 4. Entries. Each kept candidate's section (the blocks up to the next heading as high, or the container's children)
    gives the description, parameters (a list, terms, rows or headings that name a parameter of the signature: its
    type, "optional", default), returns, examples (code blocks that are not the signature) and aliases (method forms
@@ -273,7 +273,7 @@ class _Reader:
         if "(" in text or "{" in text:
             found = self.whole(index, text, "heading", marked)
             if found is not None and found.form is not None and not found.form.params and text.rstrip().endswith("()"):
-                found.name_only = True  # `## Sprite()`: its forms may be in the code block under it
+                found.name_only = True  # `## Widget()`: its forms may be in the code block under it
             if found is None and marked:  # a heading that starts with a signature in a code span
                 first = code_spans(block.pieces)[0]
                 found = self.whole(index, first, "heading", True) if "(" in first else None
@@ -300,14 +300,14 @@ class _Reader:
         if "(" not in text and "{" not in text and not text.endswith(('"', "'")):
             return None
         if role_of(text, exact=True) or role_of(text.split("(")[0].strip(), exact=True):
-            return None  # a section title (`Syntax (Legacy)`, `Returns (sync version)`), not a signature
+            return None  # a section title (`Syntax (old)`, `Returns (async version)`), not a signature
         form = form_of(text)
         line = self.blocks[index].line
         if form is not None and not form.callable and form.returns and position in ("row", "term"):
-            return Candidate(index, text, form, position, marked=marked)  # `WAngle East { get; }`: a typed field
+            return Candidate(index, text, form, position, marked=marked)  # `Vec2 Origin { get; }`: a typed field
         spaced = form is not None and form.callable and re.search(r"\s\(", text.split(")")[0])
         if spaced and not marked and not re.search(r"[.:]", form.name):
-            # `heading (compass)`, `Lua entity only (no-op for ...)`: words and a parenthetical are a title; a
+            # `position (GPS)`, `Server only (ignored on clients)`: words and a parenthetical are a title; a
             # signature written with a space before `(` is qualified (`string.rep (s, n)`) or marked as code.
             return None
         if form is None or not form.callable:
@@ -484,7 +484,7 @@ class _Reader:
         name, owner = self.qualify(written, candidate, block)
         if not forms and candidate.form is not None:
             name = name.replace(":", ".")  # a typed property is read with a dot
-        # method, function (`__x`: an event); a name with no signature anywhere (`# t:attach_tag`, "see ...") is not
+        # method, function (`__x`: an event); a name with no signature anywhere (`# t:close`, "see ...") is not
         # read as a call: a field
         kind = Signature(name, [], callable=bool(forms)).kind
         kind = "field" if kind == "method" and not forms else kind
@@ -519,7 +519,7 @@ class _Reader:
         if ":" in written:
             owner, method = written.rsplit(":", 1)
             if owner[:1].islower() and self.folder[:1].isupper() and IDENT.fullmatch(self.folder):
-                owner = self.folder  # `object:rotate` in type/ShapeObject/: a placeholder for the page's type
+                owner = self.folder  # `object:resize` in types/Widget/: a placeholder for the page's type
             return f"{owner}:{method}", owner
         if "." in written:
             return written, ""
@@ -666,7 +666,7 @@ class _Reader:
 
     def roles(self, extent: list[int]) -> dict[int, str]:
         """The role of each block of a section, from the sub-section headings and labels above it (a sub-section
-        with a title of no role keeps its parent section's: `### Image Sheet` under `## Syntax`)."""
+        with a title of no role keeps its parent section's: `### From a file` under `## Syntax`)."""
         key = (extent[0], len(extent)) if extent else None
         if key not in self.role_cache:
             self.role_cache[key] = self.find_roles(extent)
@@ -860,7 +860,7 @@ class _Reader:
         return api
 
     def method_forms(self, quote: int, entry: _Entry) -> list[str]:
-        """`> method form `tcp:bind(host, port)``: a call written as a method of its first argument (its other
+        """`> method form `sock:bind(host, port)``: a call written as a method of its first argument (its other
         parameters, those of the entry after the first) is an alias."""
         found = []
         for j in [quote, *self.doc.children(quote)]:
