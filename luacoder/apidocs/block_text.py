@@ -39,6 +39,7 @@ _TITLED = re.compile(
 _LABEL = re.compile(r"^\s*([A-Za-z][A-Za-z ()]{1,40}?)\s*:")
 _VALUE = re.compile(r"""^(?:-?\d[\w.]*|"[^"]*"|'[^']*'|true|false|nil|(?!function\b)[\w.:]+\s*\(.*\))$""")
 _PARAM_WORDS = re.compile(r"^[\w.\[\]|<>?*:\u00b7\u2026]+(?:\s+[\w.\[\]|<>?*:]+){0,2}$")
+SEPARATOR = re.compile(r"[.:]")  # between the parts of a qualified name
 _RAW_CODE_LEAD = re.compile(r"^\s*`([^`]*)`")
 
 
@@ -109,7 +110,7 @@ def is_callback_name(name: str) -> bool:
 
 
 def short_name(name: str) -> str:
-    return re.split(r"[.:]", name.replace(" ", "").replace("()", ""))[-1]
+    return SEPARATOR.split(name.replace(" ", "").replace("()", ""))[-1]
 
 
 def directive_kind(name: str) -> str:
@@ -117,7 +118,7 @@ def directive_kind(name: str) -> str:
 
 
 def module_of(name: str) -> str:
-    return re.split(r"[.:]", name)[0] if re.search(r"[.:]", name) else "_G"
+    return SEPARATOR.split(name)[0] if SEPARATOR.search(name) else "_G"
 
 
 def written_name(text: str) -> str:

@@ -36,6 +36,7 @@ from pathlib import PurePosixPath
 from luacoder.apidocs.block_text import (
     MODULE_WORDS,
     SECTION_WORDS,
+    SEPARATOR,
     TYPE_WORDS,
     after_lead,
     anchor_name,
@@ -306,7 +307,7 @@ class _Reader:
         if form is not None and not form.callable and form.returns and position in ("row", "term"):
             return Candidate(index, text, form, position, marked=marked)  # `Vec2 Origin { get; }`: a typed field
         spaced = form is not None and form.callable and re.search(r"\s\(", text.split(")")[0])
-        if spaced and not marked and not re.search(r"[.:]", form.name):
+        if spaced and not marked and not SEPARATOR.search(form.name):
             # `position (GPS)`, `Server only (ignored on clients)`: words and a parenthetical are a title; a
             # signature written with a space before `(` is qualified (`string.rep (s, n)`) or marked as code.
             return None
@@ -407,7 +408,7 @@ class _Reader:
             parent = container.parent
         if form is None:
             return ""
-        short = re.split(r"[.:]", form.name.replace(" ", ""))[-1]
+        short = short_name(form.name)
         if short in LUA_KEYWORDS or form.name.replace(" ", "") in LUA_KEYWORDS:
             return "a Lua keyword, not a function"
         if _C_DECLARATION.search(form.signature) or _C_DECLARATION.search(candidate.text):
@@ -471,7 +472,7 @@ class _Reader:
             if found:
                 forms = found
                 full = found[0].name.replace(" ", "")
-                if candidate.loose and re.search(r"[.:]", full):
+                if candidate.loose and SEPARATOR.search(full):
                     written = full  # `## area` over `geo.area(shape)`: the code names it in full
             elif candidate.loose:
                 return None
@@ -648,7 +649,7 @@ class _Reader:
                 form = form_of(line)
                 if form is None or not form.callable or short_name(form.name) != short:
                     continue
-                root = re.split(r"[.:]", form.name.replace(" ", ""))[0]
+                root = SEPARATOR.split(form.name.replace(" ", ""))[0]
                 if root in local_names or (
                     loose and not re.match(r"^(?:local\s+)?(?:[\w, ]+=\s*)?[\w.:]+\s*\(", line)
                 ):
