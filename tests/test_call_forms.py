@@ -56,6 +56,14 @@ from luacoder.lua.calls import extract_calls
         ("All(LuaValue[] collection, LuaFunction func)", "All", [("collection", False), ("func", False)], []),
         ("SetInfo(int index, table { table pos, table color })", "SetInfo", [("index", False), ("table", False)], []),
         ("ResolvePath(string sPath, bool optional)", "ResolvePath", [("sPath", False), ("optional", False)], []),
+        # Lua's calls with one table or one string, and a table that holds calls of its own.
+        ("local sprite = Sprite{ fromFile=string }", "Sprite", [("table", False)], ["sprite"]),
+        ('app.alert "Text"', "app.alert", [("value", False)], []),
+        ("dlg:show{ wait=false, bounds=Rectangle() }", "dlg:show", [("table", False)], []),
+        ("haka.alert{param1=value1, param2=value2[, ...]} -> alert", "haka.alert", [("table", False)], [""]),
+        # A typed variadic (`... : variable`), and an example value: an argument with no name.
+        ("f( event : string, ... : variable ) : t", "f", [("event", False), ("...", True)], [""]),
+        ('app.tip("Text", 3.5)', "app.tip", [("Text", False), ("value", False)], []),
     ],
 )
 def test_signature_forms(text, name, params, returns):
@@ -112,3 +120,11 @@ def test_api_json_version_2_round_trips_and_version_1_still_reads(tmp_path):
     (tmp_path / "future.json").write_text(json.dumps({**old, "version": 9}))
     with pytest.raises(ApiError, match="version 9"):
         load_api(tmp_path / "future.json")
+
+
+def test_texts_that_are_no_call():
+    with pytest.raises(ApiError, match="cannot read a name"):
+        parse_call_form("Collision info passed to on_step (moveresult)")  # words are not a name
+    prop = parse_call_form("WPos Position { get; set; }")  # a typed property, not a call with a table
+    assert (prop.name, prop.callable, prop.returns[0].type) == ("Position", False, "WPos")
+    assert not parse_call_form("math.pi").callable

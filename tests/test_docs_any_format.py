@@ -1,281 +1,18 @@
-"""Every documentation set in ../shared/corpora read with no layout named: names found, and parameters right.
+"""Docs of any format read with no layout: conventions no shared corpus has (as a new user's docs would be written),
+one folder of every format, and nothing lost silently (bad input is read or reported, never dropped).
 
-For each set the expected entries come from the raw files by a rule of this file's own (line patterns from the
-corpora README, counted character by character), never by the readers under test: each expected entry is a name
-and, per documented call form, (required, optional) parameter counts (varargs count as optional). A set passes when
-the reader names >= 95% of the expected entries and, of those with parameters, gets every form's counts right for
->= 95%. Then the silent-loss cases: a Markdown file whose fences swallow entries is reported, not read short quietly.
+The shared corpora are read in test_docs_corpora.py.
 """
 
 from __future__ import annotations
 
-import re
-from collections import defaultdict
+import os
 from pathlib import Path
 
 import pytest
-from conftest import BUNDLED_DOCS, CORPORA, need
+from conftest import BUNDLED_DOCS
 
 from luacoder.apidocs import read_docs
-from luacoder.apidocs.schema import ApiEntry
-
-SHARE = 0.95
-
-
-def counts(inside: str, optional_names: set[str] = frozenset()) -> tuple[int, int]:
-    """(required, optional) arguments of a written argument list: top-level commas, `[ ]` depth, `...`, `= x`."""
-    required = optional = 0
-    paren = bracket = 0
-    token, token_optional = "", False
-    inside = re.sub(r"(?<=\w)\[\]", "", inside)  # `Actor[] actors`: an array type, not an optional part
-    for ch in inside + ",":
-        if ch in "({":
-            paren += 1
-        elif ch in ")}":
-            paren -= 1
-        if paren == 0 and ch in "[],":
-            name = token.strip()
-            if name:
-                bare = re.sub(r"\W+$", "", name.split("=")[0].split()[-1]) if name.split("=")[0].split() else name
-                if token_optional or "..." in name or "\u00b7" in name or "=" in name or bare in optional_names:
-                    optional += 1
-                else:
-                    required += 1
-            token = ""
-            bracket += {"[": 1, "]": -1, ",": 0}[ch]
-            token_optional = bracket > 0
-            continue
-        if not token.strip() and not ch.isspace():
-            token_optional = token_optional or bracket > 0
-        token += ch
-    return required, optional
-
-
-def entry_counts(entry: ApiEntry) -> set[tuple[int, int]]:
-    forms = [f.params for f in entry.forms] or [entry.params]
-    return {(sum(not p.optional for p in ps), sum(p.optional for p in ps)) for ps in forms}
-
-
-def check(label: str, api, expected: dict[str, list[tuple[int, int]]], aliases: dict[str, str] | None = None) -> None:
-    """Names found >= 95%; of the found entries with parameters, every expected form's counts among the entry's."""
-    by_name = {e.name: e for e in api}
-    missing, wrong = [], []
-    with_params = 0
-    for name, forms in expected.items():
-        entry = by_name.get(name) or by_name.get((aliases or {}).get(name, ""))
-        if entry is None:
-            missing.append(name)
-            continue
-        if any(f != (0, 0) for f in forms):
-            with_params += 1
-            got = entry_counts(entry)
-            if not set(forms) <= got:
-                wrong.append(f"{name}: forms {sorted(got)}, expected {sorted(set(forms))}")
-    found = len(expected) - len(missing)
-    print(f"{label}: named {found}/{len(expected)}, parameter counts right {with_params - len(wrong)}/{with_params}")
-    assert found >= SHARE * len(expected), f"{label}: {found}/{len(expected)} named; missing {missing[:20]}"
-    assert with_params and len(wrong) <= (1 - SHARE) * with_params, (
-        f"{label}: {with_params - len(wrong)}/{with_params} right:\n" + "\n".join(wrong[:30])
-    )
-
-
-# -- Luanti: one huge Markdown file of bullet items ---------------------------------------------------------------
-
-
-def test_luanti_bullets_with_code_spans():
-    doc = CORPORA / "luanti-lua-api" / "doc" / "lua_api.md"
-    need(doc)
-    expected: dict[str, list] = defaultdict(list)
-    for line in doc.read_text(encoding="utf-8").splitlines():
-        match = re.match(r"^\* `(core\.[A-Za-z0-9_.]*)\((.*?)\)(?:`| ->)", line)
-        bare = re.match(r"^\* `(core\.[A-Za-z0-9_.]*)\(", line)
-        if match:
-            expected[match.group(1)].append(counts(match.group(2)))
-        elif bare:  # wrapped onto the next line: the name, not the counts
-            expected.setdefault(bare.group(1), [])
-    assert len(expected) == 321
-    result = read_docs([doc])
-    assert result.layouts == {str(doc): "generic"}
-    check("luanti", result.api, dict(expected))
-    assert result.api.get("ObjectRef:get_pos").kind == "method"  # bare `get_pos()` under the `ObjectRef` heading
-    assert result.api.get("core.registered_items").kind == "field"
-    assert len(result.api.get("core.get_perlin").forms) == 2  # overloads written as two bullets: two forms
-
-
-# -- OpenRA: Markdown tables ----------------------------------------------------------------------------------------
-
-
-def test_openra_table_rows():
-    doc = CORPORA / "openra-lua-api" / "api" / "lua.md"
-    need(doc)
-    expected: dict[str, list] = {}
-    scope = group = ""
-    for line in doc.read_text(encoding="utf-8").splitlines():
-        if line.startswith("## "):
-            scope = line[3:].strip()
-        elif line.startswith("### "):
-            group = line[4:].strip()
-        row = re.match(r"^\| \*\*(?:<s>)?(?:[\w\[\]<>.]+ )?(\w+)\((.*?)\)", line)
-        if row:
-            owner = scope.split()[0]
-            name = f"{group}.{row.group(1)}" if scope == "Global Tables" else f"{owner}:{row.group(1)}"
-            expected.setdefault(name, []).append(counts(row.group(2)))
-    assert len(expected) >= 170
-    result = read_docs([doc])
-    check("openra", result.api, expected)
-    cost = result.api.get("Actor.BuildTime")
-    assert [(p.name, p.type, p.optional, p.default) for p in cost.params] == [
-        ("type", "string", False, ""),
-        ("queue", "string", True, "nil"),
-    ]
-    assert result.api.get("Actor.Owner").kind == "field" and result.api.get("Actor:Move").kind == "method"
-    assert result.api.get("Angle.East").kind == "field"  # `WAngle East { get; }`: a property, not a function
-
-
-# -- mpv: reStructuredText definition lists -------------------------------------------------------------------------
-
-
-def test_mpv_rst_definition_lists():
-    doc = CORPORA / "mpv-lua-rst" / "DOCS" / "man" / "lua.rst"
-    need(doc)
-    expected: dict[str, list] = {}
-    for line in doc.read_text(encoding="utf-8").splitlines():
-        if re.match(r"^``[A-Za-z_.]+\(.*``( \(global\))?$", line):
-            for name, args in re.findall(r"``([A-Za-z_.]+)\((.*?)\)``", line):
-                expected.setdefault(name, []).append(counts(args))
-    assert len(expected) == 67
-    result = read_docs([doc])
-    assert result.layouts == {str(doc): "rst"}
-    check("mpv", result.api, expected)
-    assert result.api.get("mp.add_timeout").examples or result.api.get("mp.add_timeout").description
-    assert result.api.get("stop") is None  # a timer's method, nested in its definition: not a global
-
-
-# -- Lua 5.4 manual: HTML -------------------------------------------------------------------------------------------
-
-
-def test_lua54_manual_html():
-    doc = CORPORA / "lua54-manual-html" / "doc" / "en-us" / "54" / "manual.html"
-    need(doc)
-    expected: dict[str, list] = {}
-    fields = set()
-    for name, code in re.findall(r'<h3><a name="pdf-([^"]*)"><code>([^<]*)</code>', doc.read_text(encoding="utf-8")):
-        if "(" in code:
-            args = code.split("(", 1)[1].rsplit(")", 1)[0].replace("&middot;&middot;&middot;", "...")
-            expected[name] = [counts(args)]
-        else:
-            fields.add(name)
-    assert len(expected) == 131 and len(fields) == 13
-    result = read_docs([doc])
-    assert result.layouts == {str(doc): "html"}
-    check("lua54 manual", result.api, expected)
-    assert {e.name for e in result.api if e.kind == "field"} == fields
-    assert not [e.name for e in result.api if e.name.startswith(("lua_", "luaL_"))]  # the C API is not Lua's
-    assert "concatenation" in result.api.get("string.rep").description
-
-
-# -- nCine: LuaCATS, and the same API in LDoc ---------------------------------------------------------------------
-
-
-def ncine_truth(folder: Path, optional_rule) -> dict[str, list]:
-    expected: dict[str, list] = defaultdict(list)
-    for path in sorted(folder.glob("*.lua")):
-        lines = path.read_text(encoding="utf-8").splitlines()
-        for number, line in enumerate(lines):
-            match = re.match(r"^function ([A-Za-z_][\w.]*\.[A-Za-z_]\w*)\((.*)\)", line)
-            if not match:
-                continue
-            above, back = set(), number - 1
-            while back >= 0 and lines[back].startswith("--"):
-                above |= optional_rule(lines[back])
-                back -= 1
-            expected[match.group(1)].append(counts(match.group(2), above))
-    return dict(expected)
-
-
-def test_ncine_luacats():
-    folder = CORPORA / "ncine-luacats" / "library"
-    need(folder)
-    expected = ncine_truth(folder, lambda line: set(re.findall(r"^---@param ([A-Za-z_]\w*)\?", line)))
-    assert len(expected) == 675
-    result = read_docs([folder])
-    assert set(result.layouts.values()) == {"luacats"}
-    check("ncine luacats", result.api, expected)
-    new = result.api.get("ncine.sprite.new")
-    assert new.arities() == [(2, 4), (1, 3)] and new.params[0].type == "scenenodeObj"
-    assert new.returns[0].type == "spriteObj" and new.returns[0].description == "A new sprite object"
-
-
-def test_ncine_ldoc():
-    folder = CORPORA / "ncine-luacats" / "ldoc"
-    need(folder)
-
-    def optional(line: str) -> set[str]:
-        written = re.match(r"^---@tparam (\S+) (\S+)", line)
-        if not written:
-            return set()
-        type_, name = written.groups()
-        return {name.removesuffix("|nil")} if "nil" in type_.split("|") or name.endswith("|nil") else set()
-
-    expected = ncine_truth(folder, optional)
-    assert len(expected) == 675
-    result = read_docs([folder])
-    check("ncine ldoc", result.api, expected)
-
-
-# -- Penlight: LDoc source -----------------------------------------------------------------------------------------
-
-
-def test_penlight_ldoc():
-    folder = CORPORA / "penlight-ldoc" / "lua" / "pl"
-    need(folder)
-    expected: dict[str, list] = {}
-    for path in sorted(folder.glob("*.lua")):
-        text = path.read_text(encoding="utf-8")
-        module = re.search(r"^--\s*@module\s+(\S+)", text, re.MULTILINE)
-        lines = text.splitlines()
-        for number, line in enumerate(lines):
-            match = re.match(r"^function ([A-Za-z_]\w*)([.:])([A-Za-z_]\w*)\s*\((.*?)\)", line)
-            if not match or number == 0 or not lines[number - 1].lstrip().startswith("--"):
-                continue
-            root, sep, short, args = match.groups()
-            optional, back = set(), number - 1
-            while back >= 0 and lines[back].lstrip().startswith("--"):
-                tag = re.match(r"^\s*--+\s*@(\w+)\[opt[^\]]*\]\s+(\S+)(?:\s+(\S+))?", lines[back])
-                if tag:
-                    optional.add(tag.group(3) if tag.group(1) == "tparam" else tag.group(2))
-                back -= 1
-            name = f"{root}{sep}{short}"
-            if module and module.group(1).endswith("." + root) and sep == ".":
-                name = f"{module.group(1)}.{short}"
-            expected.setdefault(name, []).append(counts(args, optional))
-    assert len(expected) >= 380
-    result = read_docs([folder])
-    check("penlight", result.api, expected)
-    assert "tablex.copy" in result.api.get("pl.tablex.copy").aliases
-    step = result.api.get("pl.tablex.range").params[2]
-    assert (step.name, step.type, step.optional, step.default) == ("step", "integer", True, "1")
-
-
-# -- luv: the generic reader alone reads it as well as its layout --------------------------------------------------
-
-
-def test_luv_without_its_layout():
-    doc = CORPORA / "luvit-luv" / "docs" / "docs.md"
-    need(doc)
-    from luacoder.apidocs.generic_markdown import read_markdown
-
-    expected = {}
-    for line in doc.read_text(encoding="utf-8").splitlines():
-        heading = re.match(r"^### `(uv\.\w+)\((.*)\)`\s*$", line)
-        if heading:
-            expected[heading.group(1)] = [counts(heading.group(2))]
-    reading = read_markdown(doc.read_text(encoding="utf-8"), "docs.md")
-    check("luv generic", reading.entries, expected)
-    bind = next(e for e in reading.entries if e.name == "uv.tcp_bind")
-    assert [p.type for p in bind.params][:3] == ["uv_tcp_t userdata", "string", "integer"]
-    assert bind.aliases == ["tcp:bind"]  # from the `> method form` quote
-
 
 # -- conventions no corpus here has: as a new user's docs would be written ------------------------------------------
 
@@ -345,7 +82,7 @@ def test_setext_headings_with_syntax_labels_and_return_names(tmp_path):
     ]
     assert [r.name for r in match.returns] == ["captures", "err"]
     assert result.api.get("ngx.say").kind == "function" and result.api.get("ngx.say").arity()[1] == float("inf")
-    assert result.layouts == {str(doc): "generic"}
+    assert result.layouts == {str(doc): "markdown"}
 
 
 def test_a_page_per_function_folder_reads_with_no_layout(tmp_path):
@@ -393,8 +130,6 @@ def test_a_four_backtick_fence_that_never_closes_is_reported(tmp_path):
 
 
 def test_odd_files_in_a_folder_are_rows_not_silence(tmp_path):
-    import os
-
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "string.md").write_text((BUNDLED_DOCS / "string.md").read_text(encoding="utf-8"))
@@ -407,35 +142,6 @@ def test_odd_files_in_a_folder_are_rows_not_silence(tmp_path):
     assert "folder named like a docs file" in reasons["folder.md"]
     assert "FIFO" in reasons["pipe.md"]
     assert result.files == 1 and len(result.api) == 17
-
-
-# -- Solar2D: the docs' own examples (correct code) graded against what the reader built ---------------------------
-
-
-@pytest.mark.slow
-def test_solar2d_examples_raise_no_false_arity_errors_on_variants():
-    from luacoder.grading import ApiIndex
-    from luacoder.lua.calls import extract_calls
-
-    api = CORPORA / "solar2d-corona-docs" / "markdown" / "api"
-    need(api)
-    result = read_docs([api])
-    index = ApiIndex(result.api)
-    matched, errors = 0, []
-    for entry in result.api:
-        for code in entry.examples:
-            for call in extract_calls(code).calls:
-                match = index.classify(call)
-                matched += match.kind == "matched"
-                if match.kind == "matched" and match.arity_ok is False:
-                    errors.append(match.entries[0])
-    # Before call forms: 89 of 1,964 (display.newImage 24, newImageRect 15, setStrokeColor 12, File:write 6, ...).
-    # The 6 left are the docs' own slips (a legacy newText call, setTextColor with one gray value, ...).
-    assert matched >= 1900 and len(errors) <= 6, errors
-    variants = {"display.newImage", "display.newImageRect", "ShapeObject:setStrokeColor", "File:write"}
-    assert not variants & set(errors)
-    fill = index.classify(extract_calls("local r = display.newRect(0, 0, 1, 1)\nr:setFillColor()").calls[1])
-    assert fill.arity_ok is False  # no form of setFillColor takes no argument
 
 
 def test_one_folder_of_every_format_reads_with_no_flags(tmp_path):
@@ -452,7 +158,7 @@ def test_one_folder_of_every_format_reads_with_no_flags(tmp_path):
     (docs / "ld.lua").write_text("--- Scales.\n-- @number x\n-- @number[opt=1] k\nfunction n.scale(x, k) end\n")
     result = read_docs([docs])
     assert {Path(f).name: how for f, how in result.layouts.items()} == {
-        "api.md": "generic",
+        "api.md": "markdown",
         "ref.html": "html",
         "ref.rst": "rst",
         "cats.lua": "luacats",
@@ -517,8 +223,177 @@ def test_code_block_label_definition_list_and_table_conventions(tmp_path):
         "geo.perimeter": (1, float("inf")),
         "geo.scale": (1, 2),
         "geo.rotate": (2, 2),
-        "Functions.Move": (2, 3),
+        "Move": (2, 3),  # a bare name under `## Functions`: a global (a section title names no module)
     }
     assert result.api.get("geo.area").description == "Area of a shape."
     assert result.api.get("geo.scale").params[1].default == "1"
-    assert result.api.get("Functions.Move").returns[0].type == "Shape"
+    assert result.api.get("Move").returns[0].type == "Shape"
+
+
+# -- bad input: read, or reported with the file and the reason --------------------------------------------------------
+
+
+def test_a_byte_order_mark_does_not_hide_the_first_heading(tmp_path):
+    doc = tmp_path / "string.md"
+    doc.write_bytes(b"\xef\xbb\xbf" + (BUNDLED_DOCS / "string.md").read_bytes())
+    result = read_docs([doc])
+    assert len([e for e in result.api if e.name.startswith("string.")]) == 17 and result.skipped == []
+    assert result.api.get("string.byte").module == "string"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_files_are_read(tmp_path, encoding):
+    doc = tmp_path / "ref.md"
+    doc.write_bytes(("# `m`\n\n## m.f(x [, y])\n\nDoes f \u2014 and more.\n").encode(encoding))
+    result = read_docs([doc])
+    assert [(e.name, e.arity(), e.description) for e in result.api] == [("m.f", (1, 2), "Does f \u2014 and more.")]
+
+
+def test_a_file_that_is_no_text_is_a_row_naming_the_byte(tmp_path):
+    (tmp_path / "good.md").write_text(PAGE_STYLE)
+    (tmp_path / "bad.md").write_bytes(b"# `x.f()`\n\n\xff\xfe\xfa broken\n")
+    result = read_docs([tmp_path])
+    assert [e.name for e in result.api] == ["mylib.open"]
+    rows = [s for s in result.skipped if s.file.endswith("bad.md")]
+    assert len(rows) == 1 and rows[0].reason.startswith("not valid UTF-8 (invalid start byte at byte 11)")
+
+
+def test_a_linked_folder_is_read_and_an_unreadable_one_is_a_row(tmp_path, monkeypatch):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "net.md").write_text(PAGE_STYLE.replace("mylib", "net"))
+    docs = tmp_path / "docs"
+    (docs / "locked").mkdir(parents=True)
+    (docs / "locked" / "hidden.md").write_text(PAGE_STYLE.replace("mylib", "hidden"))
+    (docs / "api.md").write_text(PAGE_STYLE)
+    (docs / "linked").symlink_to(outside, target_is_directory=True)
+    (docs / "loop").symlink_to(docs, target_is_directory=True)
+    from luacoder.apidocs import formats
+
+    scandir = os.scandir
+
+    def unreadable(path):  # as a folder without read permission is to anyone but root
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(formats.os, "scandir", unreadable)
+    result = read_docs([docs])
+    assert sorted(e.name for e in result.api) == ["mylib.open", "net.open"]
+    reasons = {Path(s.file).name: s.reason for s in result.skipped}
+    assert reasons["locked"] == "cannot be read (Permission denied); its files are not read"
+    assert "a link back to a folder already read" in reasons["loop"]
+
+
+def test_html_nested_deeper_than_the_parser_reads_loses_no_entry(tmp_path):
+    deep = "<div>" * 3000 + "<h3><code>deep.one(a)</code></h3><p>One.</p>" + "</div>" * 3000
+    doc = tmp_path / "ref.html"
+    doc.write_text(f"<html><body>{deep}<h3><code>deep.two(b, c)</code></h3><p>Two.</p></body></html>")
+    result = read_docs([doc])
+    assert sorted((e.name, e.arity()) for e in result.api) == [("deep.one", (1, 1)), ("deep.two", (2, 2))]
+    assert any("nested deeper than the HTML parser reads" in s.reason for s in result.skipped)
+
+
+def test_script_style_and_template_text_never_reach_a_description(tmp_path):
+    doc = tmp_path / "ref.html"
+    doc.write_text(
+        "<html><head><script>var leaked = 1;</script></head><body>"
+        "<h3><code>web.get(url)</code></h3><p>Fetches.<script>alert('x')</script></p>"
+        "<style>p { color: red }</style><template><p>hidden</p></template><p>Returns a body.</p>"
+        "</body></html>"
+    )
+    entry = read_docs([doc]).api.get("web.get")
+    assert entry.description == "Fetches.\n\nReturns a body."
+
+
+# -- conventions of every kind, as no shared corpus writes them ------------------------------------------------------
+
+
+def test_sphinx_directives_of_an_unknown_domain_with_module_and_class_context(tmp_path):
+    doc = tmp_path / "api.rst"
+    doc.write_text(
+        "Reference\n=========\n\n.. game:module:: world\n\n.. game:function:: spawn(kind, x [, y])\n\n"
+        "   Spawns a thing.\n\n   :param string kind: what to spawn\n   :param number x: where\n\n"
+        ".. game:class:: Entity\n\n   .. game:method:: move(dx, dy)\n\n      Moves it.\n\n"
+        "   .. game:function:: count()\n\n      How many there are.\n\n"
+        ".. game:function:: on_tick(dt)\n   :objtype: event\n\n   Called every tick.\n"
+    )
+    result = read_docs([doc])
+    assert {(e.name, e.kind, e.arity()) for e in result.api} == {
+        ("world.spawn", "function", (2, 3)),
+        ("Entity:move", "method", (2, 2)),
+        ("Entity.count", "function", (0, 0)),
+        ("world.on_tick", "event", (1, 1)),
+    }
+    spawn = result.api.get("world.spawn")
+    assert [(p.name, p.type, p.description) for p in spawn.params][:2] == [
+        ("kind", "string", "what to spawn"),
+        ("x", "number", "where"),
+    ]
+    assert result.skipped == []
+
+
+def test_classed_html_paragraphs_and_a_definition_list(tmp_path):
+    rows = "".join(
+        f'<p class="sig">int pad.{n}(int player, [int timeout])</p><p class="text">Reads pad {n}.</p>'
+        for n in ("read", "peek", "wait")
+    )
+    doc = tmp_path / "help.html"
+    doc.write_text(
+        f"<html><body><p>Pads</p>{rows}<p>Call pad.read(1) each frame.</p>"
+        "<dl><dt><code>pad.reset()</code></dt><dd>Resets every pad.</dd></dl></body></html>"
+    )
+    api = read_docs([doc]).api
+    assert {e.name: e.arity() for e in api} == {
+        "pad.read": (1, 2),
+        "pad.peek": (1, 2),
+        "pad.wait": (1, 2),
+        "pad.reset": (0, 0),
+    }
+    assert api.get("pad.read").returns[0].type == "int" and api.get("pad.read").description == "Reads pad read."
+
+
+def test_front_matter_names_an_anonymous_signature(tmp_path):
+    doc = tmp_path / "open.md"
+    doc.write_text(
+        "---\ntitle: store.open\nweight: 3\n---\n\n```\nfunction(\n  path : string,\n  [mode : string]\n)"
+        " : types.handle\n```\n\nOpens a store.\n\n* **path** - _string_ - where it is\n"
+    )
+    entry = read_docs([doc]).api.get("store.open")
+    assert [(p.name, p.type, p.optional) for p in entry.params] == [
+        ("path", "string", False),
+        ("mode", "string", True),
+    ]
+    assert entry.returns[0].type == "types.handle" and entry.description.startswith("Opens a store.")
+    assert entry.params[0].description == "where it is"
+
+
+def test_plain_text_reference_lines(tmp_path):
+    doc = tmp_path / "README.txt"
+    doc.write_text(
+        "Lua interface\n=============\n\nvlc.play(item): Plays an item.\n"
+        "vlc.seek(time [, relative]): Seeks.\n  The time is in seconds.\nvlc.stop(): Stops.\n"
+    )
+    api = read_docs([doc]).api
+    assert {e.name: e.arity() for e in api} == {"vlc.play": (1, 1), "vlc.seek": (1, 2), "vlc.stop": (0, 0)}
+
+
+def test_the_fast_inline_split_reads_as_markdown_it_does():
+    from luacoder.apidocs.from_markdown import _BLOCKS, _pieces_of
+    from luacoder.apidocs.inline import inline_pieces
+
+    texts = [
+        "`a.b(x)`: returns `nil`\nwhen  \n  done",
+        "` x ` and `  ` and `` `tick` `` and `f(_x_)`",
+        "`lpeg.P(`_`n`_`)`",
+        "a_b c_d `e` _emphasis_",
+        "[label][ref] and [shortcut] and *bold* \\* &amp; <b>x</b>",
+        "`unclosed",
+    ]
+    for path in sorted(BUNDLED_DOCS.glob("*.md")):
+        env: dict = {}
+        texts += [t.content for t in _BLOCKS.parse(path.read_text(encoding="utf-8"), env) if t.type == "inline"]
+    env = {"references": {"SHORTCUT": {"href": "x", "title": ""}}}
+    assert len(texts) > 1000
+    for text in texts:
+        assert _pieces_of(text, env) == inline_pieces(text, env), text

@@ -11,7 +11,7 @@ from luacoder.apidocs.schema import ApiEntry, ApiError, ApiSet, CallForm, Param,
 _LAZY = {
     "read_docs": "luacoder.apidocs.docs",
     "DocsResult": "luacoder.apidocs.docs",
-    "Skipped": "luacoder.apidocs.layout_reader",
+    "Skipped": "luacoder.apidocs.reading",
 }
 
 

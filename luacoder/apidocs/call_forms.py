@@ -25,6 +25,7 @@ _VARARG_SPELLINGS = ("...", "\u00b7\u00b7\u00b7", "\u2026", "&middot;&middot;&mi
 # `x (optional)`, `optional x`; a last word `optional` is a name (`bool optional`), not a mark
 _OPTIONAL_WORD = re.compile(r"\(\s*optional\s*\)|\boptional\b(?!\s*$)", re.IGNORECASE)
 _LEAD_WORDS = ("local ", "function ")
+_LITERAL_ARGUMENT = re.compile(r"(?<=[\w\s])(\{|\"[^\"]*\"\s*$|'[^']*'\s*$)")
 
 
 def _vararg(text: str) -> bool:
@@ -79,6 +80,9 @@ def parse_call_form(text: str) -> CallForm:
             text = text[len(word) :].lstrip()
     returns: list[Return] = []
     paren = text.find("(")
+    brace = text.find("{")
+    if 0 <= brace < paren:  # `f{ a = g() }`: a call with one table, whatever the table holds
+        paren = -1
     head = text if paren < 0 else text[:paren]
     # `ok, err = f(...)`: the names before `=` are what it returns.
     if "=" in head and "==" not in head:
@@ -88,18 +92,29 @@ def parse_call_form(text: str) -> CallForm:
             returns = [Return(name=n) for n in names]
             text = text[text.index("=", 0) + 1 :].strip()
             paren = text.find("(")
+            brace = text.find("{")
+            if 0 <= brace < paren:
+                paren = -1
             head = text if paren < 0 else text[:paren]
     head = head.strip()
+    literal = _LITERAL_ARGUMENT.search(head) if paren < 0 else None
+    if literal:  # `f{ key = value }`, `f "text"`: Lua's call with one table or string argument
+        head = head[: literal.start()].strip()
+        if len(head.split()) > 1:  # `WPos Position { get; set; }`: a typed property, not a call
+            words = head.split()
+            return CallForm(
+                signature=text, params=[], returns=[Return(type=" ".join(words[:-1]))], callable=False, name=words[-1]
+            )
     # C#-style or C-style `int BuildTime(...)`, `Actor[] Actors(...)`: a return type before the name.
     words = head.split()
     if 2 <= len(words) <= 3 and NAME.fullmatch(words[-1]) and all(TYPE_WORD.fullmatch(w) for w in words[:-1]):
         returns = returns or [Return(type=" ".join(words[:-1]))]
         head = words[-1]
     name = re.sub(r"\s+", "", head)
-    if not name or not NAME.fullmatch(name):
+    if not name or not NAME.fullmatch(name) or not NAME.fullmatch(head):  # `Collision info passed to f(x)`
         raise ApiError(f"cannot read a name from the signature {original.strip()!r}")
     if paren < 0:
-        return CallForm(signature=text, params=[], returns=returns, callable=False, name=name)
+        return _table_or_string_call(text, name, returns, original)
     close = _closing(text, paren)
     if close < 0:
         raise ApiError(f"unbalanced parentheses in the signature {original.strip()!r}")
@@ -110,6 +125,26 @@ def parse_call_form(text: str) -> CallForm:
         if value and not returns:
             returns = [Return(type=value)]
     return CallForm(signature=text[: close + 1], params=params, returns=returns, callable=True, name=name)
+
+
+def _table_or_string_call(text: str, name: str, returns: list[Return], original: str) -> CallForm:
+    """A name alone is a field; `f{...}` and `f "..."` are calls with one argument (a table, a string)."""
+    literal = _LITERAL_ARGUMENT.search(text)
+    if literal is None:
+        return CallForm(signature=text, params=[], returns=returns, callable=False, name=name)
+    argument = text[literal.start() :].strip()
+    if argument.startswith("{"):
+        end = _matching(argument, 0, "{", "}")
+        after = argument[end + 1 :].strip()
+        if after.startswith(("->", "\u2192", ":")) and not returns:
+            returns = [Return(type=after.lstrip("->\u2192:").strip())]
+        elif after:
+            raise ApiError(f"text after the table argument of {original.strip()!r}")
+        text = text[: literal.start()].rstrip() + argument[: end + 1]
+        param = Param(name="table", type="table")
+    else:
+        param = Param(name="value", type="string")
+    return CallForm(signature=text, params=[param], returns=returns, callable=True, name=name)
 
 
 def parse_params(inside: str) -> list[Param]:
@@ -193,7 +228,7 @@ def read_param(raw: str, optional: bool = False) -> Param | None:
     if _OPTIONAL_WORD.search(raw):
         optional = True
         raw = _OPTIONAL_WORD.sub("", raw).strip()
-    if _vararg(raw):
+    if _vararg(raw) or _vararg(raw.split(":", 1)[0]):  # `...`, `... : variable`
         return Param(name=VARARG, optional=True)
     if raw.startswith("function") and "(" in raw:
         return Param(name="callback", type="function", optional=optional)
@@ -229,8 +264,8 @@ def read_param(raw: str, optional: bool = False) -> Param | None:
         optional = True
     if not IDENT.fullmatch(raw):
         match = IDENT.match(raw)
-        if match is None:
-            return None  # a number or punctuation written as an example value: not a name to record
+        if match is None:  # a number or an expression written as an example value: an argument with no name
+            return Param(name="value", optional=optional, default=default) if re.search(r"[\w\"']", raw) else None
         raw = match.group(0)
     return Param(name=raw, type=type_, optional=optional, default=default)
 

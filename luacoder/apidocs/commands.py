@@ -1,4 +1,4 @@
-"""`luacoder docs PATH... -o api.json`: API docs (Markdown in any known layout, or JSON) to a validated api.json."""
+"""`luacoder docs PATH... -o api.json`: API docs in any format to a validated api.json, explaining files read short."""
 
 from __future__ import annotations
 
@@ -9,22 +9,29 @@ from pathlib import Path
 
 from luacoder.errors import report
 
+FEW_ENTRIES = 3  # a file that gives fewer entries than this is explained: the lines that looked like signatures
+EXPLAINED_LINES = 8
+EXPLAINED_FILES = 10
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "docs",
-        help="read API docs (Markdown or JSON) into api.json, listing what was not extracted",
-        description="Read API docs into a validated api.json. Markdown docs are read with a layout (a shipped one,"
-        " picked by itself unless --layout names it, or a YAML description of your convention); JSON docs in"
-        " the api.json or the older LuaCoder format are read as they are. Everything that did not become an"
-        " entry is written, with its file, line and reason, to the skipped report next to api.json.",
+        help="read API docs (Markdown, HTML, reStructuredText, text, LuaCATS, LDoc, JSON/YAML/XML/Lua-table API"
+        " descriptions) into api.json",
+        description="Read API docs into a validated api.json with no configuration: each file is read by its"
+        " format, and its signatures are found by where they sit and how they are marked. For a file that gives"
+        " few entries, the lines that looked like signatures are printed with the reason each was left out; a"
+        " layout (--layout, a YAML override of a few lines) says where entries are when the reader cannot guess."
+        " Everything that did not become an entry is written, with its file, line and reason, to the skipped"
+        " report next to api.json.",
     )
-    p.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="Markdown/JSON files or folders of them")
+    p.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="docs files or folders of them")
     p.add_argument("-o", "--output", type=Path, help="the api.json to write")
     p.add_argument(
         "--layout",
         metavar="NAME|FILE.yaml",
-        help="a shipped layout (see --list_layouts) or a layout YAML file; default: picked per path by score",
+        help="an override: a layout YAML file, or a shipped example (see --list_layouts); default: none",
     )
     p.add_argument("--name", help="the API set's name (default: the first path's name)")
     p.add_argument(
@@ -35,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         " output, api.skipped.jsonl for api.json)",
     )
     p.add_argument("--list_layouts", action="store_true", help="print the shipped layouts and exit")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no layout log lines")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no log lines and no explanations")
     p.set_defaults(func=docs_command)
 
 
@@ -79,4 +86,27 @@ def docs_command(args: argparse.Namespace) -> int:
     )
     detail = f" ({', '.join(f'{w} {c}' for w, c in sorted(by_what.items()))})" if by_what else ""
     print(f"skipped:    {len(result.skipped)}{detail} -> {skipped}")
+    if not args.quiet:
+        explain(result)
     return 0
+
+
+def explain(result) -> None:
+    """For each file read short (fewer than FEW_ENTRIES entries, and more lines left out than read), the lines that
+    looked like signatures and why each was left out; the first EXPLAINED_FILES such files."""
+    short = [
+        (file, rejected)
+        for file, rejected in result.rejected.items()
+        if result.entries_per_file.get(file, 0) < FEW_ENTRIES and len(rejected) > result.entries_per_file.get(file, 0)
+    ]
+    for file, rejected in short[:EXPLAINED_FILES]:
+        found = result.entries_per_file.get(file, 0)
+        print(f"\n{file}: {found} entries; {len(rejected)} line(s) looked like signatures:")
+        for row in rejected[:EXPLAINED_LINES]:
+            print(f"  {row}")
+        if len(rejected) > EXPLAINED_LINES:
+            print(f"  ... and {len(rejected) - EXPLAINED_LINES} more")
+        print("  if some are entries, a layout says where they are (luacoder/apidocs/layout.py), e.g.")
+        print("    name: mine\n    entries: [{heading: 4}]   # or {kind: paragraph}, {class: sig}, {directive: 'x:*'}")
+    if len(short) > EXPLAINED_FILES:
+        print(f"\n... and {len(short) - EXPLAINED_FILES} more files read short (DocsResult.rejected lists them all)")

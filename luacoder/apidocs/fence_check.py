@@ -14,7 +14,7 @@ import re
 
 from markdown_it.token import Token
 
-from luacoder.apidocs.layout_reader import Skipped
+from luacoder.apidocs.reading import Skipped
 
 _FENCE_OPENER = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*[A-Za-z]")
 _HEADING = re.compile(r"^ {0,3}#{1,6}\s+(\S.*?)\s*#*\s*$")

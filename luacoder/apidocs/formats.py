@@ -1,28 +1,48 @@
-"""Which reader a docs file needs, chosen by its extension and its content, and the files a folder walk must report.
+"""Which reader a docs file needs, chosen by its extension and its content, and the walk over a docs folder.
 
     format_of(Path("manual.html"), head)  # "html"
-    format_of(Path("sprite.lua"), head)   # "luacats" (---@param ...) or "ldoc" (-- @param, ---@tparam ...)
+    format_of(Path("sprite.lua"), head)   # "luacats" (---@param ...), "ldoc" (-- @param, ---@tparam ...) or None
 
-Markdown goes through the layouts or the generic Markdown reader (luacoder.apidocs.docs); HTML, reStructuredText,
-LuaCATS and LDoc each have a reader module of their own, JSON, YAML, XML and Lua-table API descriptions are read by
-their shape (structured), and LuaCoder's own JSON docs keep their reader (json_docs).
+Markdown, HTML, reStructuredText and plain text are parsed into the document model (model.py) and read by the one
+signature-first reader (reader.py); LuaCATS and LDoc (annotated Lua source) and JSON docs have readers of their own;
+JSON, YAML, XML and Lua-table API descriptions are read by their shape (structured.py), whatever their suffix.
+`READERS` names each format's reader as "module:function", loaded on first use.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
 import re
 import stat
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 
-from luacoder.apidocs.layout_reader import FileReading, Skipped
-from luacoder.apidocs.structured import looks_structured, read_structured
+from luacoder.apidocs.reading import FileReading, Skipped
 
-MARKDOWN = (".md", ".markdown", ".mdown", ".mkd")
+MARKDOWN = (".md", ".markdown", ".mdown", ".mkd", ".mdx")
 HTML = (".html", ".htm", ".xhtml")
 RST = (".rst", ".rest")
+TEXT = (".txt",)
 LUA = (".lua",)
-OTHER_FORMATS = ("html", "rst", "luacats", "ldoc", "structured")
-HEAD_BYTES = 65536  # what the content test reads of a file
+JSON = (".json",)
+DOC_SUFFIXES = MARKDOWN + HTML + RST + TEXT + LUA + JSON
+# Files a folder walk passes over (a file named on the command line is always read).
+NOT_API_DOCS = ("README*", "LICENSE*", "COPYING*", "CHANGELOG*", "CONTRIBUTING*", "AUTHORS*", "NOTICE*", "CODE_OF*")
+# Documents parsed into the model and read by the signature-first reader, and the parser of each.
+DOCUMENT_FORMATS = {
+    "markdown": "luacoder.apidocs.from_markdown:parse_markdown",
+    "html": "luacoder.apidocs.from_html:parse_html",
+    "rst": "luacoder.apidocs.from_rst:parse_rst",
+    "text": "luacoder.apidocs.from_text:parse_text",
+}
+# Formats with readers of their own: reader(text, source_file, report_file) -> FileReading.
+READERS = {
+    "luacats": "luacoder.apidocs.luacats_reader:read_luacats",
+    "ldoc": "luacoder.apidocs.ldoc_reader:read_ldoc",
+    "structured": "luacoder.apidocs.structured:read_structured",
+}
 _LUACATS = re.compile(r"^\s*---\s*@(param|return|class|field|overload|meta|alias|enum)\b", re.MULTILINE)
 _LDOC = re.compile(
     r"^\s*---?\s*@(t?param|t?return|ret|usage|module|classmod|function|string|int|number|bool|tab|func|array|table)\b",
@@ -32,15 +52,26 @@ _LDOC_TYPED = re.compile(r"^\s*---?\s*@(tparam|treturn|module|submodule|classmod
 
 
 def format_of(path: Path, head: str) -> str | None:
-    """ "html", "rst", "luacats", "ldoc", "markdown", "structured" or None (not documentation this reads)."""
+    """ "markdown", "html", "rst", "text", "luacats", "ldoc", "structured", "json" or None (not documentation this
+    reads)."""
     suffix = path.suffix.lower()
     if suffix in HTML or (not suffix and head.lstrip()[:15].lower().startswith(("<!doctype html", "<html"))):
         return "html"
+    if suffix in MARKDOWN:
+        return "markdown"
     if suffix in RST:
         return "rst"
+    if suffix in TEXT:
+        return "text"
+    from luacoder.apidocs.structured import looks_structured
+
+    # Any other suffix may hold a structured description (an editor's `.script_api` is YAML); LuaCoder's own JSON
+    # and annotated Lua source are not one.
+    if looks_structured(path, head):
+        return "structured"
+    if suffix in JSON:
+        return "json"
     if suffix in LUA:
-        if looks_structured(path, head):  # a data table, whatever its descriptions quote
-            return "structured"
         # LDoc written LuaCATS-style (`---@tparam`) is LDoc: its tags are LDoc's, whatever the dashes.
         if _LDOC_TYPED.search(head):
             return "ldoc"
@@ -48,85 +79,104 @@ def format_of(path: Path, head: str) -> str | None:
             return "luacats"
         if _LDOC.search(head):
             return "ldoc"
-        return None
-    if suffix in MARKDOWN:
-        return "markdown"
-    return "structured" if looks_structured(path, head) else None
+    return None
 
 
-def read_head(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return handle.read(HEAD_BYTES).decode("utf-8", errors="replace")
+def read_format(fmt: str, text: str, source_file: str, report_file: str, layout=None) -> FileReading:
+    """Read one file's text in its format (`source_file`: its path relative to the docs root)."""
+    if fmt == "markdown":  # a large file is read one piece at a time (from_markdown.markdown_documents)
+        from luacoder.apidocs.from_markdown import markdown_documents
+        from luacoder.apidocs.reader import read_document
 
+        return _merge(
+            [read_document(d, report_file, layout) for d in markdown_documents(text, source_file, report_file)]
+        )
+    if fmt in DOCUMENT_FORMATS:
+        from luacoder.apidocs.reader import read_document
 
-def read_format(fmt: str, text: str, source_file: str, report_file: str) -> FileReading:
-    """Read one file of an other-than-Markdown format."""
-    if fmt == "html":
-        from luacoder.apidocs.html_reader import read_html
-
-        return read_html(text, source_file, report_file)
-    if fmt == "rst":
-        from luacoder.apidocs.rst_reader import read_rst
-
-        return read_rst(text, source_file, report_file)
-    if fmt == "luacats":
-        from luacoder.apidocs.luacats_reader import read_luacats
-
-        return read_luacats(text, source_file, report_file)
-    if fmt == "ldoc":
-        from luacoder.apidocs.ldoc_reader import read_ldoc
-
-        return read_ldoc(text, source_file, report_file)
-    if fmt == "structured":
-        return read_structured(text, source_file, report_file)
+        document = _load(DOCUMENT_FORMATS[fmt])(text, source_file, report_file)
+        return read_document(document, report_file, layout)
+    if fmt in READERS:
+        return _load(READERS[fmt])(text, source_file, report_file)
     raise ValueError(f"no reader for format {fmt!r}")
 
 
-def other_format_files(path: Path) -> list[tuple[Path, str]]:
-    """(file, format) of every HTML, reStructuredText, LuaCATS, LDoc or structured API description file a path
-    holds, sorted. Any suffix may be a structured description (Defold's `.script_api` is YAML): all but Markdown's
-    are looked at."""
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if _regular(p))
-    out = []
-    for file in files:
-        if file.suffix.lower() in MARKDOWN:
-            continue
+def _merge(readings: list[FileReading]) -> FileReading:
+    if len(readings) == 1:
+        return readings[0]
+    merged = FileReading([], [], 0)
+    for reading in readings:
+        merged.entries += reading.entries
+        merged.skipped += reading.skipped
+        merged.candidates += reading.candidates
+        merged.rejected += reading.rejected
+    kept = len(merged.entries)
+    merged.summary = f"{kept} entries from {merged.candidates} signature(s) in {len(readings)} pieces"
+    return merged
+
+
+def _load(target: str):
+    module, function = target.split(":")
+    return getattr(importlib.import_module(module), function)
+
+
+@dataclass
+class Found:
+    path: Path
+    relative: str  # to the docs root, with forward slashes
+
+
+def walk(root: Path) -> tuple[list[Found], list[Skipped]]:
+    """Every file under a folder, sorted, following linked folders once each; and a row for what is passed over
+    that a reader would want to know of: a folder that cannot be read, a link loop, a dangling link, a FIFO, socket or
+    device named like a docs file, a folder named like one."""
+    files: list[Found] = []
+    rows: list[Skipped] = []
+    seen: set[tuple[int, int]] = set()
+    pending = [root]
+    while pending:
+        folder = pending.pop()
         try:
-            fmt = format_of(file, read_head(file))
-        except OSError:
-            continue  # reported by the caller's read, which names the error
-        if fmt in OTHER_FORMATS:
-            out.append((file, fmt))
-    return out
-
-
-def _regular(path: Path) -> bool:
-    try:
-        return stat.S_ISREG(path.stat().st_mode)
-    except OSError:
-        return False
-
-
-def odd_paths(root: Path, suffixes: tuple[str, ...]) -> list[Skipped]:
-    """Rows for what a folder walk would pass over in silence: a FIFO, socket or device named like a docs file, a
-    link whose target is missing, a folder named `*.md`."""
-    rows = []
-    for path in sorted(root.rglob("*")):
-        if path.suffix.lower() not in suffixes:
-            continue
-        try:
-            mode = path.lstat().st_mode
+            info = folder.stat()
         except OSError as exc:
-            rows.append(Skipped(str(path), 0, "file", f"cannot be read ({exc.strerror})"))
+            rows.append(Skipped(str(folder), 0, "folder", f"cannot be read ({exc.strerror}); not read"))
             continue
-        if stat.S_ISLNK(mode) and not path.exists():
-            rows.append(Skipped(str(path), 0, "file", "a link whose target does not exist; not read"))
-        elif path.is_dir():
-            rows.append(
-                Skipped(str(path), 0, "file", "a folder named like a docs file; its files are read, it is not")
-            )
-        elif stat.S_ISFIFO(mode):
-            rows.append(Skipped(str(path), 0, "file", "a FIFO (named pipe), not a file; not read"))
-        elif not stat.S_ISREG(path.stat().st_mode):
-            rows.append(Skipped(str(path), 0, "file", "not a regular file (socket or device); not read"))
-    return rows
+        if (info.st_dev, info.st_ino) in seen:
+            rows.append(Skipped(str(folder), 0, "folder", "a link back to a folder already read; not read again"))
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        try:
+            with os.scandir(folder) as listing:
+                children = sorted(listing, key=lambda e: e.name)
+        except OSError as exc:
+            rows.append(Skipped(str(folder), 0, "folder", f"cannot be read ({exc.strerror}); its files are not read"))
+            continue
+        subfolders = []
+        for child in children:
+            path = Path(child.path)
+            docs_named = path.suffix.lower() in DOC_SUFFIXES
+            try:
+                mode = path.stat().st_mode
+            except OSError as exc:
+                if docs_named or child.is_symlink():
+                    reason = "a link whose target does not exist" if child.is_symlink() else exc.strerror
+                    rows.append(Skipped(str(path), 0, "file", f"{reason}; not read"))
+                continue
+            if stat.S_ISDIR(mode):
+                if docs_named:
+                    rows.append(Skipped(str(path), 0, "file", "a folder named like a docs file; its files are read"))
+                subfolders.append(path)
+            elif stat.S_ISREG(mode):
+                files.append(Found(path, path.relative_to(root).as_posix()))
+            elif docs_named:
+                what = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "not a regular file (socket or device)"
+                rows.append(Skipped(str(path), 0, "file", f"{what}; not read"))
+        pending += reversed(subfolders)
+    files.sort(key=lambda f: f.relative)
+    return files, rows
+
+
+def api_docs_name(relative: str) -> bool:
+    """Whether a file found in a folder may be API docs (not a README, licence or changelog)."""
+    name = relative.rsplit("/", 1)[-1]
+    return not any(fnmatchcase(name.upper(), pattern.upper()) for pattern in NOT_API_DOCS)

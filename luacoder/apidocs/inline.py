@@ -1,4 +1,5 @@
-"""Reading markdown-it inline tokens: visible text, code spans, bold labels, `__Key__ value` rows and list items.
+"""Inline elements (`Piece`s: text, code, strong, em, links, breaks), the same for every format, and how they are read:
+visible text, code spans, bold labels, list items. Markdown's are parsed here with markdown-it-py, on first use.
 
 Regexes here only ever look at one inline text (a heading, a list item, a row), never at a raw Markdown file.
 """
@@ -11,12 +12,7 @@ from dataclasses import dataclass, field
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-# Files are parsed into blocks only (see `parse_blocks`); the inline content of a heading, paragraph or list item is
-# parsed when a reader first looks at it, which skips most paragraphs (descriptions keep their Markdown source).
 _MD = MarkdownIt("commonmark")
-_BLOCKS = MarkdownIt("commonmark").disable(["inline", "text_join"])
-_UNPARSED = "luacoder_unparsed"
-
 # A reference link whose definition is not in the file stays text: `[audio.play()][api.library.audio.play]`.
 REFERENCE_LINK = re.compile(r"\[([^\[\]]*)\]\[[^\[\]]*\]")
 # Inline HTML that hides its content (`requir<span style="display: none;">X</span>e()` reads as `require()`).
@@ -34,26 +30,18 @@ class Piece:
     href: str = ""
 
 
-def parse_blocks(text: str) -> list[Token]:
-    """The block tokens of a Markdown text; inline tokens get their children from `pieces` when first read."""
-    env: dict = {}
-    tokens = _BLOCKS.parse(text, env)
-    for token in tokens:
-        if token.type == "inline":
-            token.meta[_UNPARSED] = env  # with the reference definitions that inline links resolve against
-    return tokens
+def inline_pieces(content: str, env: dict) -> list[Piece]:
+    """The visible inline elements of Markdown inline text, with reference links whose definitions are not in the
+    file kept as their label text (`[audio.play()][api.library.audio.play]` reads `audio.play()`)."""
+    children: list[Token] = []
+    _MD.inline.parse(content, _MD, env, children)
+    return [Piece("text", reference_labels(p.text)) if p.kind == "text" else p for p in _visible(children)]
 
 
-def pieces(inline: Token | None) -> list[Piece]:
-    """The visible inline elements, adjacent text merged; inline HTML (and what it hides) left out."""
-    if inline is None:
-        return []
-    if _UNPARSED in inline.meta:
-        inline.children = []
-        _MD.inline.parse(inline.content, _MD, inline.meta.pop(_UNPARSED), inline.children)
+def _visible(children: list[Token]) -> list[Piece]:
     out: list[Piece] = []
     hidden = 0
-    for child in inline.children or []:
+    for child in children:
         kind = child.type
         if kind == "html_inline":
             tag = child.content
@@ -115,14 +103,6 @@ def code_spans(items: list[Piece]) -> list[str]:
     return [p.text for p in items if p.kind == "code"]
 
 
-def only_code(items: list[Piece]) -> str | None:
-    """The code of an inline text made of exactly one code span (around whitespace), else None."""
-    meaningful = [p for p in items if not (p.kind == "text" and not p.text.strip())]
-    if len(meaningful) == 1 and meaningful[0].kind == "code":
-        return meaningful[0].text
-    return None
-
-
 def reference_labels(text: str) -> str:
     """`[audio.play()][api.library.audio.play]` -> `audio.play()`: keep the text of unresolved reference links."""
     return REFERENCE_LINK.sub(r"\1", text)
@@ -141,38 +121,6 @@ def bold_label(items: list[Piece]) -> tuple[str, list[Piece]] | None:
     if rest and rest[0].kind == "text" and rest[0].text.lstrip().startswith(":"):
         rest[0] = Piece("text", rest[0].text.lstrip()[1:])
     return label.rstrip(":").strip(), rest
-
-
-def meta_rows(items: list[Piece]) -> dict[str, str]:
-    """`__Type__ [Function][api.type.Function]` rows, keyed by lower-case key; a row without a key continues the last.
-
-    A key is bold text at the start of a line; the value is the rest of the line (and of the lines that follow
-    without a key of their own), as plain text.
-    """
-    rows: dict[str, list[Piece]] = {}
-    key: str | None = None
-    at_line_start = True
-    i = 0
-    while i < len(items):
-        p = items[i]
-        if p.kind == "strong_open" and at_line_start:
-            close = next((j for j in range(i, len(items)) if items[j].kind == "strong_close"), len(items))
-            key = plain_text(items[i + 1 : close]).lower()
-            rows.setdefault(key, [])
-            i = close + 1
-            at_line_start = False
-            continue
-        if p.kind == "break":
-            at_line_start = True
-            if key is not None:
-                rows[key].append(p)
-        else:
-            if not (p.kind == "text" and not p.text.strip()):
-                at_line_start = False
-            if key is not None:
-                rows[key].append(p)
-        i += 1
-    return {k: plain_text(v) for k, v in rows.items()}
 
 
 @dataclass

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import re
 
-from luacoder.apidocs.layout_reader import FileReading, Skipped
 from luacoder.apidocs.luacats_reader import DocBlock, doc_blocks
+from luacoder.apidocs.reading import FileReading, Skipped
 from luacoder.apidocs.schema import VARARG, ApiEntry, CallForm, Param, Return, Source
 
 TAG = re.compile(r"^-*\s*@(?P<tag>\w+)(?:\[(?P<mod>[^\]]*)\])?\s*(?P<value>.*)$")

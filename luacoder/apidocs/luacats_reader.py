@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from luacoder.apidocs.layout_reader import FileReading, Skipped
+from luacoder.apidocs.reading import FileReading, Skipped
 from luacoder.apidocs.schema import VARARG, ApiEntry, CallForm, Param, Return, Source
 from luacoder.lua.calls import parse
 

@@ -35,7 +35,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from luacoder.apidocs.call_forms import IDENT, parse_call_form, parse_params, read_param, split_top
-from luacoder.apidocs.layout_reader import FileReading, Skipped
+from luacoder.apidocs.reading import FileReading, Skipped
 from luacoder.apidocs.schema import VARARG, ApiEntry, ApiError, CallForm, Param, Return, Source
 from luacoder.apidocs.structured_data import (
     SCHEMA_NAMESPACES,

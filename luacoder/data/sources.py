@@ -281,7 +281,7 @@ log = logging.getLogger(__name__)
 def build_api_json(config: DataConfig, output_dir: str | Path | None = None):
     """Read the docs of the config's `docs:` section and write `api.json` and `api.skipped.jsonl` (what was not
     extracted, with file, line and reason) under `output_dir`; returns luacoder.apidocs.DocsResult."""
-    from luacoder.apidocs import read_docs  # markdown-it and the layouts load on first use
+    from luacoder.apidocs import read_docs  # the docs parsers (markdown-it, lxml, docutils) load on first use
 
     out = Path(output_dir) if output_dir is not None else config.out
     paths = [config.path(p) for p in config.docs.paths]
