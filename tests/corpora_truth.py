@@ -26,6 +26,7 @@ def counts(inside: str, optional_names: set[str] = frozenset()) -> tuple[int, in
     required = optional = 0
     paren = bracket = 0
     token, token_optional = "", False
+    inside = re.sub(r"(?<=\w)\[\]", "", inside)  # `Actor[] actors`: an array type, not an optional part
     for ch in inside + ",":
         if ch in "({":
             paren += 1

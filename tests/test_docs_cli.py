@@ -122,7 +122,7 @@ def test_docs_explains_the_lines_that_looked_like_signatures_in_a_file_read_shor
     doc = tmp_path / "game.md"
     doc.write_text("# Game\n\nspawn(kind, x, y)\n\nSpawns a thing.\n\nwalk(1, 2)\n")
     rc, _out, message = run_cli(capsys, "docs", str(doc), "-o", str(tmp_path / "api.json"))
-    assert rc == 1 and "no API entries found" in message and "lines that looked like signatures" in message
+    assert rc == 2 and "no API entries found" in message and "lines that looked like signatures" in message
     assert "line 3: 'spawn(kind, x, y)': too little evidence (2 of 3 points: paragraph 1, description 1)" in message
     assert "line 7: 'walk(1, 2)': its arguments are values, not parameter names: an example call" in message
     # A file read short among others is explained on stdout, beside the counts.
