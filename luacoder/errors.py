@@ -26,9 +26,9 @@ class UserError(Exception):
         return [f"{type(self).__name__}: {self}"]
 
 
-def report(prog: str, error: BaseException | str) -> int:
+def report(prog: str, error: BaseException | str, stream=None) -> int:
     """Print `prog: error: message` on stderr (argparse's form); returns USAGE_ERROR, the exit status to give."""
-    print(f"{prog}: error: {error}", file=sys.stderr, flush=True)
+    print(f"{prog}: error: {error}", file=stream or sys.stderr, flush=True)
     return USAGE_ERROR
 
 
@@ -55,7 +55,9 @@ def exit_on_user_errors(prog: str | None = None) -> None:
         if not isinstance(error, UserError):
             previous(kind, error, traceback)
             return
-        report(name, error)
+        # The process's own stderr: torch.distributed's hook (a torchrun worker's) runs this one with sys.stderr
+        # swapped for a buffer it writes out only when this hook returns, and this one does not return.
+        report(name, error, sys.__stderr__ or sys.stderr)
         raise SystemExit(USAGE_ERROR)  # Python exits with it, running exit handlers as for sys.exit
 
     hook.reports_user_errors = True
