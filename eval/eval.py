@@ -34,7 +34,6 @@ import transformers
 from tqdm import tqdm
 from transformers import set_seed
 
-from luacoder.apidocs.json_docs import read_json_docs
 from luacoder.apidocs.schema import ApiError
 from luacoder.checkpoints import saved_config
 from luacoder.config import ConfigError, parse_config
@@ -59,7 +58,7 @@ from luacoder.evaluation.report import (
 )
 from luacoder.files import JsonlLog, RowError
 from luacoder.grading.answer import grade_answer
-from luacoder.grading.api_index import ApiIndex
+from luacoder.grading.api_index import load_index
 from luacoder.grading.execution import ExecutionCache, execute_grades
 from luacoder.grading.scores import aggregate, best_index
 from luacoder.locks import FolderLocked, hold_folder
@@ -96,7 +95,7 @@ decoding = Decoding(
 
 # 2. The API docs and the prompts.
 try:
-    index = ApiIndex(read_json_docs(config.api_path), base=config.standard_library)
+    index = load_index(config.api_path, config.standard_library)
     prompts = read_eval_prompts(config.test_data_path, index)
     checkpoints = find_checkpoints(config.base_folder)
     problems = benchmark.load_problems(config.multipl_e) if config.multipl_e else []
