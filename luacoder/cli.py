@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "luacoder.apidocs.commands",
     "luacoder.data.commands",
     "luacoder.evaluation.commands",
+    "luacoder.rl.commands",
 ]
 
 
