@@ -15,9 +15,11 @@ demo chat fine-tunes it (full fine-tuning with the model's own chat template: on
 a full step costs at this size, benchmarks/README.md) and scores the untrained model, the same model prompted with
 example dialogues from the training split (eval's few-shot row) and every checkpoint, on the held-out prompts; then
 the base model and the best checkpoint answer the same questions. It skips pretraining (a pretrained model has
-learnt Lua syntax from far more code than the docs' examples hold; a few hundred CPU steps of it would move nothing)
-and GRPO (its sampled rollouts cost minutes per step for a real model on the CPU, beyond the ~30 minute budget).
-On the CPU it is sized to finish in about 25 minutes on two cores: 64 full fine-tuning steps on short rows.
+learnt Lua syntax from far more code than the docs' examples hold; a few hundred CPU steps of it would move nothing).
+Its RL step is DPO on the chat model's own answers (`luacoder policy-pairs`: a clean answer against a hallucinating
+one it sampled for the same training prompt), scored like the other rows; `--skip_rl` leaves it out. On the CPU the
+chat step is sized to finish in about 25 minutes on two cores (64 full fine-tuning steps on short rows), and the RL
+step to add at most 20 more (REAL_RL_* and REAL_DPO_* below).
 """
 
 from __future__ import annotations
@@ -56,6 +58,28 @@ REAL_SAVE_STEPS = 32
 REAL_MAX_LENGTH = 256
 REAL_LEARNING_RATE = 2e-4
 REAL_MAX_NEW_TOKENS = 200  # eval answers; the docs' dialogues answer in well under this
+# The real model's RL step, after chat fine-tuning: DPO on the chat model's own answers (`luacoder policy-pairs`:
+# a clean answer against a hallucinating one it sampled for the same training prompt), then eval of the DPO model on
+# the same held-out prompts. PROVISIONAL, sized from short measurements on a loaded 2-core machine (2026-12-07,
+# one thread, SmolLM2-135M in float32; see the report of issue 24): sampling ran at about 10 tokens/s per thread
+# under load, about 40 tokens/s expected on two quiet cores, so 4 answers of at most 160 tokens to 2 x 32 prompts
+# should take about 8-10 minutes; a DPO step of 4 pairs costs about a chat step and a half (one forward more, for the
+# frozen reference), and ~20-40 pairs for 2 epochs take 3-5 minutes. DPO rather than GRPO: GRPO trains on every
+# sampled answer at every step (its rollouts cost what sampling the pairs costs, plus a training pass over all of
+# them), where DPO trains only on the prompts whose answers disagree. The lead's full run decides these numbers.
+REAL_RL_PROMPTS_PER_FILE = 32  # a seeded choice of the chat train split, and of the natural-style training prompts
+REAL_RL_SAMPLES_PER_PROMPT = 4
+REAL_RL_PAIRS_PER_PROMPT = 2
+REAL_RL_TEMPERATURE = 1.0
+REAL_RL_MAX_NEW_TOKENS = 160
+REAL_DPO_EPOCHS = 2
+REAL_DPO_BATCH_SIZE = 4  # pairs per step
+REAL_DPO_LEARNING_RATE = 2e-5
+REAL_DPO_BETA = 0.1
+REAL_DPO_MAX_LENGTH = 384
+# Natural-style training prompts for the bundled Lua 5.4 docs (never the eval's prompts); other docs use the chat
+# train split alone.
+RL_TRAIN_PROMPTS = REPO / "data" / "lua54_rl_train_prompts.csv"
 FEW_SHOT_DIALOGUES = 3  # example conversations before each question in the prompted baseline
 FETCHABLE = ("smollm2-135m-instruct",)  # luacoder fetch-model's names
 SAMPLE_QUESTIONS = (
@@ -76,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--nproc", type=int, default=None, help="processes (GPUs) per training stage (default 2; 1 for a real model)"
     )
-    p.add_argument("--skip_rl", action="store_true", help="leave out the short GRPO run (tiny model)")
+    p.add_argument(
+        "--skip_rl", action="store_true", help="leave out the RL step (GRPO of the tiny model; DPO of a real model)"
+    )
     p.add_argument("--docs", type=Path, default=None, help="your API's docs (anything `luacoder docs` reads)")
     p.add_argument(
         "--model", default=None, help=f"a pretrained model: {', '.join(FETCHABLE)}, a hub id or a model folder"
@@ -345,9 +371,78 @@ class _RealModelDemo(_Demo):
             Step(f"model {self.model.name}", self._model_ready, self._get_model, "1-3 min to convert"),
             Step("few-shot examples", lambda: self.few_shot.is_file(), self._few_shot, "a second"),
             Step("chat", lambda: _final_model(self.stage_dir("chat")), self._chat, f"{train_minutes} min"),
+            *(self.rl_steps() if with_rl else []),
             Step("eval base", lambda: False, lambda: self._eval("base"), "4-6 min"),
             Step("eval chat", lambda: False, lambda: self._eval("chat"), f"{checkpoints}-{2 * checkpoints} min"),
+            *([Step("eval dpo", lambda: False, lambda: self._eval("dpo"), "1-2 min")] if with_rl else []),
             Step("sample answers", self._answers_done, self._answers, "1-2 min"),
+        ]
+
+    # -- the RL step: DPO on the chat model's own answers (settings: REAL_RL_* and REAL_DPO_*) ---------------------
+    @property
+    def policy_pairs(self) -> Path:
+        return self.out / "policy_pairs"
+
+    def _pairs_done(self) -> bool:
+        pairs = self.policy_pairs / "train.jsonl"
+        return pairs.is_file() and pairs.stat().st_size > 0  # a run that gave no pair stopped the demo: redo it
+
+    def rl_steps(self) -> list[Step]:
+        """Sample the final chat model's answers to training prompts and pair them (`luacoder policy-pairs`), then
+        DPO from that model on the pairs. The chat template and system prompt come from the chat model's metadata."""
+        prompts = [self.data / "chat" / "train.jsonl", *([RL_TRAIN_PROMPTS] if self.docs is None else [])]
+        device = ["--device=cuda", "--dtype=bfloat16"] if self.gpu else []
+
+        def pairs() -> None:
+            self._run(
+                [
+                    self.bin / "luacoder",
+                    "policy-pairs",
+                    f"--model_name_or_path={self.stage_dir('chat')}",
+                    f"--api_path={self.data / 'api.json'}",
+                    "--prompt_files",
+                    *prompts,
+                    f"--output_dir={self.policy_pairs}",
+                    f"--prompts_per_file={REAL_RL_PROMPTS_PER_FILE}",
+                    f"--samples_per_prompt={REAL_RL_SAMPLES_PER_PROMPT}",
+                    f"--pairs_per_prompt={REAL_RL_PAIRS_PER_PROMPT}",
+                    f"--temperature={REAL_RL_TEMPERATURE}",
+                    f"--max_new_tokens={REAL_RL_MAX_NEW_TOKENS}",
+                    *device,
+                ]
+            )
+
+        def dpo() -> None:
+            self._run(
+                [
+                    self.bin / "torchrun",
+                    f"--nproc_per_node={self.nproc}",
+                    "--standalone",
+                    "dpo.py",
+                    "dpo_cpu.yaml",
+                    f"--deepspeed=../ds_configs/{'zero3_bf16' if self.gpu else 'zero3_cpu'}.json",
+                    f"--model_name_or_path={self.stage_dir('chat')}",
+                    f"--train_file={self.policy_pairs / 'train.jsonl'}",
+                    "--test_file=none",
+                    f"--output_dir={self.stage_dir('dpo')}",
+                    f"--max_length={REAL_DPO_MAX_LENGTH}",
+                    f"--per_device_train_batch_size={max(1, REAL_DPO_BATCH_SIZE // self.nproc)}",
+                    f"--num_train_epochs={REAL_DPO_EPOCHS}",
+                    f"--learning_rate={REAL_DPO_LEARNING_RATE}",
+                    f"--beta={REAL_DPO_BETA}",
+                    "--warmup_steps=0",
+                    "--eval_strategy=no",
+                    "--save_strategy=no",  # the final model only: eval scores it against the chat model's rows
+                    "--logging_steps=1",
+                    *(["--use_cpu=false", "--bf16=true"] if self.gpu else []),
+                    *([f"--max_steps={self.max_steps}"] if self.max_steps else []),
+                ],
+                cwd=REPO / "deepspeed" / "RL",
+            )
+
+        return [
+            Step("policy pairs", self._pairs_done, pairs, "8-10 min"),
+            Step("dpo", lambda: _final_model(self.stage_dir("dpo")), dpo, "3-5 min"),
         ]
 
     @property
@@ -458,7 +553,7 @@ class _RealModelDemo(_Demo):
             pd.concat([base[base["status"] == "scored"], best]).to_csv(both, index=False)
             print(f"\n== {self.model.name}: untrained, prompted with examples, and the best checkpoint ({both})")
             print(_results_table(both))
-        for results in tables:
+        for results in [*tables, self.out / "eval" / "dpo" / "results.csv"]:
             if results.is_file():
                 print(f"\n== eval of {results.parent.name} ({results.parent / 'report.md'})")
                 print(_results_table(results))

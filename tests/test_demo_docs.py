@@ -53,10 +53,15 @@ def test_the_real_model_path_skips_pretrain_and_grpo_and_scores_the_prompted_bas
         "model smollm2-135m-instruct",
         "few-shot examples",
         "chat",
+        "policy pairs",
+        "dpo",
         "eval base",
         "eval chat",
+        "eval dpo",
         "sample answers",
     ]
+    without = [s.name for s in demo.steps(with_rl=False)]
+    assert "dpo" not in without and "policy pairs" not in without and "eval dpo" not in without
     assert demo.model == tmp_path / "models" / "smollm2-135m-instruct"
     # The few-shot examples are short dialogues of the training split.
     rows = [
@@ -76,3 +81,15 @@ def test_the_real_model_path_skips_pretrain_and_grpo_and_scores_the_prompted_bas
     assert f"--base_folder={demo.model}" in base_eval and f"--few_shot_path={demo.few_shot}" in base_eval
     assert f"--system_prompt={demo.system_prompt}" in base_eval and demo.system_prompt
     assert "--chat_template=model" in chat and f"--model_name_or_path={demo.model}" in chat
+
+    # The RL step: the chat model's own answers to training prompts of both kinds (never the eval's), then DPO.
+    commands.clear()
+    for step in demo.rl_steps():
+        step.run()
+    pairs, dpo = commands
+    chat_model = f"--model_name_or_path={demo.stage_dir('chat')}"
+    assert pairs[1] == "policy-pairs" and chat_model in pairs and chat_model in dpo
+    files = pairs[pairs.index("--prompt_files") + 1 : pairs.index(f"--output_dir={demo.policy_pairs}")]
+    assert files == [str(tmp_path / "data" / "chat" / "train.jsonl"), str(demo_module.RL_TRAIN_PROMPTS)]
+    assert "dpo.py" in dpo and f"--train_file={demo.policy_pairs / 'train.jsonl'}" in dpo
+    assert not any(arg.startswith("--system_prompt") or arg.startswith("--chat_template") for arg in pairs + dpo)
