@@ -3,10 +3,10 @@
     torchrun --nproc_per_node=8 reward.py reward.yaml --deepspeed=../ds_configs/zero2.json
 
 Starts from a chat checkpoint with a fresh one-number head (AutoModelForSequenceClassification); each pair is the
-conversation with the chosen answer and with the rejected one, rendered with the checkpoint's chat template (its
-system prompt inherited too: luacoder.rl.parent), and the
-loss asks the chosen one to score higher (Bradley-Terry). The pairs come from luacoder.data.preferences. The saved
-model loads with AutoModelForSequenceClassification; logits[:, 0] is the reward.
+conversation with the chosen answer and with the rejected one, rendered with the checkpoint's chat template and
+system prompt (luacoder.rl.parent), and the loss asks the chosen one to score higher (Bradley-Terry). The pairs come
+from luacoder.data.preferences or luacoder policy-pairs. The saved model loads with
+AutoModelForSequenceClassification; logits[:, 0] is the reward.
 """
 
 import logging
