@@ -60,14 +60,15 @@ REAL_LEARNING_RATE = 2e-4
 REAL_MAX_NEW_TOKENS = 200  # eval answers; the docs' dialogues answer in well under this
 # The real model's RL step, after chat fine-tuning: DPO on the chat model's own answers (`luacoder policy-pairs`:
 # a clean answer against a hallucinating one it sampled for the same training prompt), then eval of the DPO model on
-# the same held-out prompts. PROVISIONAL, sized from short measurements on a loaded 2-core machine (2026-12-07,
-# one thread, SmolLM2-135M in float32; see the report of issue 24): sampling ran at about 10 tokens/s per thread
-# under load, about 40 tokens/s expected on two quiet cores, so 4 answers of at most 160 tokens to 2 x 32 prompts
-# should take about 8-10 minutes; a DPO step of 4 pairs costs about a chat step and a half (one forward more, for the
-# frozen reference), and ~20-40 pairs for 2 epochs take 3-5 minutes. DPO rather than GRPO: GRPO trains on every
-# sampled answer at every step (its rollouts cost what sampling the pairs costs, plus a training pass over all of
-# them), where DPO trains only on the prompts whose answers disagree. The lead's full run decides these numbers.
-REAL_RL_PROMPTS_PER_FILE = 32  # a seeded choice of the chat train split, and of the natural-style training prompts
+# the same held-out prompts. PROVISIONAL: sized from a couple of steps each on one thread (benchmarks/README.md,
+# 2026-12-07: sampling 17 tokens/s, 30 s a prompt for 4 answers of the untrained model; a DPO step of 4 pairs 22-42
+# s; a GRPO step of 1 prompt x 4 answers 45-50 s), not from a full run. With both cores and the fine-tuned model's
+# shorter answers: sampling 2 x 24 prompts about 6-9 minutes, DPO on the 20-40 pairs they may give for 2 epochs
+# about 4-6, its eval about 2: within the 20 minutes. DPO rather than GRPO is a judgement the full run must confirm:
+# per prompt, sampling 4 answers cost about 0.65 of a GRPO step (which generates as many and trains on them), so in
+# the same time the pairs see a few more prompts, and each pair contrasts exactly a mistake eval counts, where
+# GRPO's advantage over 4 answers of one prompt is a noisier signal (grpo.py takes the same prompt files).
+REAL_RL_PROMPTS_PER_FILE = 24  # a seeded choice of the chat train split, and of the natural-style training prompts
 REAL_RL_SAMPLES_PER_PROMPT = 4
 REAL_RL_PAIRS_PER_PROMPT = 2
 REAL_RL_TEMPERATURE = 1.0
@@ -441,8 +442,8 @@ class _RealModelDemo(_Demo):
             )
 
         return [
-            Step("policy pairs", self._pairs_done, pairs, "8-10 min"),
-            Step("dpo", lambda: _final_model(self.stage_dir("dpo")), dpo, "3-5 min"),
+            Step("policy pairs", self._pairs_done, pairs, "6-9 min"),
+            Step("dpo", lambda: _final_model(self.stage_dir("dpo")), dpo, "4-6 min"),
         ]
 
     @property
