@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "luacoder.apidocs.commands",
     "luacoder.data.commands",
     "luacoder.evaluation.commands",
+    "luacoder.rl.commands",
 ]
 
 

@@ -27,10 +27,10 @@ all of them on the first MultiPL-E HumanEval-Lua problems asked as chat question
 found: evaluation only, and the training data is decontaminated against it). Then `eval/side_by_side.md` puts their
 answers to the same questions side by side, and the base model and the best checkpoint answer the sample questions.
 It skips pretraining (a pretrained model has learnt Lua syntax from far more code than the docs' examples hold; a few
-hundred CPU steps of it would move nothing) and GRPO (its sampled rollouts cost minutes per step for a real model on
-the CPU, beyond the ~30 minute budget).
-On the CPU its training is sized for two cores: 64 full fine-tuning steps on short rows (23 minutes with the eval of
-2026-12-02); the natural questions, MultiPL-E and the open-book and constrained rows add an estimated 20-25 minutes.
+hundred CPU steps of it would move nothing). Its RL step is DPO on the chat model's own answers (`luacoder
+policy-pairs`: a clean answer against a hallucinating one it sampled for the same training prompt), scored like the
+other rows; `--skip_rl` leaves it out. On the CPU its training is sized for two cores: 64 full fine-tuning steps on
+short rows, and an RL step of at most 20 more minutes (REAL_RL_* and REAL_DPO_* below).
 """
 
 from __future__ import annotations
@@ -71,6 +71,29 @@ REAL_SAVE_STEPS = 32
 REAL_MAX_LENGTH = 256
 REAL_LEARNING_RATE = 2e-4
 REAL_MAX_NEW_TOKENS = 200  # eval answers; the docs' dialogues answer in well under this
+# The real model's RL step, after chat fine-tuning: DPO on the chat model's own answers (`luacoder policy-pairs`:
+# a clean answer against a hallucinating one it sampled for the same training prompt), then eval of the DPO model on
+# the same held-out prompts. PROVISIONAL: sized from a couple of steps each on one thread (benchmarks/README.md,
+# 2026-12-07: sampling 17 tokens/s, 30 s a prompt for 4 answers of the untrained model; a DPO step of 4 pairs 22-42
+# s; a GRPO step of 1 prompt x 4 answers 45-50 s), not from a full run. With both cores and the fine-tuned model's
+# shorter answers: sampling 2 x 24 prompts about 6-9 minutes, DPO on the 20-40 pairs they may give for 2 epochs
+# about 4-6, its eval about 2: within the 20 minutes. DPO rather than GRPO is a judgement the full run must confirm:
+# per prompt, sampling 4 answers cost about 0.65 of a GRPO step (which generates as many and trains on them), so in
+# the same time the pairs see a few more prompts, and each pair contrasts exactly a mistake eval counts, where
+# GRPO's advantage over 4 answers of one prompt is a noisier signal (grpo.py takes the same prompt files).
+REAL_RL_PROMPTS_PER_FILE = 24  # a seeded choice of the chat train split, and of the natural-style training prompts
+REAL_RL_SAMPLES_PER_PROMPT = 4
+REAL_RL_PAIRS_PER_PROMPT = 2
+REAL_RL_TEMPERATURE = 1.0
+REAL_RL_MAX_NEW_TOKENS = 160
+REAL_DPO_EPOCHS = 2
+REAL_DPO_BATCH_SIZE = 4  # pairs per step
+REAL_DPO_LEARNING_RATE = 2e-5
+REAL_DPO_BETA = 0.1
+REAL_DPO_MAX_LENGTH = 384
+# Natural-style training prompts for the bundled Lua 5.4 docs (never the eval's prompts); other docs use the chat
+# train split alone.
+RL_TRAIN_PROMPTS = REPO / "data" / "lua54_rl_train_prompts.csv"
 FEW_SHOT_DIALOGUES = 3  # example conversations before each question in the prompted baseline
 # The best checkpoint's extra rows: open book with the 5 entries that fit (the issue's recall@5), constrained, both.
 REAL_RETRIEVAL = "{k: 5}"
@@ -104,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--nproc", type=int, default=None, help="processes (GPUs) per training stage (default 2; 1 for a real model)"
     )
-    p.add_argument("--skip_rl", action="store_true", help="leave out the short GRPO run (tiny model)")
+    p.add_argument(
+        "--skip_rl", action="store_true", help="leave out the RL step (GRPO of the tiny model; DPO of a real model)"
+    )
     p.add_argument("--docs", type=Path, default=None, help="your API's docs (anything `luacoder docs` reads)")
     p.add_argument(
         "--model", default=None, help=f"a pretrained model: {', '.join(FETCHABLE)}, a hub id or a model folder"
@@ -506,8 +531,10 @@ class _RealModelDemo(_Demo):
             *first,
             Step("few-shot examples", lambda: self.few_shot.is_file(), self._few_shot, "a second"),
             Step("chat", lambda: _final_model(self.stage_dir("chat")), self._chat, f"{train_minutes} min"),
+            *(self.rl_steps() if with_rl else []),
             Step("eval base", lambda: False, lambda: self._eval("base"), f"{base_minutes}-{2 * base_minutes} min"),
             Step("eval chat", lambda: False, lambda: self._eval("chat"), f"{chat_minutes}-{2 * chat_minutes} min"),
+            *([Step("eval dpo", lambda: False, lambda: self._eval("dpo"), "2-4 min")] if with_rl else []),
             Step("answers side by side", lambda: False, self._side_by_side, "a second"),
             Step("sample answers", self._answers_done, self._answers, "1-2 min"),
         ]
@@ -549,6 +576,73 @@ class _RealModelDemo(_Demo):
 
     def _answers_per_row(self) -> int:
         return self._questions() + (REAL_MULTIPL_E_PROBLEMS if self.multipl_e else 0)
+
+    # -- the RL step: DPO on the chat model's own answers (settings: REAL_RL_* and REAL_DPO_*) ---------------------
+    @property
+    def policy_pairs(self) -> Path:
+        return self.out / "policy_pairs"
+
+    def _pairs_done(self) -> bool:
+        pairs = self.policy_pairs / "train.jsonl"
+        return pairs.is_file() and pairs.stat().st_size > 0  # a run that gave no pair stopped the demo: redo it
+
+    def rl_steps(self) -> list[Step]:
+        """Sample the final chat model's answers to training prompts and pair them (`luacoder policy-pairs`), then
+        DPO from that model on the pairs. The chat template and system prompt come from the chat model's metadata."""
+        prompts = [self.data / "chat" / "train.jsonl", *([RL_TRAIN_PROMPTS] if self.docs is None else [])]
+        device = ["--device=cuda", "--dtype=bfloat16"] if self.gpu else []
+
+        def pairs() -> None:
+            self._run(
+                [
+                    self.bin / "luacoder",
+                    "policy-pairs",
+                    f"--model_name_or_path={self.stage_dir('chat')}",
+                    f"--api_path={self.data / 'api.json'}",
+                    "--prompt_files",
+                    *prompts,
+                    f"--output_dir={self.policy_pairs}",
+                    f"--prompts_per_file={REAL_RL_PROMPTS_PER_FILE}",
+                    f"--samples_per_prompt={REAL_RL_SAMPLES_PER_PROMPT}",
+                    f"--pairs_per_prompt={REAL_RL_PAIRS_PER_PROMPT}",
+                    f"--temperature={REAL_RL_TEMPERATURE}",
+                    f"--max_new_tokens={REAL_RL_MAX_NEW_TOKENS}",
+                    *device,
+                ]
+            )
+
+        def dpo() -> None:
+            self._run(
+                [
+                    self.bin / "torchrun",
+                    f"--nproc_per_node={self.nproc}",
+                    "--standalone",
+                    "dpo.py",
+                    "dpo_cpu.yaml",
+                    f"--deepspeed=../ds_configs/{'zero3_bf16' if self.gpu else 'zero3_cpu'}.json",
+                    f"--model_name_or_path={self.stage_dir('chat')}",
+                    f"--train_file={self.policy_pairs / 'train.jsonl'}",
+                    "--test_file=none",
+                    f"--output_dir={self.stage_dir('dpo')}",
+                    f"--max_length={REAL_DPO_MAX_LENGTH}",
+                    f"--per_device_train_batch_size={max(1, REAL_DPO_BATCH_SIZE // self.nproc)}",
+                    f"--num_train_epochs={REAL_DPO_EPOCHS}",
+                    f"--learning_rate={REAL_DPO_LEARNING_RATE}",
+                    f"--beta={REAL_DPO_BETA}",
+                    "--warmup_steps=0",
+                    "--eval_strategy=no",
+                    "--save_strategy=no",  # the final model only: eval scores it against the chat model's rows
+                    "--logging_steps=1",
+                    *(["--use_cpu=false", "--bf16=true"] if self.gpu else []),
+                    *([f"--max_steps={self.max_steps}"] if self.max_steps else []),
+                ],
+                cwd=REPO / "deepspeed" / "RL",
+            )
+
+        return [
+            Step("policy pairs", self._pairs_done, pairs, "6-9 min"),
+            Step("dpo", lambda: _final_model(self.stage_dir("dpo")), dpo, "4-6 min"),
+        ]
 
     @property
     def few_shot(self) -> Path:
@@ -614,7 +708,7 @@ class _RealModelDemo(_Demo):
     def _eval(self, run: str) -> None:
         """`base`: the untrained model and, as its own row, the same model with the few-shot examples, asked with the
         chat checkpoint's system prompt; `chat`: every checkpoint (with the system prompt it trained with), and the
-        best one (on the natural questions) also open book, constrained and both."""
+        best one (on the natural questions) also open book, constrained and both; `dpo`: the RL step's model."""
         where = {
             "base": [
                 f"--base_folder={self.model}",
@@ -627,6 +721,7 @@ class _RealModelDemo(_Demo):
                 f"--variants={REAL_VARIANTS}",
                 "--variants_for=best",
             ],
+            "dpo": [f"--base_folder={self.stage_dir('dpo')}"],
         }
         benchmark = [f"--multipl_e={self.multipl_e}", f"--multipl_e_limit={REAL_MULTIPL_E_PROBLEMS}"]
         device = ["--device=cuda", "--dtype=bfloat16"] if self.gpu else []
@@ -710,7 +805,7 @@ class _RealModelDemo(_Demo):
             print(f"\n== {self.model.name}: untrained, prompted with examples, and the best checkpoint ({both})")
             print(_results_table(both))
             print(f"\n== the same answers side by side: {self.out / 'eval' / 'side_by_side.md'}")
-        for results in tables:
+        for results in [*tables, self.out / "eval" / "dpo" / "results.csv"]:
             if results.is_file():
                 print(f"\n== eval of {results.parent.name} ({results.parent / 'report.md'})")
                 print(_results_table(results))

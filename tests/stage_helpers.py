@@ -42,6 +42,18 @@ def torchrun(stage: str, *args: str, nproc: int = 2, timeout: int = 300, check: 
     return result
 
 
+def python_stage(stage: str, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run `python script.py ARGS` from the stage folder: one process, no DeepSpeed (as a user may on a laptop)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+    cwd = REPO / "deepspeed" / stage
+    result = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise AssertionError(
+            f"python {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
+        )
+    return result
+
+
 def losses(output_dir: Path) -> list[float]:
     """Training losses logged in the final trainer_state.json of a run."""
     checkpoints = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))

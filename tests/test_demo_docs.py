@@ -56,11 +56,16 @@ def test_the_real_model_path_skips_pretrain_and_grpo_and_scores_the_prompted_bas
         "model smollm2-135m-instruct",
         "few-shot examples",
         "chat",
+        "policy pairs",
+        "dpo",
         "eval base",
         "eval chat",
+        "eval dpo",
         "answers side by side",
         "sample answers",
     ]
+    without = [s.name for s in demo.steps(with_rl=False)]
+    assert "dpo" not in without and "policy pairs" not in without and "eval dpo" not in without
     assert demo.model == tmp_path / "models" / "smollm2-135m-instruct"
     assert demo.decontam_benchmarks == [str(benchmark)]  # MultiPL-E is asked, so it is kept out of training
     # The few-shot examples are short dialogues of the training split.
@@ -94,6 +99,18 @@ def test_the_real_model_path_skips_pretrain_and_grpo_and_scores_the_prompted_bas
     assert "--variants=open_book,constrained,open_book+constrained" in chat_eval and "--retrieval={k: 5}" in chat_eval
     assert not any(c.startswith("--variants") for c in base_eval)
     assert "--chat_template=model" in chat and f"--model_name_or_path={demo.model}" in chat
+
+    # The RL step: the chat model's own answers to training prompts of both kinds (never the eval's), then DPO.
+    commands.clear()
+    for step in demo.rl_steps():
+        step.run()
+    pairs, dpo = commands
+    chat_model = f"--model_name_or_path={demo.stage_dir('chat')}"
+    assert pairs[1] == "policy-pairs" and chat_model in pairs and chat_model in dpo
+    files = pairs[pairs.index("--prompt_files") + 1 : pairs.index(f"--output_dir={demo.policy_pairs}")]
+    assert files == [str(tmp_path / "data" / "chat" / "train.jsonl"), str(demo_module.RL_TRAIN_PROMPTS)]
+    assert "dpo.py" in dpo and f"--train_file={demo.policy_pairs / 'train.jsonl'}" in dpo
+    assert not any(arg.startswith("--system_prompt") or arg.startswith("--chat_template") for arg in pairs + dpo)
 
 
 def test_the_real_model_runs_answers_are_put_side_by_side(tmp_path):

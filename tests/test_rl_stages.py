@@ -26,6 +26,8 @@ from luacoder.dialogue import CHAT_TEMPLATE, DIALOGUE_TOKENS, EOS
 from luacoder.train.tiny_model import save_tiny_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]
+# The tiny models here have no LuaCoder metadata to inherit a system prompt from: the runs set one.
+SYSTEM = "You are a helpful assistant that writes Lua code using the documented API."
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +64,7 @@ def _rendered(tokenizer, messages) -> torch.Tensor:
 def _pairs(path: Path, checkpoint: Path) -> list[dict]:
     """The pairs as the stage trained on them: with the system prompt its run recorded (eval reads it there too)."""
     system = json.loads((checkpoint / "luacoder_meta.json").read_text())["config"]["system_prompt"]
-    assert system
+    assert system == SYSTEM
     pairs = [json.loads(line) for line in path.read_text().splitlines()]
     return [dict(pair, prompt=[{"role": "system", "content": system}, *pair["prompt"]]) for pair in pairs]
 
@@ -78,6 +80,7 @@ def test_reward_model_reloads_and_scores_pairs_as_the_trainer_did(tiny_model_dir
         f"--train_file={preferences['train']}",
         f"--test_file={preferences['test']}",
         f"--output_dir={out}",
+        f"--system_prompt={SYSTEM}",
         "--max_steps=4",
         "--per_device_train_batch_size=4",
         "--per_device_eval_batch_size=4",
@@ -138,6 +141,7 @@ def test_dpo_moves_the_policy_toward_the_documented_answers(tiny_model_dir, pref
         f"--train_file={preferences['train']}",
         "--test_file=none",
         f"--output_dir={out}",
+        f"--system_prompt={SYSTEM}",
         "--max_steps=6",
         "--per_device_train_batch_size=2",
         "--eval_strategy=no",
@@ -200,6 +204,7 @@ def test_grpo_raises_the_graders_reward_on_a_toy_task(api, tmp_path):
         f"--api_path={tmp_path / 'api.json'}",
         f"--train_file={prompts}",
         f"--output_dir={out}",
+        f"--system_prompt={SYSTEM}",
         "--reward_funcs=[correct_call, expected_recall]",
         "--reward_weights=[1.0, 1.0]",
         "--num_generations=8",
@@ -219,8 +224,7 @@ def test_grpo_raises_the_graders_reward_on_a_toy_task(api, tmp_path):
     policy = AutoModelForCausalLM.from_pretrained(checkpoint)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     prompt = tokenizer.apply_chat_template(
-        [{"role": "system", "content": "You are a helpful assistant that writes Lua code using the documented API."},
-         {"role": "user", "content": TOY_PROMPT}],
+        [{"role": "system", "content": SYSTEM}, {"role": "user", "content": TOY_PROMPT}],
         add_generation_prompt=True, return_tensors="pt", return_dict=True,
     )  # fmt: skip
     answer = policy.generate(**prompt, max_new_tokens=1, do_sample=False)[0, -1:]

@@ -5,7 +5,10 @@
 The policy starts as the chat checkpoint and learns to prefer answers that call the documented API over the same
 answers with a hallucinated name, a wrong module or a wrong argument count (luacoder.data.preferences). The frozen
 reference is the same checkpoint (with use_peft, the model with its adapter switched off). beta sets how far the
-policy may move from it. The result is a chat checkpoint like the input: eval.py and generate.py take it as is.
+policy may move from it. The pairs may also be the policy's own answers (`luacoder policy-pairs`: a clean answer and
+a hallucinating one it sampled for the same prompt), so DPO removes the model's own mistakes. The chat template and
+system prompt are the checkpoint's (its own template, such as ChatML, or LuaCoder's; luacoder.rl.parent), and the
+result is a chat checkpoint like the input, with both recorded: eval.py and generate.py take it as is.
 """
 
 import logging
@@ -15,9 +18,9 @@ from trl import DPOConfig, DPOTrainer
 
 from luacoder.checkpoints import resume_checkpoint
 from luacoder.config import parse_config
-from luacoder.rl.data import PreferenceDataArguments, check_chat_tokenizer, load_preference_dataset
+from luacoder.rl.data import PreferenceDataArguments, load_preference_dataset
 from luacoder.rl.lora import OptionalLoraArguments, load_base_model, lora_config, resolve_local_model
-from luacoder.train.chat_format import resolve_chat_template
+from luacoder.rl.parent import chat_checkpoint_template, inherit_parent_settings
 from luacoder.train.model_setup import ModelArguments, ensure_chat_format, load_tokenizer
 from luacoder.train.run import CheckpointMetadata, finish_stage, guard_run, setup_logging
 
@@ -31,12 +34,12 @@ resolve_local_model(model_args)
 setup_logging(training_args)
 guard_run(training_args)
 set_seed(training_args.seed)
+inherit_parent_settings(model_args, data_args)  # the chat checkpoint's template and system prompt, unless set here
 
 # 2. The policy: the chat checkpoint (its tokenizer renders the pairs as training did), optionally with an adapter.
 tokenizer = load_tokenizer(model_args)
-check_chat_tokenizer(tokenizer, model_args.model_name_or_path)
+model_args.chat_template = chat_checkpoint_template(tokenizer, model_args)  # recorded in the metadata
 model = load_base_model(model_args, lora_args, training_args.activation_checkpointing)
-model_args.chat_template = resolve_chat_template(tokenizer, model_args.chat_template)  # recorded in the metadata
 ensure_chat_format(tokenizer, model, model_args.chat_template)
 peft_config = lora_config(lora_args, model) if lora_args.use_peft else None
 

@@ -2,10 +2,12 @@
 
     torchrun --nproc_per_node=8 grpo.py grpo.yaml --deepspeed=../ds_configs/zero2.json
 
-For each prompt the policy samples num_generations answers; luacoder.grading grades each (documented API calls,
-expected APIs called, valid Lua, optionally a run in the sandbox) and the weighted sum of those scores, compared
-within the group, is the advantage the policy follows. The scores are the grader's own functions, so what RL
-optimises is exactly what eval.py reports. The result is a chat checkpoint like the input.
+For each prompt the policy samples num_generations answers; luacoder.grading grades each against the index eval
+grades with (no hallucinated call and no undefined global, documented argument counts, expected APIs called, valid
+Lua, optionally a run in the sandbox) and the weighted sum of those scores, compared within the group, is the
+advantage the policy follows. Each score is eval's own rate for that one answer (luacoder.grading.rewards), so what
+RL optimises is what eval.py reports. The chat template and system prompt are the checkpoint's (luacoder.rl.parent);
+the result is a chat checkpoint like the input, with both recorded.
 """
 
 import importlib.util
@@ -14,14 +16,13 @@ import logging
 from transformers import set_seed
 from trl import GRPOConfig, GRPOTrainer
 
-from luacoder.apidocs import load_api
 from luacoder.checkpoints import resume_checkpoint
 from luacoder.config import ConfigError, parse_config
-from luacoder.grading.api_index import ApiIndex
-from luacoder.rl.data import PromptDataArguments, check_chat_tokenizer, load_prompt_dataset
+from luacoder.grading.api_index import load_index
+from luacoder.rl.data import PromptDataArguments, load_prompt_dataset
 from luacoder.rl.lora import OptionalLoraArguments, load_base_model, lora_config, resolve_local_model
+from luacoder.rl.parent import chat_checkpoint_template, inherit_parent_settings
 from luacoder.rl.rewards import RewardArguments, reward_functions
-from luacoder.train.chat_format import resolve_chat_template
 from luacoder.train.model_setup import ModelArguments, ensure_chat_format, load_tokenizer
 from luacoder.train.run import CheckpointMetadata, finish_stage, guard_run, setup_logging
 
@@ -43,22 +44,22 @@ resolve_local_model(model_args)
 setup_logging(training_args)
 guard_run(training_args)
 set_seed(training_args.seed)
+inherit_parent_settings(model_args, data_args)  # the chat checkpoint's template and system prompt, unless set here
 
-# 2. The policy: the chat checkpoint (generation stops at <|end|>), optionally with an adapter.
+# 2. The policy: the chat checkpoint (generation stops at its end-of-turn token), optionally with an adapter.
 tokenizer = load_tokenizer(model_args)
-check_chat_tokenizer(tokenizer, model_args.model_name_or_path)
+model_args.chat_template = chat_checkpoint_template(tokenizer, model_args)  # recorded in the metadata
 model = load_base_model(model_args, lora_args, training_args.activation_checkpointing)
-model_args.chat_template = resolve_chat_template(tokenizer, model_args.chat_template)  # recorded in the metadata
 ensure_chat_format(tokenizer, model, model_args.chat_template)
 peft_config = lora_config(lora_args, model) if lora_args.use_peft else None
 
-# 3. Prompts (with the APIs each expects) and the rewards: the grader's scores against the API docs.
-index = ApiIndex(load_api(data_args.api_path))
+# 3. Prompts (with the APIs each expects) and the rewards: eval's scores against the API docs.
+index = load_index(data_args.api_path, reward_args.standard_library)
 train_dataset = load_prompt_dataset(data_args.train_file, index, data_args.system_prompt)
 eval_dataset = None
 if data_args.test_file:
     eval_dataset = load_prompt_dataset(data_args.test_file, index, data_args.system_prompt)
-rewards = reward_functions(index, reward_args.reward_funcs, reward_args.no_api_reward, reward_args.report_type)
+rewards = reward_functions(index, reward_args)
 logger.info("%d prompts; rewards %s weighted %s", len(train_dataset), reward_args.reward_funcs, weights or "equally")
 
 # 4. Train, resuming from the last complete checkpoint of the same output_dir.

@@ -3,9 +3,10 @@
     torchrun --nproc_per_node=8 reward.py reward.yaml --deepspeed=../ds_configs/zero2.json
 
 Starts from a chat checkpoint with a fresh one-number head (AutoModelForSequenceClassification); each pair is the
-conversation with the chosen answer and with the rejected one, rendered with the checkpoint's chat template, and the
-loss asks the chosen one to score higher (Bradley-Terry). The pairs come from luacoder.data.preferences. The saved
-model loads with AutoModelForSequenceClassification; logits[:, 0] is the reward.
+conversation with the chosen answer and with the rejected one, rendered with the checkpoint's chat template and
+system prompt (luacoder.rl.parent), and the loss asks the chosen one to score higher (Bradley-Terry). The pairs come
+from luacoder.data.preferences or luacoder policy-pairs. The saved model loads with
+AutoModelForSequenceClassification; logits[:, 0] is the reward.
 """
 
 import logging
@@ -15,8 +16,9 @@ from trl import RewardConfig, RewardTrainer
 
 from luacoder.checkpoints import resume_checkpoint
 from luacoder.config import parse_config
-from luacoder.rl.data import PreferenceDataArguments, check_chat_tokenizer, load_preference_dataset
+from luacoder.rl.data import PreferenceDataArguments, load_preference_dataset
 from luacoder.rl.lora import OptionalLoraArguments, lora_config, resolve_local_model
+from luacoder.rl.parent import chat_checkpoint_template, inherit_parent_settings
 from luacoder.train.model_setup import ModelArguments, load_model, load_tokenizer
 from luacoder.train.run import CheckpointMetadata, finish_stage, guard_run, setup_logging
 
@@ -30,10 +32,12 @@ resolve_local_model(model_args)
 setup_logging(training_args)
 guard_run(training_args)
 set_seed(training_args.seed)
+inherit_parent_settings(model_args, data_args)  # the chat checkpoint's template and system prompt, unless set here
 
-# 2. The chat checkpoint with a scalar head (the head starts random: it is what training learns first).
+# 2. The chat checkpoint with a scalar head (the head starts random: it is what training learns first). The pairs
+#    are rendered with the checkpoint's own chat template, whichever it is.
 tokenizer = load_tokenizer(model_args)
-check_chat_tokenizer(tokenizer, model_args.model_name_or_path)
+model_args.chat_template = chat_checkpoint_template(tokenizer, model_args)  # recorded in the metadata
 model = load_model(model_args, AutoModelForSequenceClassification, num_labels=1)
 peft_config = lora_config(lora_args, model, task_type="SEQ_CLS") if lora_args.use_peft else None
 

@@ -2,11 +2,13 @@
 
     torchrun --nproc_per_node=8 sft_lora.py sft_lora.yaml --deepspeed=../ds_configs/zero2.json
 
-As deepspeed/chat/train.py, with the base frozen: the dialogue tokens and template are added, the loss covers the
-assistant's turns only. The adapter trains LoRA matrices on every linear layer, and (train_dialogue_tokens) the input
-embedding and output head in full, so the dialogue tokens' rows learn where plain LoRA would leave them at their
-initial values (see luacoder.rl.lora). output_dir holds the adapter with the tokenizer; merge_lora.py turns it into
-a plain model.
+As deepspeed/chat/train.py, with the base frozen: the chat template is the model's own (its end-of-turn token, such as
+ChatML's <|im_end|>) or LuaCoder's dialogue template with its tokens added (chat_template), the loss covers the
+assistant's turns only; a LuaCoder checkpoint as the base passes on its template and system prompt. The adapter
+trains LoRA matrices on every linear layer, and (train_dialogue_tokens, when tokens were added) the input embedding
+and output head in full, so the dialogue tokens' rows learn where plain LoRA would leave them at their initial
+values (see luacoder.rl.lora). output_dir holds the adapter with the tokenizer; merge_lora.py turns it into a plain
+model.
 """
 
 import logging
@@ -17,6 +19,7 @@ from trl import SFTConfig
 from luacoder.checkpoints import resume_checkpoint
 from luacoder.config import parse_config
 from luacoder.rl.lora import LoraArguments, load_base_model, lora_config, resolve_local_model
+from luacoder.rl.parent import inherit_parent_settings
 from luacoder.train.chat_format import resolve_chat_template
 from luacoder.train.datasets import ChatDataArguments, load_chat_dataset
 from luacoder.train.model_setup import ModelArguments, ensure_chat_format, load_tokenizer
@@ -35,6 +38,7 @@ resolve_local_model(model_args)
 setup_logging(training_args)
 guard_run(training_args)
 set_seed(training_args.seed)
+inherit_parent_settings(model_args, data_args)  # from a LuaCoder chat checkpoint: its template and system prompt
 
 # 2. The frozen base (4-bit for QLoRA) with the dialogue tokens and template, and the adapter's config.
 tokenizer = load_tokenizer(model_args)

@@ -13,10 +13,13 @@ answer cache, checkpoint discovery, prompts, the report) is `luacoder.evaluation
 from luacoder.grading.answer import AnswerGrade, CallGrade, answer_code, canonical_apis, grade_answer, grade_code
 from luacoder.grading.api_index import ApiIndex, CallMatch
 from luacoder.grading.rewards import (
+    answer_scores,
     api_match_score,
+    arity_score,
     correct_call_score,
     execution_score,
     expected_recall_score,
+    hallucination_free_score,
     score_or,
     syntax_score,
 )
@@ -31,7 +34,9 @@ __all__ = [
     "CheckpointScores",
     "aggregate",
     "answer_code",
+    "answer_scores",
     "api_match_score",
+    "arity_score",
     "best_index",
     "canonical_apis",
     "correct_call_score",
@@ -39,6 +44,7 @@ __all__ = [
     "expected_recall_score",
     "grade_answer",
     "grade_code",
+    "hallucination_free_score",
     "score_or",
     "syntax_score",
 ]

@@ -175,6 +175,14 @@ def _read_base(where: str):
     return ApiIndex(read_docs([path]).api, base=NO_BASE)
 
 
+def load_index(api_path: str | os.PathLike, standard_library: str | None = None) -> ApiIndex:
+    """The index of an api.json (or a folder of JSON docs, or the older layout) over its standard library base
+    (`standard_library` overrides the api.json's `base`): what eval grades against, and so what RL rewards with."""
+    from luacoder.apidocs.json_docs import read_json_docs
+
+    return ApiIndex(read_json_docs(api_path), base=standard_library)
+
+
 def standard_library(base: str | None = DEFAULT_BASE) -> ApiIndex | None:
     """The base layer's index (cached per process): bundled docs by name (`lua54`), a path, or None for `none`."""
     if base is None or base == NO_BASE:

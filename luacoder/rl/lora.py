@@ -24,7 +24,7 @@ import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from transformers.integrations import is_deepspeed_zero3_enabled
 
-from luacoder.checkpoints import META_FILE
+from luacoder.checkpoints import META_FILE, generation_settings
 from luacoder.config import ConfigError
 from luacoder.train.model_setup import ModelArguments, ensure_chat_format, from_pretrained, load_model
 
@@ -195,15 +195,16 @@ def load_adapter_model(
 ) -> tuple[Any, PreTrainedTokenizerBase]:
     """The base model with the adapter applied (a PeftModel, in eval mode) and the adapter's tokenizer.
 
-    The base gets the dialogue tokens and template the way training gave them (`ensure_chat_format`), so its
-    vocabulary matches the adapter's; the adapter then restores the trained rows of those tokens.
+    The base gets the chat template the adapter trained with, the model's own or the dialogue template with its tokens
+    (`ensure_chat_format`, the choice its metadata records), so its vocabulary matches the adapter's; the adapter then
+    restores the trained rows of those tokens.
     """
     from peft import PeftModel
 
     base_model = base_model or adapter_base(adapter_dir)
     tokenizer = AutoTokenizer.from_pretrained(adapter_dir, trust_remote_code=trust_remote_code)
     model = from_pretrained(base_model, dtype, trust_remote_code)
-    ensure_chat_format(tokenizer, model)
+    ensure_chat_format(tokenizer, model, generation_settings(adapter_dir).chat_template)  # the one it trained with
     return PeftModel.from_pretrained(model, adapter_dir).eval(), tokenizer
 
 

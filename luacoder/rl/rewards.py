@@ -1,20 +1,25 @@
 """GRPO rewards: the grader's scores (luacoder.grading) as TRL reward functions.
 
-    funcs = reward_functions(ApiIndex(api), ["api_match", "expected_recall", "syntax"])
-    GRPOTrainer(..., reward_funcs=funcs, args=GRPOConfig(reward_weights=[1.0, 0.5, 0.2], ...))
+    funcs = reward_functions(load_index("api.json"), RewardArguments(["hallucination_free", "expected_recall"]))
+    GRPOTrainer(..., reward_funcs=funcs, args=GRPOConfig(reward_weights=[1.0, 0.5], ...))
 
-Each function grades the completions with `grade_answer`, the function eval scores checkpoints with, and returns
-one of the grader's scores per completion (`luacoder.grading.rewards`): no scoring rule is restated here. A
-completion is graded once per batch, however many reward functions read it. The weights are GRPOConfig's
-`reward_weights`, in the order of `reward_funcs`.
+Each function grades the completions with `grade_answer`, against the index eval grades with (`load_index`: the
+api.json over its standard-library base, `standard_library` as eval's key of that name), and returns one of eval's
+scores per completion (`luacoder.grading.rewards`, each read from eval's own aggregation of that one answer): no
+scoring rule is restated here. A completion is graded once per batch, however many reward functions read it. The
+weights are GRPOConfig's `reward_weights`, in the order of `reward_funcs`.
 
 What an undefined score is worth is the reward's explicit choice (see luacoder.grading.rewards):
+- hallucination_free: never undefined; undefined globals count as eval counts them (`count_undefined_globals`, the
+  eval key of that name, default true).
 - api_match / correct_call: an answer without API calls gets `no_api_reward` (default 0.0), so the policy cannot
   escape the API; eval reports the no-API rate beside the accuracy for the same reason.
-- expected_recall: None (n/a) for a prompt that expects no API; TRL skips None in the weighted sum.
-- execution: every answer is run in the sandbox with the API's stubs (luacoder.lua.stubs), so code that calls the
-  API runs and an undocumented call or a wrong argument count stops it (0.0); code that does not parse counts as
-  not running (0.0).
+- arity (no documented call) and expected_recall (a prompt that expects no API): None (n/a); TRL skips None in
+  the weighted sum.
+- syntax and execution: an answer without code gets 0.0. Every answer is run in the sandbox for `execution`, with
+  the API's stubs (luacoder.lua.stubs), so code that calls the API runs and an undocumented call or a wrong argument
+  count stops it (0.0), under the limits of eval's `execute_timeout` / `execute_memory_mb`; code that does not parse
+  counts as not running.
 """
 
 from __future__ import annotations
@@ -28,33 +33,38 @@ from luacoder.grading.api_index import ApiIndex
 from luacoder.grading.execution import execute_grades
 from luacoder.grading.rewards import (
     api_match_score,
+    arity_score,
     correct_call_score,
     execution_score,
     expected_recall_score,
+    hallucination_free_score,
     score_or,
     syntax_score,
 )
+from luacoder.lua.sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 from luacoder.lua.stubs import stub_prelude
 
-Score = Callable[[AnswerGrade], float | None]
-SCORES: dict[str, Score] = {
-    "api_match": api_match_score,
-    "correct_call": correct_call_score,
-    "expected_recall": expected_recall_score,
-    "syntax": syntax_score,
-    "execution": execution_score,
-}
-# Scores that are None for an answer without API calls: the reward says what that is worth.
-NO_API_SCORES = ("api_match", "correct_call")
 REPORT_TYPES = ("markdown", "code")
+# name -> what the reward is worth for one graded answer under the settings (None: n/a, skipped by TRL).
+Reward = Callable[[AnswerGrade, "RewardArguments"], float | None]
+SCORES: dict[str, Reward] = {
+    "hallucination_free": lambda g, a: hallucination_free_score(g, a.count_undefined_globals),
+    "arity": lambda g, a: arity_score(g),
+    "api_match": lambda g, a: score_or(api_match_score(g), a.no_api_reward),
+    "correct_call": lambda g, a: score_or(correct_call_score(g), a.no_api_reward),
+    "expected_recall": lambda g, a: expected_recall_score(g),
+    "syntax": lambda g, a: syntax_score(g),
+    "execution": lambda g, a: execution_score(g),
+}
 
 
 @dataclass
 class RewardArguments:
-    """Which of the grader's scores reward the policy; their weights are GRPOConfig's reward_weights, same order."""
+    """Which of the grader's scores reward the policy, and how the grader is set (eval's keys of the same names);
+    the weights are GRPOConfig's reward_weights, in the same order."""
 
     reward_funcs: list[str] = field(
-        default_factory=lambda: ["api_match", "expected_recall", "syntax"],
+        default_factory=lambda: ["hallucination_free", "expected_recall", "syntax"],
         metadata={"help": f"scores of luacoder.grading: {', '.join(SCORES)}"},
     )
     no_api_reward: float = field(
@@ -63,6 +73,16 @@ class RewardArguments:
     report_type: str = field(
         default="markdown", metadata={"help": "markdown: the answer's Lua code blocks; code: the answer is Lua"}
     )
+    count_undefined_globals: bool = field(
+        default=True,
+        metadata={"help": "hallucination_free: an answer calling an undefined global hallucinates (as eval counts)"},
+    )
+    standard_library: str | None = field(
+        default=None,
+        metadata={"help": "Lua standard library under the API: lua54, docs path, none (default: api.json's)"},
+    )
+    execute_timeout: float = field(default=DEFAULT_TIMEOUT, metadata={"help": "execution: seconds per answer"})
+    execute_memory_mb: float = field(default=DEFAULT_MEMORY_MB, metadata={"help": "execution: memory per answer"})
 
     def __post_init__(self) -> None:
         unknown = [n for n in self.reward_funcs if n not in SCORES]
@@ -70,6 +90,8 @@ class RewardArguments:
             raise ValueError(f"unknown reward_funcs {unknown}: choose from {', '.join(SCORES)}")
         if self.report_type not in REPORT_TYPES:
             raise ValueError(f"report_type is {self.report_type!r}: choose one of {', '.join(REPORT_TYPES)}")
+        if self.execute_timeout <= 0 or self.execute_memory_mb <= 0:
+            raise ValueError("execute_timeout and execute_memory_mb must be positive")
 
 
 def completion_text(completion: Any) -> str:
@@ -80,13 +102,23 @@ def completion_text(completion: Any) -> str:
 
 
 class CompletionGrader:
-    """Grades a batch of completions once, however many reward functions ask (TRL calls each in turn)."""
+    """Grades a batch of completions once, however many reward functions ask (TRL calls each in turn).
 
-    def __init__(self, index: ApiIndex, execute: bool = False, report_type: str = "markdown"):
+    The execution reward runs each answer with the index's API stubs; `sandbox_options` are `execute_grades`' other
+    keyword arguments for it (timeout, memory_mb)."""
+
+    def __init__(
+        self,
+        index: ApiIndex,
+        execute: bool = False,
+        report_type: str = "markdown",
+        sandbox_options: dict[str, Any] | None = None,
+    ):
         self.index = index
         self.execute = execute
         self.stubs = stub_prelude(index) if execute else ""
         self.report_type = report_type
+        self.sandbox_options = dict(sandbox_options or {})
         self._key: tuple | None = None
         self._grades: list[AnswerGrade] = []
 
@@ -100,34 +132,27 @@ class CompletionGrader:
                 for text, apis in zip(texts, expected, strict=True)
             ]
             if self.execute:
-                execute_grades(grades, desc="reward sandbox", prelude=self.stubs)
+                execute_grades(grades, desc="reward sandbox", prelude=self.stubs, **self.sandbox_options)
             self._key, self._grades = key, grades
         return self._grades
 
 
 def reward_functions(
-    index: ApiIndex,
-    names: Sequence[str],
-    no_api_reward: float = 0.0,
-    report_type: str = "markdown",
+    index: ApiIndex, args: RewardArguments, sandbox_options: dict[str, Any] | None = None
 ) -> list[Callable[..., list[float | None]]]:
-    """TRL reward functions (`f(completions, expected_apis=None, **kwargs) -> list`), one per name, in order.
-    Each is named after its score, so TRL logs `rewards/<name>/mean`."""
-    unknown = [n for n in names if n not in SCORES]
-    if unknown or not names:
-        raise ValueError(f"unknown reward functions {unknown}: choose from {', '.join(SCORES)}")
-    grader = CompletionGrader(index, execute="execution" in names, report_type=report_type)
-    return [_reward(name, grader, no_api_reward) for name in names]
+    """TRL reward functions (`f(completions, expected_apis=None, **kwargs) -> list`), one per name of
+    `args.reward_funcs`, in order. Each is named after its score, so TRL logs `rewards/<name>/mean`.
+    `sandbox_options` add to the execution reward's sandbox settings (`CompletionGrader`)."""
+    options = {"timeout": args.execute_timeout, "memory_mb": args.execute_memory_mb, **(sandbox_options or {})}
+    grader = CompletionGrader(index, "execution" in args.reward_funcs, args.report_type, options)
+    return [_reward(name, grader, args) for name in args.reward_funcs]
 
 
-def _reward(name: str, grader: CompletionGrader, no_api_reward: float) -> Callable[..., list[float | None]]:
+def _reward(name: str, grader: CompletionGrader, args: RewardArguments) -> Callable[..., list[float | None]]:
     score = SCORES[name]
 
     def reward(completions, expected_apis=None, **kwargs) -> list[float | None]:
-        values = [score(grade) for grade in grader.grade(completions, expected_apis)]
-        if name in NO_API_SCORES:
-            return [score_or(value, no_api_reward) for value in values]
-        return values
+        return [score(grade, args) for grade in grader.grade(completions, expected_apis)]
 
     reward.__name__ = reward.__qualname__ = name
     return reward

@@ -86,10 +86,12 @@ def finish_stage() -> NoReturn:
     os._exit(0)
 
 
-def fingerprint(paths: list[str | os.PathLike | None]) -> str:
-    """A short hash of the dataset files' bytes: two runs with the same fingerprint trained on the same data."""
+def fingerprint(paths: list[str | os.PathLike | list | None]) -> str:
+    """A short hash of the dataset files' bytes (an item may be a list of files): two runs with the same fingerprint
+    trained on the same data."""
+    files = [p for item in paths for p in (item if isinstance(item, list) else [item])]
     digest = hashlib.sha256()
-    for path in sorted(str(p) for p in paths if p):
+    for path in sorted(str(p) for p in files if p):
         digest.update(Path(path).name.encode())
         with open(path, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
