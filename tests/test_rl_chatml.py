@@ -23,7 +23,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from luacoder.apidocs import save_api
 from luacoder.apidocs.markdown import read_markdown_docs
-from luacoder.evaluation.backends import Decoding
+from luacoder.evaluation.engine import Decoding
 from luacoder.grading.api_index import load_index
 from luacoder.rl.policy_pairs import PairsSettings, build_policy_pairs, read_prompt_rows, save_policy_pairs
 from luacoder.train.tiny_model import save_tiny_model

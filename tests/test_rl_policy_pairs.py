@@ -13,7 +13,7 @@ from trl.data_utils import is_conversational
 from luacoder.apidocs import save_api
 from luacoder.apidocs.markdown import read_markdown_docs
 from luacoder.cli import main
-from luacoder.evaluation.backends import Decoding
+from luacoder.evaluation.engine import Decoding
 from luacoder.grading import grade_answer
 from luacoder.grading.api_index import load_index
 from luacoder.rl.data import load_preference_dataset

@@ -59,10 +59,9 @@ def policy_pairs_command(args: argparse.Namespace) -> int:
     from luacoder.apidocs.schema import ApiError
     from luacoder.checkpoints import CheckpointError
     from luacoder.dialogue import ChatRowError
-    from luacoder.evaluation.engine import Decoding
+    from luacoder.evaluation.engine import Decoding, system_prompt_for
     from luacoder.files import RowError
     from luacoder.grading.api_index import load_index
-    from luacoder.evaluation.engine import system_prompt_for
     from luacoder.rl.policy_pairs import PairsSettings, build_policy_pairs, read_prompt_rows, save_policy_pairs
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")

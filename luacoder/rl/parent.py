@@ -10,8 +10,6 @@ or on the command line wins; `system_prompt: ""` asks for none.
 from __future__ import annotations
 
 import logging
-import os
-from pathlib import Path
 from typing import Any
 
 from luacoder.checkpoints import generation_settings
