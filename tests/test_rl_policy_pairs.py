@@ -226,3 +226,22 @@ def test_the_natural_style_training_prompts_hold_for_the_bundled_docs(index):
     prompts = read_eval_prompts(REPO / "data" / "lua54_rl_train_prompts.csv", index)  # each expected API documented
     assert len(prompts) >= 80 and len({p.prompt for p in prompts}) == len(prompts)
     assert all(p.expected_apis for p in prompts)
+
+
+def test_the_training_prompts_share_no_five_word_run_with_any_eval_prompt_set():
+    """RL trains on prompts eval never asks: no run of five words in common with a shipped eval set (the natural
+    questions), which the data builders also keep out of every training row."""
+    import re
+
+    from conftest import REPO
+
+    from luacoder.evaluation.prompts import read_prompts, shipped_prompt_sets
+
+    def runs(text: str) -> set[tuple[str, ...]]:
+        words = re.findall(r"\w+", text.lower())
+        return {tuple(words[i : i + 5]) for i in range(len(words) - 4)}
+
+    eval_runs = set().union(*(runs(p) for path in shipped_prompt_sets() for p in read_prompts(path)))
+    assert eval_runs
+    shared = [p for p in read_prompts(REPO / "data" / "lua54_rl_train_prompts.csv") if runs(p) & eval_runs]
+    assert shared == []

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from luacoder.evaluation.engine import Decoding
-from luacoder.files import atomic_folder, stable_hash, write_json, write_jsonl, write_text
+from luacoder.files import atomic_outputs, stable_hash, write_json, write_jsonl, write_text
 from luacoder.grading.answer import AnswerGrade, grade_answer
 from luacoder.grading.api_index import ApiIndex
 from luacoder.grading.rewards import hallucination_free_score
@@ -298,12 +298,15 @@ def save_policy_pairs(
     about: dict[str, Any],
 ) -> Path:
     """train.jsonl (the pairs), samples.jsonl, summary.json and the card README.md, replacing output_dir whole."""
-    with atomic_folder(output_dir) as folder:
+    output_dir = Path(output_dir)
+    with atomic_outputs(output_dir.parent, [output_dir.name]) as staging:
+        folder = staging / output_dir.name
+        folder.mkdir()
         write_jsonl(folder / "train.jsonl", rows)
         write_jsonl(folder / "samples.jsonl", samples)
         write_json(folder / "summary.json", {**about, **report.to_dict()})
         write_text(folder / "README.md", pairs_card(report, about))
-    return Path(output_dir) / "train.jsonl"
+    return output_dir / "train.jsonl"
 
 
 def pairs_card(report: PairsReport, about: dict[str, Any]) -> str:
