@@ -146,8 +146,16 @@ def test_reward_settings_are_checked():
         RewardArguments(reward_funcs=["api_macth"])
     with pytest.raises(ValueError, match="report_type"):
         RewardArguments(report_type="html")
-    with pytest.raises(ValueError, match="execute_timeout"):
-        RewardArguments(execute_timeout=0)
+
+def test_reward_ranges_are_checked_by_the_config_parser(tmp_path):
+    from luacoder.config import ConfigError, parse_config
+
+    config = tmp_path / "grpo.yaml"
+    config.write_text("reward_funcs: [execution]\n")
+    (args,) = parse_config([RewardArguments], [str(config), "--execute_timeout=1.5"])
+    assert args.execute_timeout == 1.5
+    with pytest.raises(ConfigError, match="'execute_timeout' \\(from the command line\\): must be above 0, got 0.0"):
+        parse_config([RewardArguments], [str(config), "--execute_timeout=0"])
 
 
 def test_prompts_come_from_eval_csvs_and_chat_rows_in_one_dataset(index, tmp_path):

@@ -17,7 +17,7 @@ from luacoder.grading import ApiIndex, grade_answer
 from luacoder.grading.execution import ExecutionCache, execute_grades
 from luacoder.lua.sandbox import LuaJob, run_lua, run_many
 from luacoder.lua.stubs import api_error_of, stub_prelude, stubbed_names, type_mask
-from luacoder.rl.rewards import reward_functions
+from luacoder.rl.rewards import RewardArguments, reward_functions
 from luacoder.selfinstruct.response_filter import FilterConfig, filter_rows
 
 
@@ -361,7 +361,7 @@ def test_eval_runs_answers_with_the_stubs(tmp_path):
 
 
 def test_the_execution_reward_runs_with_the_stubs():
-    (reward,) = reward_functions(ApiIndex(API), ["execution"])
+    (reward,) = reward_functions(ApiIndex(API), RewardArguments(["execution"]))
     completions = [[{"role": "assistant", "content": _answer(code)}] for code in ANSWERS.values()]
     assert reward(prompts=[None] * 4, completions=completions) == [1.0, 0.0, 0.0, 0.0]
 

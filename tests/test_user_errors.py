@@ -99,4 +99,5 @@ def test_the_demo_reports_a_notebook_that_stops_on_a_users_mistake(tmp_path):
     (tmp_path / "docs" / "notes.md").write_text("Nothing documented here.\n")
     demo = [PYTHON, REPO / "runs" / "demo.py", "--docs", tmp_path / "docs", "--output", tmp_path / "demo"]
     result = finish(start(demo, REPO))
-    assert_one_message(result, "demo.py", "data/json.ipynb stopped: ApiError:", "no shipped layout finds an API entry")
+    reason = "no line that reads as a Lua call signature"
+    assert_one_message(result, "demo.py", "data/json.ipynb stopped: ApiError:", reason)

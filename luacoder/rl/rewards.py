@@ -81,8 +81,12 @@ class RewardArguments:
         default=None,
         metadata={"help": "Lua standard library under the API: lua54, docs path, none (default: api.json's)"},
     )
-    execute_timeout: float = field(default=DEFAULT_TIMEOUT, metadata={"help": "execution: seconds per answer"})
-    execute_memory_mb: float = field(default=DEFAULT_MEMORY_MB, metadata={"help": "execution: memory per answer"})
+    execute_timeout: float = field(
+        default=DEFAULT_TIMEOUT, metadata={"help": "execution: seconds per answer", "range": "(0, inf)"}
+    )
+    execute_memory_mb: float = field(
+        default=DEFAULT_MEMORY_MB, metadata={"help": "execution: memory per answer", "range": "(0, inf)"}
+    )
 
     def __post_init__(self) -> None:
         unknown = [n for n in self.reward_funcs if n not in SCORES]
@@ -90,8 +94,6 @@ class RewardArguments:
             raise ValueError(f"unknown reward_funcs {unknown}: choose from {', '.join(SCORES)}")
         if self.report_type not in REPORT_TYPES:
             raise ValueError(f"report_type is {self.report_type!r}: choose one of {', '.join(REPORT_TYPES)}")
-        if self.execute_timeout <= 0 or self.execute_memory_mb <= 0:
-            raise ValueError("execute_timeout and execute_memory_mb must be positive")
 
 
 def completion_text(completion: Any) -> str:
