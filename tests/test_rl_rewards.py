@@ -147,6 +147,7 @@ def test_reward_settings_are_checked():
     with pytest.raises(ValueError, match="report_type"):
         RewardArguments(report_type="html")
 
+
 def test_reward_ranges_are_checked_by_the_config_parser(tmp_path):
     from luacoder.config import ConfigError, parse_config
 
