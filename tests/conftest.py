@@ -20,6 +20,26 @@ def need(path: Path) -> None:
 
 
 @pytest.fixture(scope="session")
+def corpus_reading():
+    """`corpus_reading(set)`: the set of corpora_truth.SETS read with `read_docs([path])` and no layout, once per
+    session whichever test module asks (skipped where the corpus is absent)."""
+    from corpora_truth import SETS
+
+    from luacoder.apidocs import read_docs
+
+    readings: dict = {}
+
+    def read(name: str):
+        path, _truth = SETS[name]
+        need(path)
+        if name not in readings:
+            readings[name] = read_docs([path])
+        return readings[name]
+
+    return read
+
+
+@pytest.fixture(scope="session")
 def tokenizer_dir(tmp_path_factory) -> Path:
     from luacoder.train.tokenizer import docs_texts, train_tokenizer
 

@@ -1,24 +1,32 @@
 """What each shared corpus documents, derived from its raw files by the rules of ../shared/corpora/README.md (line
-patterns counted character by character), never by the readers under test.
+patterns counted character by character; the structured descriptions with other tools than the reader's: the
+standard library's ElementTree, PyYAML's safe_load, Lua itself), never by the readers under test. One place for every
+set's truth.
 
-`TRUTH[set]()` gives {qualified name: [(required, optional) per documented call form]} of the set's documented
+`SETS[set][1]()` gives {qualified name: [(required, optional) per documented call form]} of the set's documented
 functions and methods; `[]` where the docs give the name but no countable parameter list. `score(api, truth)` says
 how a reading compares: names found, parameter counts right (of the entries whose forms have parameters) and false
-callables (function or method entries that name nothing the truth has). The tests (test_docs_corpora.py) and the
-benchmark (benchmarks/bench_docs_reader.py) both use it.
+callables (function or method entries that name nothing the truth has). The tests (test_docs_corpora.py,
+test_structured_corpora.py) and the benchmark (benchmarks/bench_docs_reader.py) all use it.
 """
 
 from __future__ import annotations
 
 import html
 import re
+import xml.etree.ElementTree as ElementTree
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 CORPORA = REPO.parent / "shared" / "corpora"
 BUNDLED_DOCS = REPO / "data" / "docs" / "lua54"
+ITGMANIA = CORPORA / "itgmania-luadoc-xml" / "Docs" / "Luadoc"
+MWSE = CORPORA / "mwse-lua-definitions" / "autocomplete" / "definitions"
+DEFOLD = CORPORA / "defold-steam-script-api" / "steam" / "api"
 
 
 def counts(inside: str, optional_names: set[str] = frozenset()) -> tuple[int, int]:
@@ -210,29 +218,35 @@ def ncine_luacats() -> Truth:
 
 
 def penlight() -> Truth:
-    """`function M.f(...)` / `function C:m(...)` definitions with a doc comment above (`@param[opt]` optional),
-    `pl.x.f` where the file's `@module pl.x` names the table."""
-    folder = CORPORA / "penlight-ldoc" / "lua" / "pl"
+    """What LDoc itself documents: the function items of its HTML output (`docs/libraries/*.html`,
+    `docs/classes/*.html`, each `<dt>` whose `<strong>` is `name (args)`; 525, README), named as a caller writes them.
+    A bare name on a module's page is `pl.x.name`; a class page's `pl.c:m` (LDoc's spelling of the class's own items)
+    is the constructor `C` when `m` is the class's name, else `C.m` or `C:m` as the source spells it (its `@function`
+    or `@name` tag, else its definition); other names as written. A module that has a class page is read from it.
+    The HTML was generated at release 1.15.0: items the source changed since differ (README)."""
+    root = CORPORA / "penlight-ldoc"
+    pages = sorted((root / "docs" / "classes").glob("*.html"))
+    classes = {page.stem for page in pages}
+    pages += [page for page in sorted((root / "docs" / "libraries").glob("*.html")) if page.stem not in classes]
     out: Truth = {}
-    for path in sorted(folder.glob("*.lua")):
-        text = path.read_text(encoding="utf-8")
-        module = re.search(r"^--\s*@module\s+(\S+)", text, re.MULTILINE)
-        lines = text.splitlines()
-        for number, line in enumerate(lines):
-            match = re.match(r"^function ([A-Za-z_]\w*)([.:])([A-Za-z_]\w*)\s*\((.*?)\)", line)
-            if not match or number == 0 or not lines[number - 1].lstrip().startswith("--"):
-                continue
-            root, sep, short, args = match.groups()
-            optional, back = set(), number - 1
-            while back >= 0 and lines[back].lstrip().startswith("--"):
-                tag = re.match(r"^\s*--+\s*@(\w+)\[opt[^\]]*\]\s+(\S+)(?:\s+(\S+))?", lines[back])
-                if tag:
-                    optional.add(tag.group(3) if tag.group(1) == "tparam" else tag.group(2))
-                back -= 1
-            name = f"{root}{sep}{short}"
-            if module and module.group(1).endswith("." + root) and sep == ".":
-                name = f"{module.group(1)}.{short}"
-            out.setdefault(name, []).append(counts(args, optional))
+    for page in pages:
+        module = page.stem
+        short = module.rsplit(".", 1)[-1]
+        source_path = root / "lua" / "pl" / f"{short}.lua"
+        source = source_path.read_text(encoding="utf-8") if source_path.exists() else ""
+        for written, args in re.findall(r"^    <strong>([^<]*?) \((.*)\)</strong>$", page.read_text("utf-8"), re.M):
+            name = html.unescape(written)
+            if name.startswith(module.lower() + ":"):
+                member = name.split(":", 1)[1]
+                spelled = re.search(rf"@(?:function|name)\s+{short}([.:]){member}\b", source) or re.search(
+                    rf"^(?:function\s+)?{short}([.:]){member}\b", source, re.MULTILINE
+                )
+                name = short if member == short else f"{short}{spelled.group(1) if spelled else ':'}{member}"
+            elif "." not in name and ":" not in name:
+                name = f"{module}.{name}"
+            form = counts(html.unescape(args))
+            if form not in out.setdefault(name, []):
+                out[name].append(form)
     return out
 
 
@@ -383,6 +397,99 @@ def darktable() -> Truth:
     return out
 
 
+def _split_top(text: str) -> list[str]:
+    parts, depth, current = [], 0, ""
+    for ch in text:
+        depth += (ch in "({[") - (ch in ")}]")
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    return [p.strip() for p in parts + [current] if p.strip()]
+
+
+def itgmania() -> Truth:
+    """LuaDocumentation.xml, read with the standard library's ElementTree: `<GlobalFunctions>` functions are global,
+    a `<Namespace>`'s are `NS.name`, a `<Class>`'s are methods `Class:name`; arguments are `arguments=` (or `args=`)
+    split at top-level commas, `...` optional, `void` none; an empty list is no countable list. A function documented
+    twice has a form each."""
+    ns = "{http://www.stepmania.com}"
+    root = ElementTree.parse(ITGMANIA / "LuaDocumentation.xml").getroot()
+    out: Truth = {}
+
+    def add(name: str, function) -> None:
+        raw = (function.get("arguments", function.get("args")) or "").strip()
+        args = [] if raw == "void" else _split_top(raw)
+        forms = out.setdefault(name, [])
+        form = (sum(a != "..." for a in args), sum(a == "..." for a in args))
+        if raw and form not in forms:
+            forms.append(form)
+
+    for function in root.find(ns + "GlobalFunctions").iter(ns + "Function"):
+        add(function.get("name"), function)
+    for section, separator in (("Namespace", "."), ("Class", ":")):
+        for owner in root.iter(ns + section):
+            for function in owner.iter(ns + "Function"):
+                add(owner.get("name") + separator + function.get("name"), function)
+    return out
+
+
+MWSE_TOP_TYPE = re.compile(r'^(?:\t| {4})type = "(\w+)"', re.MULTILINE)  # two files indent with spaces
+
+
+def mwse_files() -> dict[Path, str]:
+    """Each MWSE definition file with a top-level type, and the type."""
+    out = {}
+    for file in sorted(MWSE.rglob("*.lua")):
+        match = MWSE_TOP_TYPE.search(file.read_text(encoding="utf-8"))
+        if match:
+            out[file] = match.group(1)
+    return out
+
+
+def mwse() -> Truth:
+    """Each definition file run by Lua itself (lupa, as a data chunk in an empty environment): `global/a/b.lua` of
+    type function is `a.b`, `global/f.lua` the global `f`; `namedTypes/T/m.lua` is `T:m` (method) or `T.m`. An
+    argument is optional with `optional = true`, a `?` or `|nil` type, a `default`, or as `...`; a file with no
+    `arguments` has no countable list."""
+    import lupa
+
+    lua = lupa.LuaRuntime(register_eval=False, register_builtins=False)
+    run = lua.eval("function(text) return load(text, 'definition', 't', {})() end")
+    out: Truth = {}
+    for file, kind in mwse_files().items():
+        if kind not in ("function", "method"):
+            continue
+        parts = file.relative_to(MWSE).parts
+        if parts[0] == "global":
+            name = ".".join(parts[1:-1] + (file.stem,))
+        else:
+            name = parts[1] + (":" if kind == "method" else ".") + file.stem
+        arguments = run(file.read_text(encoding="utf-8"))["arguments"]
+        required = optional = 0
+        for argument in arguments.values() if arguments is not None else []:
+            type_ = argument["type"] or ""
+            omitted = argument["optional"] is True or type_.endswith("?") or "nil" in type_.split("|")
+            if omitted or argument["default"] is not None or argument["name"] == "...":
+                optional += 1
+            else:
+                required += 1
+        out[name] = [(required, optional)] if arguments is not None else []
+    return out
+
+
+def defold() -> Truth:
+    """steam.script_api read with PyYAML's safe_load: the `type: function` members of the one table, `steam.name`;
+    every parameter required (none says otherwise)."""
+    data = yaml.safe_load((DEFOLD / "steam.script_api").read_text(encoding="utf-8"))
+    return {
+        f"steam.{m['name']}": [(len(m.get("parameters") or []), 0)] if "parameters" in m else []
+        for m in data[0]["members"]
+        if m["type"] == "function"
+    }
+
+
 def bundled() -> Truth:
     """`## name(args)` headings (metamethods `__x` are events); a parameter is optional when the signature
     brackets it or its `### Parameters` item says `optional`."""
@@ -398,7 +505,7 @@ def bundled() -> Truth:
     return out
 
 
-# set name: (the path `luacoder docs` reads, the truth, how many the README counts)
+# set name: (the path `luacoder docs` reads, the truth)
 SETS = {
     "bundled lua54": (BUNDLED_DOCS, bundled),
     "luvit-luv": (CORPORA / "luvit-luv" / "docs" / "docs.md", luv),
@@ -415,6 +522,9 @@ SETS = {
     "aseprite-api-md": (CORPORA / "aseprite-api-md" / "api", aseprite),
     "textadept-api-md": (CORPORA / "textadept-api-md" / "docs" / "api.md", textadept),
     "darktable-luadocs-hugo": (CORPORA / "darktable-luadocs-hugo" / "content", darktable),
+    "itgmania-luadoc-xml": (ITGMANIA, itgmania),
+    "mwse-lua-definitions": (MWSE, mwse),
+    "defold-steam-script-api": (DEFOLD, defold),
 }
 
 

@@ -176,6 +176,53 @@ def test_one_folder_of_every_format_reads_with_no_flags(tmp_path):
     assert result.api.get("n.scale").params[1].default == "1" and result.files == 5
 
 
+LDOC_MODULE = """
+--- Paths.
+-- @module kit.paths
+local M = {}
+
+--- Joins.
+-- @string a first
+-- @string[opt] b second
+function M.join(a, b) end
+
+--- Changes the folder.
+-- @string d the folder
+-- @function chdir
+M.chdir = lfs.chdir
+
+--- The parts.
+-- @class function
+-- @name M.parts
+-- @string p a path
+M.parts = split
+
+-- is this a link? (a plain comment: LDoc documents nothing from it)
+-- @string p a path
+function M.islink(p) end
+
+--- Settings.
+-- @class table
+-- @name defaults
+M.defaults = {}
+
+return M
+"""
+
+
+def test_ldoc_names_as_ldoc_does():
+    """A bare `@function` name and the returned table's functions are the module's; `@class function` with `@name`
+    is `@function`; a `--` comment documents nothing; `@class table` is no function."""
+    from luacoder.apidocs.ldoc_reader import read_ldoc
+
+    entries = read_ldoc(LDOC_MODULE, "paths.lua", "paths.lua").entries
+    assert [(e.name, e.arity(), e.aliases) for e in entries] == [
+        ("kit.paths.join", (1, 2), []),
+        ("kit.paths.chdir", (1, 1), []),
+        ("kit.paths.parts", (1, 1), []),
+    ]
+
+
 def test_a_manifest_json_beside_lua_docs_is_not_read_as_api_docs(tmp_path):
     (tmp_path / "library").mkdir()
     (tmp_path / "library" / "m.lua").write_text("---@param a number\nfunction m.f(a) end\n")

@@ -68,6 +68,49 @@ def test_ignore_and_class_rules(tmp_path):
     assert sorted(e.name for e in read_docs([doc], layout=layout).api) == ["io.load", "io.save"]
 
 
+# A structured description whose every key the shape reader cannot guess: which key holds the entries, names them,
+# lists their parameters, says what they return and describes them.
+ROBOT_API = {
+    "robot": {
+        "procs": [
+            {"ident": "move", "takes": [{"ident": "dx"}, {"ident": "dy"}, {"ident": "speed", "maybe": True}],
+             "gives": "boolean", "blurb": "Moves by dx, dy."},
+            {"ident": "beep", "takes": [], "blurb": "Beeps."},
+        ]
+    }
+}  # fmt: skip
+
+
+def test_a_key_override_reads_a_description_whose_keys_the_reader_cannot_guess(tmp_path, capsys):
+    from luacoder.apidocs import load_api
+    from luacoder.cli import main
+
+    doc = tmp_path / "robot.json"
+    doc.write_text(json.dumps(ROBOT_API, indent=1), encoding="utf-8")
+    with pytest.raises(ApiError, match="robot.json is neither LuaCoder's JSON nor .* a layout's `keys` names them"):
+        read_docs([doc])  # no key it knows: read as LuaCoder's own JSON, which this is not
+    layout = write(
+        tmp_path / "robot.yaml",
+        """
+        name: robot
+        keys:
+          members: [procs]
+          name: [ident]
+          params: [takes]
+          optional: [maybe]
+          returns: [gives]
+          description: [blurb]
+        """,
+    )
+    assert main(["docs", str(doc), "--layout", str(layout), "-o", str(tmp_path / "api.json"), "-q"]) == 0
+    api = load_api(tmp_path / "api.json")
+    assert [(e.name, e.signature, [r.type for r in e.returns], e.description) for e in api] == [
+        ("robot.move", "robot.move(dx, dy, [speed])", ["boolean"], "Moves by dx, dy."),
+        ("robot.beep", "robot.beep()", [], "Beeps."),
+    ]
+    assert "files read: 1 (robot 1)" in capsys.readouterr().out
+
+
 def test_rules_match_the_document_model():
     from luacoder.apidocs.model import Block
 
@@ -99,6 +142,9 @@ def test_the_layout_docstring_is_the_schema_reference():
     assert documented == Layout(name="my_api")
     example = doc[doc.index("    name: mygame") : doc.index("\nThe shipped layouts")]
     assert parse_layout(textwrap.dedent(example), "example").entries == [Rule(heading=4)]
+    example = doc[doc.index("    name: robots") : doc.index("\nRoles:")]
+    keys = {"members": ["procs"], "name": ["ident"], "params": ["takes"]}
+    assert parse_layout(textwrap.dedent(example), "example").keys == keys
 
 
 @pytest.mark.parametrize(
@@ -113,6 +159,9 @@ def test_the_layout_docstring_is_the_schema_reference():
         ("name: x\nentries: [{code: maybe}]\n", r"bad.yaml:2: 'entries\[0\].code' must be true or false"),
         ("name: [x\n", r"bad.yaml: not valid YAML"),
         ("", r"bad.yaml: empty layout"),
+        ("name: x\nkeys:\n  parms: [inputs]\n", r"bad.yaml:3: 'keys.parms': no such role; did you mean 'params'"),
+        ("name: x\nkeys: [params]\n", r"bad.yaml:2: 'keys' must be a mapping"),
+        ("name: x\nkeys: {params: ['']}\n", r"bad.yaml: 'keys.params' names an empty key"),
     ],
 )
 def test_a_wrong_layout_yaml_is_an_error_naming_file_line_and_key(tmp_path, yaml_text, message):

@@ -326,6 +326,12 @@ def test_data_nested_too_deeply_is_a_row_not_a_crash(name, text, what):
     assert [(r.what, r.reason) for r in reading.skipped] == [("file", f"{what} nested too deeply to read")]
 
 
+def test_a_module_keyed_by_name_holding_a_container():
+    text = json.dumps({"robot": {"functions": [{"name": "go", "params": [{"name": "speed"}]}], "version": 2}})
+    got = by_name(read(text, "robot.json"))
+    assert list(got) == ["robot.go"] and [p.name for p in got["robot.go"].params] == ["speed"]
+
+
 def test_keys_it_cannot_guess_are_named_by_an_override():
     text = json.dumps({"procs": [{"ident": "go", "kind": "function", "inputs": [{"name": "speed"}]}]})
     assert read(text, "robot.json").entries == []  # neither `ident` nor `procs` says what it holds

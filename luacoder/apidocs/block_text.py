@@ -128,6 +128,8 @@ def written_name(text: str) -> str:
 
 def requalify(signature: str, name: str) -> str:
     """`object:resize( w, h )` under `Widget:resize`: the signature written with the entry's name."""
+    if signature.startswith(name) and signature[len(name) :].lstrip()[:1] in ("(", "{", '"', "'", ""):
+        return signature  # written with it already (the usual case: no need to read the signature again)
     form = form_of(signature)
     if form is None:
         return signature

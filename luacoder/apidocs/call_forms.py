@@ -25,6 +25,7 @@ _VARARG_SPELLINGS = ("...", "\u00b7\u00b7\u00b7", "\u2026", "&middot;&middot;&mi
 # `x (optional)`, `optional x`; a last word `optional` is a name (`bool optional`), not a mark
 _OPTIONAL_WORD = re.compile(r"\(\s*optional\s*\)|\boptional\b(?!\s*$)", re.IGNORECASE)
 _LEAD_WORDS = ("local ", "function ")
+_PARAM_MARK = re.compile(r"[\[({,]")
 _LITERAL_ARGUMENT = re.compile(r"(?<=[\w\s])(\{|\"[^\"]*\"\s*$|'[^']*'\s*$)")
 
 
@@ -159,6 +160,12 @@ def parse_params(inside: str) -> list[Param]:
 def _read_params(text: str, optional: bool, params: list[Param]) -> None:
     i, current = 0, ""
     while i < len(text):
+        found = _PARAM_MARK.search(text, i)  # the next bracket or comma; what comes before it is the parameter's
+        if found is None:
+            current += text[i:]
+            break
+        current += text[i : found.start()]
+        i = found.start()
         ch = text[i]
         if text.startswith("[]", i) and current.strip():  # `Actor[] actors`: an array type, not an optional part
             current += "[]"
@@ -179,11 +186,8 @@ def _read_params(text: str, optional: bool, params: list[Param]) -> None:
             current += text[i : end + 1]
             i = end + 1
             continue
-        if ch == ",":
-            _add(current, optional, params)
-            current = ""
-        else:
-            current += ch
+        _add(current, optional, params)  # a comma
+        current = ""
         i += 1
     _add(current, optional, params)
 

@@ -67,7 +67,8 @@ def read_docs(
         result.skipped += rows
         # Structured descriptions first: where a folder describes an API twice (a data file beside annotated stubs of
         # it), the data written to describe the API wins each name both hold, and the other adds the names it lacks.
-        files = sorted(_formats(found, named=path.is_file()), key=lambda item: item[1] != "structured")
+        keys = [word for words in given.keys.values() for word in words] if given is not None else []
+        files = sorted(_formats(found, path.is_file(), keys), key=lambda item: item[1] != "structured")
         if not any(fmt != "json" for _, fmt in files):
             entries += _read_json([f for f, _ in files], path)
             result.layouts.update(dict.fromkeys((str(f.path) for f, _ in files), "json"))
@@ -89,11 +90,11 @@ def read_docs(
     return result
 
 
-def _formats(found: list[Found], named: bool) -> list[tuple[Found, str]]:
+def _formats(found: list[Found], named: bool, keys: list[str]) -> list[tuple[Found, str]]:
     out = []
     for file in found:
         try:
-            fmt = format_of(file.path, read_head(file.path))
+            fmt = format_of(file.path, read_head(file.path), keys)
         except OSError:
             fmt = "text"  # reported by the read below, which names the error
         if fmt is None and named:
@@ -105,11 +106,23 @@ def _formats(found: list[Found], named: bool) -> list[tuple[Found, str]]:
 
 def _read_json(files: list[Found], root: Path) -> list[tuple[ApiEntry, str]]:
     from luacoder.apidocs.json_docs import read_json_file
+    from luacoder.apidocs.structured import json_docs_shape
 
     if not files:
         raise ApiError(f"{root}: no documentation files in this folder")
     base = root if root.is_dir() else root.parent
-    return [(entry, str(f.path)) for f in files for entry in read_json_file(f.path, root=base).entries]
+    entries = []
+    for f in files:
+        try:
+            entries += [(entry, str(f.path)) for entry in read_json_file(f.path, root=base).entries]
+        except ApiError as exc:
+            if json_docs_shape(read_head(f.path)):
+                raise
+            raise ApiError(
+                f"{exc}\n  {f.path.name} is neither LuaCoder's JSON nor a description whose keys the reader knows;"
+                " if it describes an API, a layout's `keys` names them (luacoder/apidocs/layout.py)"
+            ) from None
+    return entries
 
 
 def _read_files(files, named: bool, given: Layout | None, entries: list, result: DocsResult, progress: bool) -> None:

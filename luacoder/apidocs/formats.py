@@ -15,6 +15,7 @@ import importlib
 import os
 import re
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -51,9 +52,9 @@ _LDOC = re.compile(
 _LDOC_TYPED = re.compile(r"^\s*---?\s*@(tparam|treturn|module|submodule|classmod|usage)\b", re.MULTILINE)
 
 
-def format_of(path: Path, head: str) -> str | None:
+def format_of(path: Path, head: str, keys: Iterable[str] = ()) -> str | None:
     """ "markdown", "html", "rst", "text", "luacats", "ldoc", "structured", "json" or None (not documentation this
-    reads)."""
+    reads). `keys`: key words a layout names for structured descriptions (a file that uses them is one)."""
     suffix = path.suffix.lower()
     if suffix in HTML or (not suffix and head.lstrip()[:15].lower().startswith(("<!doctype html", "<html"))):
         return "html"
@@ -67,7 +68,7 @@ def format_of(path: Path, head: str) -> str | None:
 
     # Any other suffix may hold a structured description (an editor's `.script_api` is YAML); LuaCoder's own JSON
     # and annotated Lua source are not one.
-    if looks_structured(path, head):
+    if looks_structured(path, head, keys):
         return "structured"
     if suffix in JSON:
         return "json"
@@ -96,6 +97,10 @@ def read_format(fmt: str, text: str, source_file: str, report_file: str, layout=
 
         document = _load(DOCUMENT_FORMATS[fmt])(text, source_file, report_file)
         return read_document(document, report_file, layout)
+    if fmt == "structured" and layout is not None and layout.keys:
+        from luacoder.apidocs.structured import read_structured
+
+        return read_structured(text, source_file, report_file, keys=layout.keys)
     if fmt in READERS:
         return _load(READERS[fmt])(text, source_file, report_file)
     raise ValueError(f"no reader for format {fmt!r}")

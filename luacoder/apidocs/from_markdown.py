@@ -30,10 +30,12 @@ PIECE_CHARS = 128 * 1024  # a large file is read this much at a time
 _ATX = re.compile(r"^(#{1,6})(?:[ \t]|$)")
 _SETEXT = re.compile(r"^ {0,3}(?:=+|-+)\s*$")
 # What makes inline markup (code, emphasis, links, HTML, entities, escapes); `_` only where it can open or close
-# emphasis (`get_x` is a name); `[ ]` only as links (`f(s [, i])` is text).
-_MARKUP = re.compile(r"[`*<&\\]|\]\(|\]\[|!\[|(?:^|[\s(\[{\"'])_|_(?:$|[\s)\]},.;:!?\"'])")
+# emphasis (`get_x` is a name, _EMPHASIS_UNDERSCORE); `[ ]` only as links (`f(s [, i])` is text).
+_MARKUP = re.compile(r"[`*<&\\]|\][(\[]|!\[")
 # Inline markup other than single-backtick code spans: emphasis, links, HTML, entities, escapes, longer backtick runs.
-_INLINE_MARKUP = re.compile(r"[*<&\\]|\]\(|\]\[|!\[|``|(?:^|[\s(\[{`\"'])_|_(?:$|[\s)\]},.;:!?`\"'])")
+_INLINE_MARKUP = re.compile(r"[*<&\\]|\][(\[]|!\[|``")
+# Kept apart from the two above, whose plain alternatives the regex engine scans for fast.
+_EMPHASIS_UNDERSCORE = re.compile(r"(?:^|[\s(\[{`\"'])_|_(?:$|[\s)\]},.;:!?`\"'])")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _EMPTY_ANCHOR = re.compile(r"^\s*<a\s+(?:id|name)\s*=\s*[\"']([^\"']+)[\"']\s*/?>\s*(?:</a>)?\s*$", re.IGNORECASE)
 
@@ -149,7 +151,7 @@ class _Converter:
             kind = token.type
             if kind == "heading_open":
                 block = self.inline_block("heading", token, tokens[i + 1], level=int(token.tag[1:]))
-                if _MARKUP.search(block.source):
+                if _has(_MARKUP, block.source):
                     block.text = plain_text(block.pieces)
                 else:  # plain text needs no inline parse
                     block.text = " ".join(block.source.split())
@@ -271,10 +273,14 @@ class _Converter:
         add_fragment(token.content, self.builder, self.line(token) - 1, self.report_file)
 
 
+def _has(markup: re.Pattern, text: str) -> bool:
+    return markup.search(text) is not None or ("_" in text and _EMPHASIS_UNDERSCORE.search(text) is not None)
+
+
 def _pieces_of(content: str, env: dict) -> list[Piece]:
     """The inline elements of Markdown text; text whose only markup is single-backtick code spans is split here,
     as CommonMark reads it, without the inline parser (most items and paragraphs of API docs are such text)."""
-    if _INLINE_MARKUP.search(content) or content.count("`") % 2 or ("[" in content and env.get("references")):
+    if _has(_INLINE_MARKUP, content) or content.count("`") % 2 or ("[" in content and env.get("references")):
         return inline_pieces(content, env)
     out: list[Piece] = []
     for n, part in enumerate(content.split("`")):

@@ -10,6 +10,7 @@ explains, per file, the lines that looked like signatures and why each was left 
                                  #   others) are read as signatures, with no further evidence asked
     ignore: []                   # rules for blocks never read as entries
     context: []                  # rules for blocks (headings) that name the module or type of bare names under them
+    keys: {}                     # structured descriptions (JSON, YAML, XML, Lua tables): role -> the keys that hold it
 
 A rule matches a block of the document model when every key it sets matches:
 
@@ -28,6 +29,16 @@ For example, three lines for docs whose entries are level-4 headings under level
 
 The shipped layouts (`luacoder/apidocs/layouts/*.yaml`, `luacoder docs --list_layouts`) are examples: the reader
 finds the same entries in their docs without them.
+
+`keys` names, per role, the keys of a structured description that the shape reader (structured.py) cannot guess;
+they add to the words it knows, at every depth of the file, and a file that uses them is read as a description:
+
+    name: robots
+    keys: {members: [procs], name: [ident], params: [takes]}   # {"procs": [{"ident": "go", "takes": [...]}]}
+
+Roles: name, kind, params, returns, description, signature, variants, examples, optional, default, vararg and
+members (a key whose value holds the entries); keys are compared as the reader compares them (case, `_` and `-`
+ignored).
 """
 
 from __future__ import annotations
@@ -45,6 +56,7 @@ from typing import Any
 import yaml
 
 from luacoder.apidocs.schema import ApiError
+from luacoder.apidocs.structured_vocabulary import OVERRIDABLE
 from luacoder.config import did_you_mean
 
 BLOCK_KINDS = ("heading", "paragraph", "code", "item", "row", "term", "directive")
@@ -86,6 +98,7 @@ class Layout:
     entries: list[Rule] = field(default_factory=list)
     ignore: list[Rule] = field(default_factory=list)
     context: list[Rule] = field(default_factory=list)
+    keys: dict[str, list[str]] = field(default_factory=dict)
     # Where the layout was read from (not a YAML key).
     path: str = field(default="", metadata={"yaml": False})
 
@@ -242,3 +255,10 @@ def _check(layout: Layout, where: str, node: yaml.Node) -> None:
                 re.compile(rule.text)
             except re.error as exc:
                 raise LayoutError(f"{where}: {at}: 'text' is not a regular expression: {exc}") from None
+    keys = next((value for key, value in node.value if key.value == "keys"), None)
+    for key_node, _words in keys.value if keys is not None else []:
+        role = key_node.value
+        if role not in OVERRIDABLE:
+            hint = did_you_mean(role, OVERRIDABLE) or f"; roles are {', '.join(OVERRIDABLE)}"
+            raise LayoutError(f"{_at(where, key_node)}: 'keys.{role}': no such role{hint}")
+        need(all(w.strip() for w in layout.keys[role]), f"'keys.{role}' names an empty key")

@@ -6,10 +6,14 @@
     -- @tparam type name desc / @param name desc / @return desc / @treturn type desc / @usage code
     function tablex.range (start,finish,step)
 
-Also read: `-- @function name` blocks that document an item assigned rather than defined (`List.new = List`);
-`@module pl.tablex` / `@classmod pl.List`, which give the public name (`tablex.copy` in the source is
-`pl.tablex.copy`, with `tablex.copy` kept as an alias); `type|nil name` and `type name|nil` as optional; LDoc written
-LuaCATS-style (`---@tparam`). `@local` items are left out.
+Also read: `-- @function name` blocks (or the older `@class function` with `@name name`) that document an item
+assigned rather than defined (`List.new = List`); `@module pl.tablex` / `@classmod pl.List`, which give the public
+name as LDoc does: in a module, a bare name and a name on the module's own table (its short name, or the table the
+file returns, `local M = {}` ... `return M`) are the module's (`tablex.copy` in the source is `pl.tablex.copy`, with
+`tablex.copy` kept as an alias; `@function chdir` is `pl.path.chdir`), other names stay as written (`table.pack`);
+a class keeps its own names (`List.new`, `List:append`). `type|nil name` and `type name|nil` are optional; LDoc
+written LuaCATS-style (`---@tparam`) reads the same. As in LDoc, only comments that open with `---` (or `--[[--`)
+document anything, and `@local` items are left out.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ SHORT_TYPES = {
     "thread": "thread",
 }
 RETURN_TAGS = ("return", "treturn", "ret")
+_RETURNED = re.compile(r"^return\s+([A-Za-z_]\w*)\s*;?\s*$", re.MULTILINE)  # a module file's table
 
 
 def _clean(line: str) -> str:
@@ -43,6 +48,8 @@ def read_ldoc(text: str, source_file: str, report_file: str) -> FileReading:
     skipped: list[Skipped] = []
     by_name: dict[str, ApiEntry] = {}
     module, classmod = "", False
+    returned = _RETURNED.findall(text)
+    module_table = returned[-1] if returned else ""
     blocks = doc_blocks(text)
     for block in blocks:
         for line in block.lines:
@@ -57,7 +64,9 @@ def read_ldoc(text: str, source_file: str, report_file: str) -> FileReading:
         names = {t for t, _, _ in tags}
         if "local" in names:
             continue
-        declared = next((v.split()[0] for t, _, v in tags if t == "function" and v.split()), "")
+        if any(t == "class" and v.split()[:1] != ["function"] for t, _, v in tags):
+            continue  # `@class table`, `@class field`: not a function
+        declared = next((v.split()[0] for t, _, v in tags if t in ("function", "name") and v.split()), "")
         name = block.name or declared
         if not name or (block.local and not declared):
             continue
@@ -136,7 +145,7 @@ def read_ldoc(text: str, source_file: str, report_file: str) -> FileReading:
                     fields=doc.fields if doc else [],
                 )
             )
-        public, aliases = (name, []) if classmod else _public(name, module)
+        public, aliases = (name, []) if classmod else _public(name, module, module_table)
         signature = f"{public}({', '.join(written)})"
         if public in by_name:
             entry = by_name[public]
@@ -165,8 +174,9 @@ def read_ldoc(text: str, source_file: str, report_file: str) -> FileReading:
 
 
 def _is_doc(block: DocBlock) -> bool:
-    """LDoc reads a comment that opens with `---`, or one holding @tags."""
-    return bool(block.raw) and (block.raw[0].startswith("---") or any("@" in _clean(r)[:1] for r in block.raw))
+    """LDoc reads a comment that opens with `---` (or `--[[--`); a plain `--` comment documents nothing, whatever
+    tags it holds."""
+    return bool(block.raw) and block.raw[0].startswith(("---", "--[[--"))
 
 
 def _tags(block: DocBlock):
@@ -198,14 +208,18 @@ def _param(name: str, type_: str, desc: str, optional: bool, default: str) -> Pa
     return Param(name=name, type=type_ or "any", optional=optional, description=desc.strip(), default=default)
 
 
-def _public(name: str, module: str) -> tuple[str, list[str]]:
-    """`tablex.copy` under `@module pl.tablex` -> (`pl.tablex.copy`, [`tablex.copy`])."""
-    if not module or "." not in module:
+def _public(name: str, module: str, module_table: str) -> tuple[str, list[str]]:
+    """The name a caller writes, and the source's spelling when a caller may write that too: under `@module
+    pl.tablex`, `tablex.copy` -> (`pl.tablex.copy`, [`tablex.copy`]); `M.copy` in a file that returns `M`, or a
+    bare `copy`, -> `pl.tablex.copy`."""
+    if not module:
         return name, []
-    short = module.rsplit(".", 1)[1]
+    short = module.rsplit(".", 1)[-1]
     root, sep, rest = _split_root(name)
-    if root == short and sep == ".":
-        return f"{module}.{rest}", [name]
+    if not sep:
+        return f"{module}.{name}", []
+    if root in (short, module_table) and sep == ".":
+        return f"{module}.{rest}", [name] if root == short and name != f"{module}.{rest}" else []
     return name, []
 
 

@@ -835,7 +835,8 @@ class _Reader:
         module = entry.module or module_of(entry.name)
         text = "\n\n".join(d.strip() for d in description if d.strip())
         kind = "event" if entry.kind in ("function", "method") and _CALLED.match(text) else entry.kind
-        signature = "\n".join(requalify(f.signature, entry.name) for f in forms) if forms else entry.name
+        signatures = [requalify(f.signature, entry.name) for f in forms]
+        signature = "\n".join(signatures) if forms else entry.name
         api = ApiEntry(
             name=entry.name,
             kind=kind,
@@ -848,7 +849,7 @@ class _Reader:
             aliases=aliases,
             source=Source(self.doc.path, block.line),
             needs_host=needs_host,
-            forms=[CallForm(requalify(f.signature, entry.name), f.params, f.returns) for f in forms]
+            forms=[CallForm(sig, f.params, f.returns) for sig, f in zip(signatures, forms, strict=True)]
             if len(forms) > 1
             else [],
             owner=entry.owner or (entry.name.split(":")[0] if ":" in entry.name else ""),

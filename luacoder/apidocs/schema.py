@@ -175,36 +175,46 @@ class ApiEntry:
         return entry
 
     def validate(self, where: str | None = None) -> None:
-        where = where or f"entry {self.name!r}"
+        problem = self._problem()
+        if problem:
+            raise ApiError(f"{where or f'entry {self.name!r}'}: {problem}")
 
-        def need(ok: bool, message: str) -> None:
-            if not ok:
-                raise ApiError(f"{where}: {message}")
-
-        need(isinstance(self.name, str) and self.name.strip() != "", "'name' must be a non-empty string")
-        need(self.kind in KINDS, f"'kind' is {self.kind!r}, expected one of {', '.join(KINDS)}")
+    def _problem(self) -> str:
+        """What is wrong with the entry ("" when nothing): the first field that breaks the schema. The messages are
+        written only for a wrong entry (every entry read is checked, twice)."""
+        if not isinstance(self.name, str) or not self.name.strip():
+            return "'name' must be a non-empty string"
+        if self.kind not in KINDS:
+            return f"'kind' is {self.kind!r}, expected one of {', '.join(KINDS)}"
         for key in ("module", "signature", "description"):
-            need(isinstance(getattr(self, key), str), f"'{key}' must be a string")
+            if not isinstance(getattr(self, key), str):
+                return f"'{key}' must be a string"
         for i, p in enumerate(self.params):
-            need(isinstance(p.name, str) and p.name != "", f"params[{i}].name must be a non-empty string")
-            need(isinstance(p.type, str), f"params[{i}].type must be a string")
-            need(isinstance(p.optional, bool), f"params[{i}].optional must be true or false")
-            need(isinstance(p.description, str), f"params[{i}].description must be a string")
+            if not isinstance(p.name, str) or p.name == "":
+                return f"params[{i}].name must be a non-empty string"
+            if not isinstance(p.type, str):
+                return f"params[{i}].type must be a string"
+            if not isinstance(p.optional, bool):
+                return f"params[{i}].optional must be true or false"
+            if not isinstance(p.description, str):
+                return f"params[{i}].description must be a string"
         for i, form in enumerate(self.forms):
-            need(isinstance(form.signature, str), f"forms[{i}].signature must be a string")
-            need(all(isinstance(p.name, str) and p.name for p in form.params), f"forms[{i}] params need names")
-        need(isinstance(self.owner, str), "'owner' must be a string")
+            if not isinstance(form.signature, str):
+                return f"forms[{i}].signature must be a string"
+            if not all(isinstance(p.name, str) and p.name for p in form.params):
+                return f"forms[{i}] params need names"
+        if not isinstance(self.owner, str):
+            return "'owner' must be a string"
         for i, r in enumerate(self.returns):
-            need(
-                all(isinstance(v, str) for v in (r.type, r.name, r.description)),
-                f"returns[{i}] fields must be strings",
-            )
-        need(all(isinstance(e, str) for e in self.examples), "'examples' must be a list of Lua code strings")
-        need(all(isinstance(a, str) and a for a in self.aliases), "'aliases' must be a list of names")
-        need(
-            all(isinstance(i, int) and 0 <= i < len(self.examples) for i in self.needs_host),
-            "'needs_host' must list indices into 'examples'",
-        )
+            if not all(isinstance(v, str) for v in (r.type, r.name, r.description)):
+                return f"returns[{i}] fields must be strings"
+        if not all(isinstance(e, str) for e in self.examples):
+            return "'examples' must be a list of Lua code strings"
+        if not all(isinstance(a, str) and a for a in self.aliases):
+            return "'aliases' must be a list of names"
+        if not all(isinstance(i, int) and 0 <= i < len(self.examples) for i in self.needs_host):
+            return "'needs_host' must list indices into 'examples'"
+        return ""
 
 
 def _list(data: dict, key: str, where: str) -> list:

@@ -68,32 +68,53 @@ _LUA_KEYS = re.compile(rf"\b{_KEY}\s*=\s*[\"'{{\[]", re.IGNORECASE)
 _LUA_LONG_STRING = re.compile(r"\[(=*)\[.*?(\]\1\]|$)", re.DOTALL)
 _LUA_ANNOTATED = re.compile(r"^\s*---?\s*@\w+", re.MULTILINE)  # LuaCATS / LDoc: their readers' files
 _XML_NAMED = re.compile(r"<[\w:.-]+\s[^>]*\b(name|id)\s*=", re.IGNORECASE)
+# Any key, for the words a layout names.
+_JSON_ANY_KEY = re.compile(r'"([^"\\\n]{1,80})"\s*:')
+_YAML_ANY_KEY = re.compile(r"^\s*(?:-\s+)?([\w-]+):(?:\s|$)", re.MULTILINE)
+_LUA_ANY_KEY = re.compile(r"\b([A-Za-z_]\w*)\s*=\s*[\"'{\[]")
+_XML_ANY_NAME = re.compile(r"<([\w.-]+)|\s([\w.-]+)\s*=")  # tags and attributes
+_CONTAINER_WORDS = frozenset(word for _, words in VOCABULARY.containers for word in words)
 _XML_CALLABLE = re.compile(
     r"<(\w+:)?(function|method|func|constructor|callback)s?\b|\b(arguments|args|params|parameters|signature)\s*=",
     re.IGNORECASE,
 )
 
 
-def looks_structured(path: Path, head: str) -> bool:
-    """Whether a file (its name and its first bytes) is a structured API description this module reads.
+def looks_structured(path: Path, head: str, keys: Iterable[str] = ()) -> bool:
+    """Whether a file (its name and its first bytes) is a structured API description this module reads; `keys`, key
+    words a layout names (a file that uses one of them, and one more key of a role, is one).
 
     LuaCoder's api.json and the older LuaCoder JSON are not (json_docs reads them), nor LuaCATS or LDoc annotated
     Lua (their readers), nor XML schemas and stylesheets."""
     if "\x00" in head or not head.strip():
         return False
     syntax = syntax_of(path.suffix, head)
+    named = {norm(k) for k in keys}
     if syntax == "json":
-        return not json_docs_shape(head) and len({m.lower() for m in _JSON_KEYS.findall(head)}) >= 2
+        if json_docs_shape(head):
+            return False
+        return len({m.lower() for m in _JSON_KEYS.findall(head)}) >= 2 or _uses(named, _JSON_ANY_KEY.findall(head))
     if syntax == "xml":
         root = xml_root(head)
         if root is None or root[0] in SCHEMA_NAMESPACES or root[1].lower() == "html":
             return False
-        return bool(_XML_NAMED.search(head) and _XML_CALLABLE.search(head))
+        words = [w for pair in _XML_ANY_NAME.findall(head) for w in pair if w]
+        return bool(_XML_NAMED.search(head) and _XML_CALLABLE.search(head)) or _uses(named, words)
     if syntax == "lua":
         code = _LUA_LONG_STRING.sub('""', head)  # annotations quoted in a description are not annotations
-        return bool(_LUA_TABLE.search(code) and _LUA_KEYS.search(code)) and not _LUA_ANNOTATED.search(code)
-    keys = {m.group(1).lower() for m in _YAML_KEYS.finditer(head)}
-    return bool(_YAML_NAME.search(head)) and len(keys) >= 2
+        if _LUA_ANNOTATED.search(code) or not _LUA_TABLE.search(code):
+            return False
+        return bool(_LUA_KEYS.search(code)) or _uses(named, _LUA_ANY_KEY.findall(code))
+    found = {m.group(1).lower() for m in _YAML_KEYS.finditer(head)}
+    return (bool(_YAML_NAME.search(head)) and len(found) >= 2) or _uses(named, _YAML_ANY_KEY.findall(head))
+
+
+def _uses(named: set[str], keys: list[str]) -> bool:
+    """Whether a file's keys include one a layout names and one more of any role."""
+    if not named:
+        return False
+    used = {norm(k) for k in keys}
+    return bool(used & named) and len(used & (named | VOCABULARY.role_keys() | _CONTAINER_WORDS)) >= 2
 
 
 def json_docs_shape(head: str) -> bool:
@@ -223,8 +244,12 @@ class _Reader:
             elif isinstance(value, Node):
                 if hint is not None:  # `"functions": {"format": {...}}`: members keyed by name
                     yield from ((k, hint or None, v) for k, v in value.items() if isinstance(v, Node) and _is_name(k))
-                elif _is_name(key) and (self.describes(value) or any(isinstance(v, Node) for v in value.values())):
+                elif _is_name(key) and (self.describes(value) or self.holds_members(value)):
                     yield (key, None, value)
+
+    def holds_members(self, node: Node) -> bool:
+        """Whether a node holds objects, or a container key (`{"functions": [...]}`)."""
+        return any(isinstance(v, Node) or self.v.container_of(k) is not None for k, v in node.items())
 
     def describes(self, node: Node) -> bool:
         """Whether a node has keys of its own (a kind, parameters, ...) rather than only members keyed by name."""
