@@ -29,6 +29,10 @@ import yaml
 
 from luacoder.errors import UserError, exit_on_user_errors
 
+# The seed of whatever is seeded unless told otherwise: the data builders, the sampling of eval.py, generate.py, the
+# playground and policy-pairs, the judge; transformers.TrainingArguments' default too.
+DEFAULT_SEED = 42
+
 
 class ConfigError(UserError, ValueError):
     """A config file or override is wrong; the message names the key and the file."""

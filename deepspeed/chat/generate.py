@@ -27,8 +27,9 @@ import logging
 import sys
 
 from luacoder.apidocs.json_docs import read_json_docs
+from luacoder.config import DEFAULT_SEED
 from luacoder.errors import UserError, report
-from luacoder.evaluation.engine import MAX_NEW_TOKENS, AskOptions, Decoding, Engine, system_prompt_for
+from luacoder.evaluation.engine import BATCH_SIZE, DEFAULT_DECODING, AskOptions, Decoding, Engine, system_prompt_for
 from luacoder.evaluation.prompts import read_prompts
 from luacoder.files import atomic_open
 from luacoder.train.model_setup import DTYPES
@@ -59,13 +60,13 @@ parser.add_argument("--output_file", default=None, help=".jsonl of {prompt, answ
 parser.add_argument("--api_path", default=None, help="api.json: needed by --retrieval_k and --constrained")
 parser.add_argument("--retrieval_k", type=int, default=0, help="open book: the k documented entries that fit")
 parser.add_argument("--constrained", action="store_true", help="member names kept to documented ones")
-parser.add_argument("--batch_size", type=int, default=8)
-parser.add_argument("--max_new_tokens", type=int, default=MAX_NEW_TOKENS)
+parser.add_argument("--batch_size", type=int, default=BATCH_SIZE)
+parser.add_argument("--max_new_tokens", type=int, default=DEFAULT_DECODING.max_new_tokens)
 parser.add_argument("--do_sample", action="store_true", help="sample instead of greedy decoding")
-parser.add_argument("--temperature", type=float, default=0.2)
-parser.add_argument("--top_p", type=float, default=0.95)
-parser.add_argument("--top_k", type=int, default=50)
-parser.add_argument("--seed", type=int, default=42)
+parser.add_argument("--temperature", type=float, default=DEFAULT_DECODING.temperature)
+parser.add_argument("--top_p", type=float, default=DEFAULT_DECODING.top_p)
+parser.add_argument("--top_k", type=int, default=DEFAULT_DECODING.top_k)
+parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
 args = parser.parse_args()
 if args.prompts_file and args.prompt is not None:
     parser.error("give either --prompt or --prompts_file, not both")
