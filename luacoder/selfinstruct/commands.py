@@ -17,7 +17,6 @@ from pathlib import Path
 from luacoder.errors import report
 from luacoder.lua.sandbox import DEFAULT_TIMEOUT
 
-MODE_CHOICES = ("S->C", "C->I", "I->R", "filter")
 EXIT_INCOMPLETE = 1
 
 
