@@ -64,7 +64,8 @@ CONCEPTS = {
     "the server's name for a model": ("--teacher_model or --judge_model", {"--model", "--served_model_name"}),
     "new tokens an answer may have": ("--max_new_tokens", {"--max_tokens"}),
     "the Lua state's memory limit": ("--memory_mb", {"--memory-mb", "--memory"}),
-    "a prompt template file": ("--prompt_file", {"--prompts"}),
+    "the prompts to answer (a file, files)": ("--prompt_file, --prompt_files", {"--prompts_file", "--prompts_files"}),
+    "a prompt template": ("named by its role: --judge_prompt, --few_shot_prompt", {"--template", "--prompt_template"}),
     "processes per training stage": ("--nproc_per_node", {"--nproc"}),
     "how often a timing is repeated": ("--repeats", {"--repeat"}),
     "a config override": ("--key=value", {"--set", "--data_set"}),
@@ -112,7 +113,7 @@ def test_every_entry_point_is_walked(commands, scripts):
     assert {"deepspeed/chat/train.py", "deepspeed/RL/grpo.py", "eval/eval.py"} <= stage_scripts
     assert len(stage_scripts) == 9  # eight training stages and eval.py
     assert set(WRITES) <= set(commands)
-    assert sum(name.startswith("luacoder ") for name in commands) >= 20
+    assert sum(name.startswith("luacoder ") for name in commands) >= 19
 
 
 def test_every_long_option_and_config_key_is_snake_case(commands, scripts):
@@ -181,9 +182,9 @@ def test_no_two_commands_spell_one_concept_differently(commands):
             for o in _long(a):
                 kinds.setdefault(o, set()).add(kind)
     assert {o: k for o, k in kinds.items() if len(k) > 1} == {}
-    # Nor a plural of another option that takes one value (`--repeat` and `--repeats`).
-    singular = {o for name, c in commands.items() for a in _visible(c) for o in _long(a) if a["nargs"] is None}
-    assert sorted(o for o in singular if f"{o}s" in singular) == []
+    # Nor the plural of another option that takes one value of the same kind (`--repeat` and `--repeats`).
+    singular = {o for c in commands.values() for a in _visible(c) for o in _long(a) if a["nargs"] is None}
+    assert sorted(o for o in singular if f"{o}s" in singular and kinds[o] == kinds[f"{o}s"]) == []
 
 
 def test_synthetic_preference_pairs_are_a_luacoder_command_with_the_builders_seed(commands):

@@ -80,7 +80,7 @@ def test_batch_mode_writes_one_row_per_prompt_in_order(noisy_model_dir, tmp_path
     system = "You write Lua 5.4."
     result = run_script(
         f"--model_id={model_dir}",
-        f"--prompts_file={prompts_file}",
+        f"--prompt_file={prompts_file}",
         f"--output_file={output_file}",
         f"--system_prompt={system}",
         "--batch_size=2",
@@ -189,7 +189,7 @@ def test_a_prompts_file_without_a_prompt_column_is_an_error_naming_the_file(tiny
     prompts_file.write_text("question,expected_apis\nHow do I reverse a table?,table.insert\n")
     result = run_script(
         f"--model_id={tiny_model_dir('starcoder2')}",
-        f"--prompts_file={prompts_file}",
+        f"--prompt_file={prompts_file}",
         f"--output_file={tmp_path / 'answers.jsonl'}",
     )
     assert result.returncode != 0

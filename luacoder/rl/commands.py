@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from luacoder.cli import add_output_dir
+
 FAILED = 1
 _BOOLEANS = {"true": True, "false": False}
 
@@ -32,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="training prompts: chat rows (.jsonl, e.g. the chat train split) or CSVs (prompt, expected_apis); never"
         " eval's prompts",
     )
-    p.add_argument("--output_dir", required=True, type=Path, help="train.jsonl, samples.jsonl, summary.json, card")
+    add_output_dir(p, "train.jsonl, samples.jsonl, summary.json, card", required=True)
     p.add_argument(
         "--samples_per_prompt",
         type=int,
