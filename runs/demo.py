@@ -393,7 +393,7 @@ class _Demo:
         tokenizer = self.out / "tokenizer"
         docs = self.docs if self.docs is not None else REPO / "data" / "docs" / "lua54"
         self._run([self.bin / "luacoder", "new-tokenizer", docs, "-o", tokenizer])
-        sizes = [f"--set={key}={value}" for key, value in DEMO_MODEL.items()]
+        sizes = [f"--{key}={value}" for key, value in DEMO_MODEL.items()]
         model = self.out / "tiny-starcoder2"
         self._run([self.bin / "luacoder", "new-model", "--tokenizer", tokenizer, "-o", model, *sizes])
 
@@ -484,7 +484,7 @@ class _Demo:
                 sys.executable,
                 "generate.py",
                 f"--model_name_or_path={self._best_checkpoint()}",
-                f"--prompts_file={questions}",
+                f"--prompt_file={questions}",
                 f"--output_file={self.out / 'answers.jsonl'}",
                 "--max_new_tokens=160",
             ],
@@ -802,7 +802,7 @@ class _RealModelDemo(_Demo):
                     sys.executable,
                     "generate.py",
                     f"--model_name_or_path={model}",
-                    f"--prompts_file={questions}",
+                    f"--prompt_file={questions}",
                     f"--output_file={self.out / name}",
                     f"--max_new_tokens={REAL_MAX_NEW_TOKENS}",
                     *options,
