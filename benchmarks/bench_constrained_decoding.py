@@ -1,15 +1,16 @@
 """The cost of decoding constrained to documented names: HF generate's tokens/s with and without the processor.
 
-    .venv/bin/python benchmarks/bench_constrained_decoding.py [--model DIR] [--prompts 8] [--max_new_tokens 96]
-        [--batch_size 8] [--report_type code|markdown] [--threads 1] [--repeats 3]
+    .venv/bin/python benchmarks/bench_constrained_decoding.py [--model_name_or_path DIR] [--prompts 8]
+        [--max_new_tokens 96] [--batch_size 8] [--report_type code|markdown] [--threads 1] [--repeats 3]
 
 Sides, in one run, on the same model, prompts and batches (greedy, left-padded, `model.generate`):
 - free: no logits processor;
 - constrained: `ApiNameConstraint(tokenizer, api).hf_processor()` over the bundled docs (data/docs/lua54).
-Without --model, a tiny StarCoder2 built here (random weights, a tokenizer trained on the bundled docs), asked with
---report_type code (default for it): the whole answer is Lua, so the rule is looked at on every step, the processor's
-worst case. With --model (a model folder, e.g. SmolLM2-135M-Instruct from `luacoder fetch-model smollm2-135m-instruct
--o DIR`), chat questions in its own template, --report_type markdown (its default): the rule applies in the answer's
+Without --model_name_or_path, a tiny StarCoder2 built here (random weights, a tokenizer trained on the bundled docs),
+asked with --report_type code (default for it): the whole answer is Lua, so the rule is looked at on every step, the
+processor's worst case. With --model_name_or_path (a model folder, e.g. SmolLM2-135M-Instruct from `luacoder
+fetch-model smollm2-135m-instruct -o DIR`), chat questions in its own template, --report_type markdown (its default):
+the rule applies in the answer's
 ```lua blocks. Tokens are counted up to and including each row's first stop token. Each side runs --repeats times,
 interleaved; medians are printed, with the ratio, the row-steps the processor restricted and how many answers
 differ. Building the constraint (indexing the tokenizer's pieces) is a one-time cost, printed apart.
@@ -82,8 +83,17 @@ def generate(model, tokenizer, texts: list[str], batch_size: int, max_new_tokens
 
 
 def main() -> int:
+    from luacoder.cli import add_option
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=None, help="a model folder (default: a tiny model built here)")
+    add_option(
+        parser,
+        "--model_name_or_path",
+        old=["--model"],
+        type=Path,
+        default=None,
+        help="a model folder (default: a tiny model built here)",
+    )
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--max_new_tokens", type=int, default=96)
     parser.add_argument("--batch_size", type=int, default=8)
@@ -102,7 +112,7 @@ def main() -> int:
     api = read_docs([BUNDLED_DOCS]).api
     questions = [QUESTIONS[i % len(QUESTIONS)] for i in range(args.prompts)]
     with tempfile.TemporaryDirectory() as tmp:
-        if args.model is None:
+        if args.model_name_or_path is None:
             from luacoder.train.tiny_model import save_tiny_model
             from luacoder.train.tokenizer import docs_texts, train_tokenizer
 
@@ -111,7 +121,7 @@ def main() -> int:
             model_dir, label = Path(tmp), "tiny StarCoder2 (random weights)"
             report_type = args.report_type or "code"
         else:
-            model_dir, label = args.model, str(args.model)
+            model_dir, label = args.model_name_or_path, str(args.model_name_or_path)
             report_type = args.report_type or "markdown"
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()

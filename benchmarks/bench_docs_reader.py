@@ -1,11 +1,11 @@
 """How well and how fast `luacoder docs` reads each doc set with no layout, and how it scales on one large file.
 
-    .venv/bin/python benchmarks/bench_docs_reader.py [--repeat 3] [--size_mb 20] [--old REV]
+    .venv/bin/python benchmarks/bench_docs_reader.py [--repeats 3] [--size_mb 20] [--old REV]
 
 1. Every set (the bundled Lua 5.4 docs and each corpus of ../shared/corpora beside the repository root), read with
    `read_docs([path])` as a user runs it: entries, documented functions found with the right name, parameter counts
    right, false callables (tests/corpora_truth.py derives what each set documents from its raw files), best time of
-   --repeat runs, MB/s. A set whose folder is absent is printed as absent.
+   --repeats runs, MB/s. A set whose folder is absent is printed as absent.
 2. Scale: a Markdown file of --size_mb MB made of renamed copies of the bundled docs, read in a fresh process by this
    tree's reader and by the reader of revision --old (checked out from git into a temporary folder), each
    --scale_repeat times in turns (the run with the least CPU time kept):
@@ -154,8 +154,12 @@ def measure(source: Path, doc: Path, timeout: float) -> dict:
 
 
 def main() -> int:
+    from luacoder.cli import add_option
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3, help="runs per doc set; the best time is kept (3)")
+    add_option(
+        parser, "--repeats", old=["--repeat"], type=int, default=3, help="runs per doc set; the best time is kept (3)"
+    )
     parser.add_argument("--size_mb", type=float, default=20.0, help="size of the scale test's Markdown file (20)")
     parser.add_argument("--old", default=OLD_REVISION, help=f"revision whose reader is the baseline ({OLD_REVISION})")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds one scale read may take (900)")
@@ -164,7 +168,7 @@ def main() -> int:
     parser.add_argument("--skip_scale", action="store_true", help="only the doc sets")
     args = parser.parse_args()
     if not args.skip_corpora:
-        corpora(args.repeat)
+        corpora(args.repeats)
     if not args.skip_scale:
         scale(args.size_mb, args.old, args.timeout, args.scale_repeat)
     return 0

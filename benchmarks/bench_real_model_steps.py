@@ -2,7 +2,7 @@
 stage's settings (the model's own chat template, assistant-only loss, bfd packing) and the same conversations.
 
     .venv/bin/luacoder fetch-model smollm2-135m-instruct -o outputs/models/smollm2-135m-instruct
-    .venv/bin/python benchmarks/bench_real_model_steps.py [--model DIR] [--steps 4]
+    .venv/bin/python benchmarks/bench_real_model_steps.py [--model_name_or_path DIR] [--steps 4]
 
 Each side loads the model in float32, takes `--steps` optimizer steps of `--batch_size` packed rows of up to
 `--max_length` tokens (the conversations of the bundled docs' examples) in one process without DeepSpeed, and
@@ -103,9 +103,14 @@ def default_model() -> Path:
 
 
 def main() -> None:
+    from luacoder.cli import add_option
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--model", help="a model folder (default: SmolLM2-135M-Instruct, fetched and converted once into the cache)"
+    add_option(
+        parser,
+        "--model_name_or_path",
+        old=["--model"],
+        help="a model folder (default: SmolLM2-135M-Instruct, fetched and converted once into the cache)",
     )
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--batch_size", type=int, default=4)
@@ -115,7 +120,7 @@ def main() -> None:
     sides = [side for side in args.sides.split(",") if side]
     if args.steps < 2 or not sides or any(side not in ("full", "lora") for side in sides):
         parser.error("--steps must be at least 2 and --sides a comma-separated list of full and lora")
-    model = args.model or str(default_model())
+    model = args.model_name_or_path or str(default_model())
     rows = chat_rows(read_markdown_docs([BUNDLED_DOCS]), SYSTEM_PROMPT)
     print(
         f"{len(rows)} conversations; {args.steps} steps of {args.batch_size} x {args.max_length} tokens;"

@@ -20,6 +20,6 @@ def demo_conversations(execute: bool = False) -> list[dict]:
 
     api = read_markdown_docs([BUNDLED_DOCS], name="lua54")
     with tempfile.TemporaryDirectory(prefix="demo-chat-") as tmp:
-        config = load_data_config(REPO / "data" / "config.yaml", [f"output_dir={tmp}", f"chat.execute={execute}"])
+        config = load_data_config(REPO / "data" / "config.yaml", [f"--output_dir={tmp}", f"--chat.execute={execute}"])
         rows = build_chat(api, config, tmp).splits["train"]
     return [{"messages": row["messages"]} for row in rows]

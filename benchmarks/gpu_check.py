@@ -306,12 +306,14 @@ def installed(module: str) -> bool:
 
 
 def main() -> int:
+    from luacoder.cli import add_output_file
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", help="a tiny StarCoder2 on the CPU: checks the script")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--run_timeout", type=float, default=240, help="seconds one run may take (default 240)")
-    parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    add_output_file(parser, "also write the rows as JSON here", old=["--json"])
     args = parser.parse_args()
     if args.one:
         spec = json.loads(args.one)
@@ -372,8 +374,8 @@ def main() -> int:
         note = row.get("rows") or row.get("detail")
         print(f"| {name:<44} | {speed:>9.0f} | {mfu:>6} | {memory:>8} | {note}; {row['tokens']} tokens")
     print(f"\n({time.perf_counter() - started:.0f} s, {prepared:.0f} s of it preparing the tokenizer and data)")
-    if args.json:
-        args.json.write_text(json.dumps({"gpu": gpu, "peak_bf16_flops": peak, "rows": results}, indent=1))
+    if args.output_file:
+        args.output_file.write_text(json.dumps({"gpu": gpu, "peak_bf16_flops": peak, "rows": results}, indent=1))
     return 0 if all("error" not in row for row in results) else 1
 
 

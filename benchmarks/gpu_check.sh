@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check on a machine with a stock PyTorch + transformers install and no network:
 #
-#     bash benchmarks/gpu_check.sh [gpu_check.py options, e.g. --json gpu_check.json]
+#     bash benchmarks/gpu_check.sh [gpu_check.py options, e.g. -o gpu_check.json]
 #
 # It installs the project's other packages from the wheels in $WHEELS (default: .whl/ in the checkout) into
 # /tmp/luacoder-site, then runs benchmarks/gpu_check.py. Make that folder on a machine that has the network (for

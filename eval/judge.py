@@ -3,7 +3,7 @@
     export OPENAI_BASE_URL=http://localhost:8000/v1            # vLLM serving the judge model
     python judge.py --samples_a=../outputs/run1/eval/samples.jsonl --checkpoint_a=checkpoint-500 \\
                     --samples_b=../outputs/run2/eval/samples.jsonl --checkpoint_b=checkpoint-500 \\
-                    --model=JUDGE_MODEL --output_dir=../outputs/judge
+                    --judge_model=JUDGE_MODEL -o ../outputs/judge
 
 Both samples files are eval.py's; prompts are matched by text. Every pair is judged twice (A's answer first, then
 B's) with the prompt in judge_prompt.txt; the judge gives each assistant a score from 1 to 8 and a short reason.
@@ -20,6 +20,8 @@ import logging
 import sys
 from pathlib import Path
 
+from luacoder.cli import add_option, add_output_dir
+from luacoder.config import DEFAULT_SEED
 from luacoder.errors import report
 from luacoder.files import RowError
 from luacoder.selfinstruct.client import API_STYLES, ServerConfigError, ServerSettings
@@ -36,14 +38,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--checkpoint_a", help="the checkpoint of samples_a to judge (needed when it holds several)")
     p.add_argument("--samples_b", type=Path, required=True, help="samples.jsonl with B's answers (may be samples_a)")
     p.add_argument("--checkpoint_b", help="the checkpoint of samples_b to judge")
-    p.add_argument("--model", required=True, help="the judge model's name on the server")
-    p.add_argument("--output_dir", type=Path, required=True)
-    p.add_argument("--prompt_file", type=Path, default=HERE / "judge_prompt.txt")
+    add_option(p, "--judge_model", old=["--model"], required=True, help="the server's name for the judge model")
+    add_output_dir(p, "judge.md, judge.jsonl, judge.summary.json and the per-order logs", required=True)
+    add_option(
+        p,
+        "--judge_prompt",
+        old=["--prompt_file"],
+        type=Path,
+        default=HERE / "judge_prompt.txt",
+        help="the judge's prompt template (default: judge_prompt.txt beside judge.py)",
+    )
     p.add_argument("--base_url", help="OpenAI-compatible URL ending in /v1 (default: $OPENAI_BASE_URL)")
     p.add_argument("--api_style", choices=API_STYLES, default="chat")
     p.add_argument("--temperature", type=float, default=0.0)
-    p.add_argument("--max_tokens", type=int, default=512)
-    p.add_argument("--seed", type=int, default=0)
+    add_option(p, "--max_new_tokens", old=["--max_tokens"], type=int, default=512, help="of a verdict (512)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per request")
     p.add_argument("--max_retries", type=int, default=3)
@@ -61,16 +70,16 @@ def main(argv: list[str] | None = None) -> int:
         name_a, rows_a = read_samples(args.samples_a, args.checkpoint_a)
         name_b, rows_b = read_samples(args.samples_b, args.checkpoint_b)
         pairs, only_a, only_b = pair_samples(rows_a, rows_b)
-        server = ServerSettings.from_args(args)
+        server = ServerSettings.from_args(args, model=args.judge_model)
         summary = run_judge(
             pairs,
             args.output_dir,
             server,
-            args.prompt_file,
+            args.judge_prompt,
             names=(name_a, name_b),
             unpaired=(only_a, only_b),
             temperature=args.temperature,
-            max_tokens=args.max_tokens,
+            max_tokens=args.max_new_tokens,
             seed=args.seed,
             resume=args.resume,
             limit=args.limit,

@@ -29,6 +29,10 @@ import yaml
 
 from luacoder.errors import UserError, exit_on_user_errors
 
+# The seed of whatever is seeded unless told otherwise: the data builders, the sampling of eval.py, generate.py, the
+# playground and policy-pairs, the judge; transformers.TrainingArguments' default too.
+DEFAULT_SEED = 42
+
 
 class ConfigError(UserError, ValueError):
     """A config file or override is wrong; the message names the key and the file."""
@@ -50,7 +54,7 @@ def parse_config(dataclass_types: list[type], argv: list[str] | None = None) -> 
     config_path = Path(argv[0])
     values = load_yaml(config_path)
     sources = dict.fromkeys(values, str(config_path))
-    for key, value in _overrides(argv[1:]).items():
+    for key, value in parse_overrides(argv[1:]).items():
         values[key] = value
         sources[key] = "the command line"
 
@@ -333,13 +337,15 @@ def _pop_local_rank(argv: list[str]) -> tuple[list[str], str | None]:
     return rest, rank
 
 
-def _overrides(args: list[str]) -> dict[str, Any]:
+def parse_overrides(args: list[str]) -> dict[str, Any]:
+    """`--key=value` (also `--key value`, and a bare `--flag` for true) -> {key: value text}: the one override syntax
+    of every command line that takes config keys (stage scripts, eval.py, the data builders, the demo)."""
     out: dict[str, Any] = {}
     i = 0
     while i < len(args):
         arg = args[i]
         if not arg.startswith("--") or arg == "--":
-            raise ConfigError(f"unexpected argument {arg!r}: overrides are written --key=value")
+            raise ConfigError(f"unexpected argument {arg!r}: write it as --key=value")
         key, sep, value = arg[2:].partition("=")
         if not sep:  # --key value, or a bare --flag meaning true
             if i + 1 < len(args) and not args[i + 1].startswith("--"):

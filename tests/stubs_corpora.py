@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from realcode import SUFFIX, _offset
+from realcode import SUFFIX, _offset, full_arity
 
 REPO = Path(__file__).resolve().parents[1]
 CORPORA = REPO.parent / "shared" / "corpora"
@@ -197,7 +197,7 @@ def short_name(name: str) -> str:
 
 def mutations(code: str, call, index) -> list[tuple[str, str]]:
     """(kind, mutated code) of one accepted call: a suffixed name, one argument too many, one too few."""
-    from luacoder.grading.api_index import full_arity, root_of
+    from luacoder.grading.api_index import root_of
     from luacoder.lua.calls import parse
 
     data = code.encode("utf-8")

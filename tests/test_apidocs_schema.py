@@ -8,8 +8,9 @@ import math
 import pytest
 
 from luacoder.apidocs import ApiEntry, ApiError, ApiSet, Param, load_api, save_api
+from luacoder.apidocs.call_forms import parse_call_form
 from luacoder.apidocs.markdown import read_markdown_file
-from luacoder.apidocs.signature import parse_signature
+from luacoder.apidocs.signature import Signature
 from luacoder.files import atomic_open, write_text
 
 
@@ -41,9 +42,9 @@ from luacoder.files import atomic_open, write_text
     ],
 )
 def test_parse_signature(signature, name, kind, params):
-    sig = parse_signature(signature)
-    assert (sig.name, sig.kind) == (name, kind)
-    assert [(p.name, p.optional) for p in sig.params] == params
+    form = parse_call_form(signature)
+    assert (form.name, Signature(form.name, form.params, form.callable).kind) == (name, kind)
+    assert [(p.name, p.optional) for p in form.params] == params
 
 
 def test_arity_counts_optional_and_variadic_parameters():

@@ -19,7 +19,7 @@ def api_json(tmp_path_factory):
 
 
 def test_build_pretrain_from_an_api_json(api_json, tmp_path, capsys):
-    assert main(["build-pretrain", "--api_path", str(api_json), "-o", str(tmp_path), "seed=3", "-q"]) == 0
+    assert main(["build-pretrain", "--api_path", str(api_json), "-o", str(tmp_path), "--seed=3", "-q"]) == 0
     out = capsys.readouterr().out
     train = read_jsonl(tmp_path / "pretrain" / "train.jsonl", required=("content",))
     test = read_jsonl(tmp_path / "pretrain" / "test.jsonl", required=("content",))
@@ -41,10 +41,10 @@ def test_build_chat_with_a_config_file(api_json, tmp_path, capsys):
     [
         (["--api_path", "missing.json", "-o", "OUT"], "missing.json: no such file"),
         (
-            ["-o", "OUT", "pretrain.shingles=3"],
+            ["-o", "OUT", "--pretrain.shingles=3"],
             "unknown key 'pretrain.shingles'; did you mean 'pretrain.shingle_size'?",
         ),
-        (["-o", "OUT", "seed=many"], "'seed'"),
+        (["-o", "OUT", "--seed=many"], "'seed'"),
         ([], "give --config data/config.yaml or -o OUTPUT_DIR"),
     ],
 )

@@ -33,9 +33,9 @@ def test_the_data_config_imports_no_torch():
 
 
 def test_overrides_are_typed_and_dotted(tmp_path):
-    config = load_data_config(
-        CONFIG, ["--seed=7", "chat.dialogues_per_entry=3", "pretrain.near_dup_threshold=0.7", "sandbox.allow=files"]
-    )
+    overrides = ["--seed=7", "--chat.dialogues_per_entry=3", "--pretrain.near_dup_threshold=0.7"]
+    overrides += ["--sandbox.allow=files"]
+    config = load_data_config(CONFIG, overrides)
     assert config.seed == 7
     assert config.chat.dialogues_per_entry == 3
     assert config.pretrain.near_dup_threshold == 0.7
@@ -54,22 +54,22 @@ def test_unknown_keys_are_errors_that_name_the_key(tmp_path):
     with pytest.raises(ConfigError, match=r"unknown key 'sed'; did you mean 'seed'"):
         load_data_config(path)
     with pytest.raises(ConfigError, match="pretrain.typo"):
-        load_data_config(CONFIG, ["pretrain.typo=1"])
+        load_data_config(CONFIG, ["--pretrain.typo=1"])
 
 
 def test_bad_values_name_the_key(tmp_path):
     with pytest.raises(ConfigError, match=r"'chat.eval_prompts'.*whole number"):
-        load_data_config(CONFIG, ["chat.eval_prompts=2.5"])
+        load_data_config(CONFIG, ["--chat.eval_prompts=2.5"])
     with pytest.raises(ConfigError, match="split_by"):
-        load_data_config(CONFIG, ["chat.split_by=row"])
+        load_data_config(CONFIG, ["--chat.split_by=row"])
     with pytest.raises(ConfigError, match=r"config.yaml: 'pretrain.test_fraction': must be in \[0, 1\), got 1.5"):
-        load_data_config(CONFIG, ["pretrain.test_fraction=1.5"])
+        load_data_config(CONFIG, ["--pretrain.test_fraction=1.5"])
     with pytest.raises(ConfigError, match=r"config.yaml: 'sandbox.timeout': must be above 0, got 0"):
-        load_data_config(CONFIG, ["sandbox.timeout=0"])
+        load_data_config(CONFIG, ["--sandbox.timeout=0"])
     with pytest.raises(ConfigError, match=r"'chat.dialogues_per_entry': must be at least 0, got -1"):
-        load_data_config(CONFIG, ["chat.dialogues_per_entry=-1"])
+        load_data_config(CONFIG, ["--chat.dialogues_per_entry=-1"])
     with pytest.raises(ConfigError, match=r"'pretrain.num_perm': must be at least 1, got 0"):
-        load_data_config(CONFIG, ["pretrain.num_perm=0"])
+        load_data_config(CONFIG, ["--pretrain.num_perm=0"])
     with pytest.raises(ConfigError, match=r"'chat.imports\[0\].limit': must be at least 1, got 0"):
         load_data_config(CONFIG, {"chat": {"imports": [{"path": "x.jsonl", "limit": 0}]}})
     with pytest.raises(ConfigError, match="write it as --key=value"):

@@ -54,7 +54,7 @@ def test_a_rerun_reuses_finished_stages_but_not_half_written_ones(tmp_path):
 def test_a_teacher_replay_and_overrides_reach_the_data_config_and_the_model_comes_first(tmp_path):
     import yaml
 
-    teaching = demo_module.Teaching("self", True, ["chat.task_dialogues_per_entry=0", "synthesis.items=5"])
+    teaching = demo_module.Teaching("self", True, ["--chat.task_dialogues_per_entry=0", "--synthesis.items=5"])
     demo = demo_module._RealModelDemo(tmp_path, model="smollm2-135m-instruct", nproc=1, teaching=teaching)
     demo.gpu = False
     names = [step.name for step in demo.steps(with_rl=False)]
@@ -86,7 +86,7 @@ def test_the_data_config_the_demo_writes_trains_with_cards_and_keeps_the_benchma
     monkeypatch.setattr(nbclient, "NotebookClient", NoRun)
     monkeypatch.delenv("LUACODER_DATA_CONFIG", raising=False)  # the demo sets it for its kernels: undone after
     benchmark = tmp_path / "humaneval.jsonl"
-    teaching = demo_module.Teaching(overrides=["chat.open_book.share=0.3"])
+    teaching = demo_module.Teaching(overrides=["--chat.open_book.share=0.3"])
     demo = demo_module._RealModelDemo(tmp_path, model="m", nproc=1, multipl_e=benchmark, teaching=teaching)
     demo._run_notebooks()
     config = yaml.safe_load((tmp_path / "data_config.yaml").read_text())

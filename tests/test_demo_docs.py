@@ -20,10 +20,9 @@ def test_the_demo_builds_trains_and_scores_on_the_users_docs(tmp_path):
         pytest.skip(f"{LUV_DOCS} is absent (the shared corpora, see ../shared/corpora/README)")
     out = tmp_path / "demo"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
-    command = [sys.executable, str(REPO / "runs" / "demo.py"), "--docs", str(LUV_DOCS), "--output", str(out)]
-    done = subprocess.run(
-        [*command, "--skip_rl", "--nproc=1", "--max_steps=2"], env=env, capture_output=True, text=True, timeout=1500
-    )
+    command = [sys.executable, str(REPO / "runs" / "demo.py"), "--docs", str(LUV_DOCS), "-o", str(out)]
+    command += ["--skip_rl", "--nproc_per_node=1", "--max_steps=2"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1500)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     # The datasets come from luv's docs, not the bundled Lua manual.

@@ -79,8 +79,8 @@ def test_batch_mode_writes_one_row_per_prompt_in_order(noisy_model_dir, tmp_path
     output_file = tmp_path / "out" / "answers.jsonl"
     system = "You write Lua 5.4."
     result = run_script(
-        f"--model_id={model_dir}",
-        f"--prompts_file={prompts_file}",
+        f"--model_name_or_path={model_dir}",
+        f"--prompt_file={prompts_file}",
         f"--output_file={output_file}",
         f"--system_prompt={system}",
         "--batch_size=2",
@@ -169,7 +169,7 @@ def test_system_prompt_appears_in_the_formatted_prompt(tokenizer):
 def test_interactive_mode_answers_each_prompt_with_the_conversation_so_far(noisy_model_dir):
     model_dir = noisy_model_dir("gpt_bigcode")
     result = run_script(
-        f"--model_id={model_dir}",
+        f"--model_id={model_dir}",  # the original LuaCoder toolkit's name, still read
         "--max_new_tokens=6",
         stdin="How do I reverse a table?\n\nAnd in place?\nexit\nnever answered\n",
     )
@@ -188,8 +188,8 @@ def test_a_prompts_file_without_a_prompt_column_is_an_error_naming_the_file(tiny
     prompts_file = tmp_path / "questions.csv"
     prompts_file.write_text("question,expected_apis\nHow do I reverse a table?,table.insert\n")
     result = run_script(
-        f"--model_id={tiny_model_dir('starcoder2')}",
-        f"--prompts_file={prompts_file}",
+        f"--model_name_or_path={tiny_model_dir('starcoder2')}",
+        f"--prompt_file={prompts_file}",
         f"--output_file={tmp_path / 'answers.jsonl'}",
     )
     assert result.returncode != 0

@@ -41,7 +41,7 @@ def test_mfu_uses_the_dense_bf16_peak_of_the_gpu_named(name, tflops):
 def test_tiny_check_trains_under_zero_2_and_3_and_generates(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--tiny", "--json", str(tmp_path / "check.json")],
+        [sys.executable, str(SCRIPT), "--tiny", "-o", str(tmp_path / "check.json")],
         env=env,
         capture_output=True,
         text=True,

@@ -49,7 +49,7 @@ def test_the_launch_line_is_what_plan_recommends_for_the_model_named(path, capsy
     named = settings["model_name_or_path"]
     chat_model = yaml.safe_load((STAGES / "chat" / "config.yaml").read_text())["model_name_or_path"]
     model = chat_model if named.startswith("../../outputs/") else named
-    assert option(arguments, "--model") == model.removeprefix("bigcode/")
+    assert option(arguments, "--model_name_or_path") == model.removeprefix("bigcode/")
     assert option(arguments, "--gpus_per_node") == lines[0].split("--nproc_per_node=")[1].split()[0]
     pairs = 2 if path.name in PAIRED else 1
     assert int(option(arguments, "--micro_batch_size")) == pairs * settings["per_device_train_batch_size"]

@@ -105,7 +105,7 @@ def test_judge_counts_wins_ties_losses_disagreements_and_failures(samples_file, 
         "--checkpoint_a=checkpoint-1",
         f"--samples_b={samples_file}",
         "--checkpoint_b=checkpoint-2",
-        "--model=judge",
+        "--judge_model=judge",
         f"--output_dir={out}",
         f"--base_url={server.url}",
         "--max_retries=2",
@@ -161,7 +161,7 @@ def test_judge_counts_wins_ties_losses_disagreements_and_failures(samples_file, 
 
 def test_judge_input_errors_are_clear(samples_file, tmp_path, capsys):
     judge = load_judge_script()
-    base = ["--model=judge", f"--output_dir={tmp_path / 'o'}", "--base_url=http://127.0.0.1:9/v1"]
+    base = ["--judge_model=judge", f"--output_dir={tmp_path / 'o'}", "--base_url=http://127.0.0.1:9/v1"]
     assert judge.main([f"--samples_a={samples_file}", f"--samples_b={samples_file}", *base]) == 2
     assert "answers of 2 checkpoints (checkpoint-1, checkpoint-2); name the one to judge" in capsys.readouterr().err
     argv = [f"--samples_a={samples_file}", "--checkpoint_a=checkpoint-9", f"--samples_b={samples_file}", *base]
@@ -253,7 +253,7 @@ def test_a_trial_run_with_limit_is_extended_by_continue(samples_file, tmp_path):
         "--checkpoint_a=checkpoint-1",
         f"--samples_b={samples_file}",
         "--checkpoint_b=checkpoint-2",
-        "--model=judge",
+        "--judge_model=judge",
         f"--output_dir={out}",
         f"--base_url={server.url}",
     ]

@@ -111,15 +111,15 @@ def test_the_fastest_shipped_config_that_leaves_headroom_is_recommended():
 
 
 def test_starcoder2_recommendations_on_80_gib_gpus(capsys):
-    assert main(["plan", "--model", "starcoder2-7b", "--gpus_per_node", "8", "--nodes", "1"]) == 0
+    assert main(["plan", "--model_name_or_path", "starcoder2-7b", "--gpus_per_node", "8", "--nodes", "1"]) == 0
     out = capsys.readouterr().out
     assert "7.17B parameters" in out and "recommended: --deepspeed=../ds_configs/zero2.json" in out
     assert "rule: the first of zero2.json, zero3_bf16.json, zero3_offload.json" in out
-    assert main(["plan", "--model", "starcoder2-15b", "--gpus_per_node", "8"]) == 0
+    assert main(["plan", "--model_name_or_path", "starcoder2-15b", "--gpus_per_node", "8"]) == 0
     assert "recommended: --deepspeed=../ds_configs/zero3_bf16.json" in capsys.readouterr().out
-    assert main(["plan", "--model", "starcoder2-15b", "--gpus_per_node", "8", "--nodes", "2"]) == 0
+    assert main(["plan", "--model_name_or_path", "starcoder2-15b", "--gpus_per_node", "8", "--nodes", "2"]) == 0
     assert "recommended: --deepspeed=../ds_configs/zero2.json" in capsys.readouterr().out
-    args = ["plan", "--model", "starcoder2-15b", "--gpus_per_node", "1", "--gpu_memory_gb", "24"]
+    args = ["plan", "--model_name_or_path", "starcoder2-15b", "--gpus_per_node", "1", "--gpu_memory_gb", "24"]
     assert main(args) == 0
     assert "recommended: --deepspeed=../ds_configs/zero3_offload.json" in capsys.readouterr().out
     assert main([*args, "--cpu_memory_gb", "128"]) == 1
@@ -128,11 +128,11 @@ def test_starcoder2_recommendations_on_80_gib_gpus(capsys):
 
 def test_a_local_config_is_planned_and_a_missing_one_is_a_clear_error(tmp_path, tokenizer, capsys):
     tiny_config("starcoder2", tokenizer).save_pretrained(tmp_path / "tiny")
-    assert main(["plan", "--model", str(tmp_path / "tiny"), "--gpus_per_node", "2"]) == 0
+    assert main(["plan", "--model_name_or_path", str(tmp_path / "tiny"), "--gpus_per_node", "2"]) == 0
     assert "recommended: --deepspeed=../ds_configs/zero2.json" in capsys.readouterr().out
     with pytest.raises(PlanError, match="missing: not a preset"):
         load_config(str(tmp_path / "missing"))
-    assert main(["plan", "--model", str(tmp_path / "missing")]) == 2
+    assert main(["plan", "--model_name_or_path", str(tmp_path / "missing")]) == 2
     assert "luacoder plan: error: " in capsys.readouterr().err
 
 
@@ -196,7 +196,7 @@ def test_plan_says_whether_activation_checkpointing_is_needed(capsys):
     assert needs_activation_checkpointing(20 * GIB, gib, gpu_memory_gb=80) is False  # 60 of 68 GiB
     assert needs_activation_checkpointing(40 * GIB, gib, gpu_memory_gb=80) is True
     assert needs_activation_checkpointing(60 * GIB, gib, gpu_memory_gb=80) is None
-    assert main(["plan", "--model", "starcoder2-3b"]) == 0
+    assert main(["plan", "--model_name_or_path", "starcoder2-3b"]) == 0
     assert "recommended: activation_checkpointing: false" in capsys.readouterr().out
-    assert main(["plan", "--model", "starcoder2-15b"]) == 0
+    assert main(["plan", "--model_name_or_path", "starcoder2-15b"]) == 0
     assert "recommended: activation_checkpointing: true (needed" in capsys.readouterr().out

@@ -126,7 +126,7 @@ def test_pairs_are_built_counted_and_saved_as_trl_preference_rows(index, api_pat
     )
     rows, logged, report = build_policy_pairs("ckpt", index, prompts, settings, sampler=sampler)
     ((checkpoint, conversations, n, seed, decoding, options),) = sampler.calls
-    assert (checkpoint, n, seed, decoding.do_sample, options["batch_size"]) == ("ckpt", 3, 0, True, 8)
+    assert (checkpoint, n, seed, decoding.do_sample, options["batch_size"]) == ("ckpt", 3, 42, True, 8)
     assert conversations[1] == [
         {"role": "system", "content": "You write Lua."},
         {"role": "user", "content": "Upper-case lua."},

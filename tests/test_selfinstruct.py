@@ -297,7 +297,7 @@ def test_a_killed_run_continues_without_repeating_or_losing_an_item(tmp_path, ca
     api_path = tmp_path / "api.json"
     save_api(case_api(names), api_path)
     out = tmp_path / "out"
-    argv = ["self-instruct", "--mode", "S->C", "--api_path", str(api_path), "--out", str(out), "--model", "m"]
+    argv = ["self-instruct", "--mode", "S->C", "--api_path", str(api_path), "-o", str(out), "--teacher_model", "m"]
     argv += ["--num_fewshots", "1", "--concurrency", "2", "--base_url", server.url]
     kept_path = stage_paths(out, "S->C")[0]
     env = {**os.environ, "OPENAI_API_KEY": "test"}
@@ -522,7 +522,7 @@ def test_filter_command_writes_counts_that_add_up(tmp_path, capsys):
         for i, r in enumerate([PASSING, RESPONSES["failing"], "nothing"])
     ]
     (tmp_path / "i_to_r.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    rc, out, err = run_cli(capsys, "self-instruct", "--mode", "filter", "--out", str(tmp_path), "--drop_tests")
+    rc, out, err = run_cli(capsys, "self-instruct", "--mode", "filter", "-o", str(tmp_path), "--drop_tests")
     assert rc == 0, err
     summary = json.loads((tmp_path / "filter.summary.json").read_text())
     assert summary["input"] == 3 and summary["kept"] == 1
@@ -532,9 +532,9 @@ def test_filter_command_writes_counts_that_add_up(tmp_path, capsys):
 
 
 def test_cli_errors_are_clear(tmp_path, capsys):
-    rc, _, err = run_cli(capsys, "self-instruct", "--mode", "C->I", "--out", str(tmp_path), "--model", "m")
+    rc, _, err = run_cli(capsys, "self-instruct", "--mode", "C->I", "-o", str(tmp_path), "--teacher_model", "m")
     assert rc == 2 and "s_to_c.jsonl: no such file; run the previous mode first" in err
-    rc, _, err = run_cli(capsys, "self-instruct", "--mode", "S->C", "--out", str(tmp_path), "--model", "m")
+    rc, _, err = run_cli(capsys, "self-instruct", "--mode", "S->C", "-o", str(tmp_path), "--teacher_model", "m")
     assert rc == 2 and "pass api.json (--api_path)" in err
-    rc, _, err = run_cli(capsys, "self-instruct", "--mode", "S->C", "--out", str(tmp_path))
-    assert rc == 2 and "--model is required" in err
+    rc, _, err = run_cli(capsys, "self-instruct", "--mode", "S->C", "-o", str(tmp_path))
+    assert rc == 2 and "--teacher_model is required" in err

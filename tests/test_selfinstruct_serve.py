@@ -149,8 +149,8 @@ def test_a_killed_run_against_transformers_serve_continues_where_it_stopped(serv
     save_api(read_markdown_docs([BUNDLED_DOCS], name="lua54"), api_path)
     url, model = served
     out = tmp_path / "out"
-    argv = ["self-instruct", "--mode", "S->C", "--api_path", str(api_path), "--out", str(out), "--model", model]
-    argv += ["--base_url", url, "--num_fewshots", "1", "--max_tokens", "48", "--limit", "16", "--concurrency", "1"]
+    argv = ["self-instruct", "--mode", "S->C", "--api_path", str(api_path), "-o", str(out), "--teacher_model", model]
+    argv += ["--base_url", url, "--num_fewshots", "1", "--max_new_tokens", "48", "--limit", "16", "--concurrency", "1"]
     kept_path, rejected_path, summary_path = stage_paths(out, "S->C")
 
     def rows_written() -> int:
@@ -199,10 +199,10 @@ def test_judge_two_tiny_checkpoints_with_transformers_serve(served, tiny_model_d
         [
             f"--samples_a={samples['starcoder2']}",
             f"--samples_b={samples['gpt_bigcode']}",
-            f"--model={model}",
+            f"--judge_model={model}",
             f"--base_url={url}",
             f"--output_dir={out}",
-            "--max_tokens=24",
+            "--max_new_tokens=24",
             "--temperature=1.0",
             "--concurrency=1",
         ]

@@ -47,7 +47,7 @@ def test_luacoder_commands_and_argparse_scripts(tmp_path):
         "build": start([LUACODER, "build-chat", "--config", config], tmp_path),
         "lua": start([LUACODER, "lua", "run", tmp_path / "missing.lua"], tmp_path),
         "judge": start(
-            [PYTHON, REPO / "eval" / "judge.py", f"--samples_a={samples}", f"--samples_b={samples}", "--model=m"]
+            [PYTHON, REPO / "eval" / "judge.py", f"--samples_a={samples}", f"--samples_b={samples}", "--judge_model=m"]
             + [f"--output_dir={tmp_path / 'judge'}"],
             tmp_path,
         ),
@@ -97,7 +97,7 @@ def test_the_demo_reports_a_notebook_that_stops_on_a_users_mistake(tmp_path):
     # The data notebooks run in a kernel; what stops one there is reported as one message, not the cell's traceback.
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "notes.md").write_text("Nothing documented here.\n")
-    demo = [PYTHON, REPO / "runs" / "demo.py", "--docs", tmp_path / "docs", "--output", tmp_path / "demo"]
+    demo = [PYTHON, REPO / "runs" / "demo.py", "--docs", tmp_path / "docs", "-o", tmp_path / "demo"]
     result = finish(start(demo, REPO))
     reason = "no line that reads as a Lua call signature"
     assert_one_message(result, "demo.py", "data/json.ipynb stopped: ApiError:", reason)

@@ -3,7 +3,7 @@
     torchrun --nproc_per_node=8 dpo.py dpo.yaml --deepspeed=../ds_configs/zero2.json
 
 The policy starts as the chat checkpoint and learns to prefer answers that call the documented API over the same
-answers with a hallucinated name, a wrong module or a wrong argument count (luacoder.data.preferences). The frozen
+answers with a hallucinated name, a wrong module or a wrong argument count (`luacoder synthetic-pairs`). The frozen
 reference is the same checkpoint (with use_peft, the model with its adapter switched off). beta sets how far the
 policy may move from it. The pairs may also be the policy's own answers (`luacoder policy-pairs`: a clean answer and
 a hallucinating one it sampled for the same prompt), so DPO removes the model's own mistakes. The chat template and

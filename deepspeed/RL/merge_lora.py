@@ -1,6 +1,6 @@
 """Merge a LoRA adapter into its base and save a plain model with the tokenizer (safetensors).
 
-    python merge_lora.py --adapter ../../outputs/sft_lora --output_dir ../../outputs/sft_lora_merged
+    python merge_lora.py --adapter ../../outputs/sft_lora -o ../../outputs/sft_lora_merged
 
 The base is the one the adapter records (adapter_config.json), or --base_model. The merged folder loads with
 `AutoModelForCausalLM.from_pretrained` like any checkpoint, so eval.py, generate.py and dpo.py/grpo.py take it as is.
@@ -12,6 +12,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from luacoder.cli import add_output_dir
 from luacoder.errors import exit_on_user_errors
 from luacoder.rl.lora import merge_adapter
 from luacoder.train.model_setup import DTYPES
@@ -23,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--adapter", required=True, help="adapter folder (output_dir or a checkpoint-N of sft_lora.py)")
-parser.add_argument("--output_dir", required=True, help="folder for the merged model and tokenizer")
+add_output_dir(parser, "folder for the merged model and tokenizer", required=True)
 parser.add_argument("--base_model", help="hub id or folder of the base; default: the one the adapter records")
 parser.add_argument("--dtype", default="auto", choices=DTYPES)
 parser.add_argument("--trust_remote_code", action="store_true", help="run code shipped with a hub base model")

@@ -5,7 +5,7 @@
 Starts from a chat checkpoint with a fresh one-number head (AutoModelForSequenceClassification); each pair is the
 conversation with the chosen answer and with the rejected one, rendered with the checkpoint's chat template and
 system prompt (luacoder.rl.parent), and the loss asks the chosen one to score higher (Bradley-Terry). The pairs come
-from luacoder.data.preferences or luacoder policy-pairs. The saved model loads with
+from `luacoder synthetic-pairs` or `luacoder policy-pairs`. The saved model loads with
 AutoModelForSequenceClassification; logits[:, 0] is the reward.
 """
 

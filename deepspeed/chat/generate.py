@@ -1,8 +1,8 @@
 """Ask a chat checkpoint questions: interactively, one prompt, or a whole file of prompts in batches.
 
-    python generate.py --model_name_or_path ../../outputs/chat/checkpoint-500      (or --model_id, LuaCoder's name)
+    python generate.py --model_name_or_path ../../outputs/chat/checkpoint-500
     python generate.py --model_name_or_path ../../outputs/chat --prompt "Read a file line by line in Lua"
-    python generate.py --model_name_or_path ../../outputs/chat --prompts_file prompts.csv --output_file answers.jsonl
+    python generate.py --model_name_or_path ../../outputs/chat --prompt_file prompts.csv -o answers.jsonl
     python generate.py --model_name_or_path ../../outputs/chat --api_path ../../outputs/data/api.json \
         --retrieval_k 5 --constrained --prompt "Sort a table of names"
 
@@ -27,8 +27,10 @@ import logging
 import sys
 
 from luacoder.apidocs.json_docs import read_json_docs
+from luacoder.cli import add_option, add_output_file
+from luacoder.config import DEFAULT_SEED
 from luacoder.errors import UserError, report
-from luacoder.evaluation.engine import MAX_NEW_TOKENS, AskOptions, Decoding, Engine, system_prompt_for
+from luacoder.evaluation.engine import BATCH_SIZE, DEFAULT_DECODING, AskOptions, Decoding, Engine, system_prompt_for
 from luacoder.evaluation.prompts import read_prompts
 from luacoder.files import atomic_open
 from luacoder.train.model_setup import DTYPES
@@ -40,11 +42,11 @@ parser = argparse.ArgumentParser(
     description=__doc__.split("\n")[0],
     epilog=__doc__.split("\n\n")[-1].strip(),
 )
-# --model_id is the original LuaCoder toolkit's name for it, kept as an alias.
-parser.add_argument(
+# --model_id is the original LuaCoder toolkit's name for it, still read.
+add_option(
+    parser,
     "--model_name_or_path",
-    "--model_id",
-    dest="model_name_or_path",
+    old=["--model_id"],
     required=True,
     help="checkpoint folder (or hub id) with a chat tokenizer",
 )
@@ -54,23 +56,28 @@ parser.add_argument(
     "--system_prompt", default=None, help="default: the one the checkpoint was trained with; '' for none"
 )
 parser.add_argument("--prompt", default=None, help="answer this one prompt and exit")
-parser.add_argument("--prompts_file", default=None, help=".txt, .jsonl (prompt field) or .csv (prompt column)")
-parser.add_argument("--output_file", default=None, help=".jsonl of {prompt, answer}; needs --prompts_file")
+add_option(
+    parser,
+    "--prompt_file",
+    old=["--prompts_file"],
+    help="prompts to answer: .txt (one a line), .jsonl (prompt field) or .csv (prompt column)",
+)
+add_output_file(parser, ".jsonl of {prompt, answer}; needs --prompt_file")
 parser.add_argument("--api_path", default=None, help="api.json: needed by --retrieval_k and --constrained")
 parser.add_argument("--retrieval_k", type=int, default=0, help="open book: the k documented entries that fit")
 parser.add_argument("--constrained", action="store_true", help="member names kept to documented ones")
-parser.add_argument("--batch_size", type=int, default=8)
-parser.add_argument("--max_new_tokens", type=int, default=MAX_NEW_TOKENS)
+parser.add_argument("--batch_size", type=int, default=BATCH_SIZE)
+parser.add_argument("--max_new_tokens", type=int, default=DEFAULT_DECODING.max_new_tokens)
 parser.add_argument("--do_sample", action="store_true", help="sample instead of greedy decoding")
-parser.add_argument("--temperature", type=float, default=0.2)
-parser.add_argument("--top_p", type=float, default=0.95)
-parser.add_argument("--top_k", type=int, default=50)
-parser.add_argument("--seed", type=int, default=42)
+parser.add_argument("--temperature", type=float, default=DEFAULT_DECODING.temperature)
+parser.add_argument("--top_p", type=float, default=DEFAULT_DECODING.top_p)
+parser.add_argument("--top_k", type=int, default=DEFAULT_DECODING.top_k)
+parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
 args = parser.parse_args()
-if args.prompts_file and args.prompt is not None:
-    parser.error("give either --prompt or --prompts_file, not both")
-if bool(args.prompts_file) != bool(args.output_file):
-    parser.error("--prompts_file and --output_file go together")
+if args.prompt_file and args.prompt is not None:
+    parser.error("give either --prompt or --prompt_file, not both")
+if bool(args.prompt_file) != bool(args.output_file):
+    parser.error("--prompt_file and --output_file go together")
 if args.prompt is not None and not args.prompt.strip():
     parser.error("--prompt is empty")
 if args.batch_size < 1 or args.max_new_tokens < 1 or args.retrieval_k < 0:
@@ -82,7 +89,7 @@ decoding = Decoding(args.max_new_tokens, args.do_sample, args.temperature, args.
 
 # 2. Prompts and docs before the model, so that a bad file fails in a second rather than after loading.
 try:
-    prompts = read_prompts(args.prompts_file) if args.prompts_file else None
+    prompts = read_prompts(args.prompt_file) if args.prompt_file else None
     api = read_json_docs(args.api_path) if args.api_path else None
     options = AskOptions(
         system_prompt=system_prompt_for(args.model_name_or_path, args.system_prompt),

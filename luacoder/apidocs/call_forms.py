@@ -272,11 +272,3 @@ def read_param(raw: str, optional: bool = False) -> Param | None:
             return Param(name="value", optional=optional, default=default) if re.search(r"[\w\"']", raw) else None
         raw = match.group(0)
     return Param(name=raw, type=type_, optional=optional, default=default)
-
-
-def is_call_form(text: str) -> bool:
-    """Whether a text reads as a call signature (a name, then parentheses)."""
-    try:
-        return parse_call_form(text).callable
-    except ApiError:
-        return False

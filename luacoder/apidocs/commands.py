@@ -7,6 +7,7 @@ import collections
 import logging
 from pathlib import Path
 
+from luacoder.cli import add_output_file
 from luacoder.errors import report
 
 FEW_ENTRIES = 3  # a file that gives fewer entries than this is explained: the lines that looked like signatures
@@ -27,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         " report next to api.json.",
     )
     p.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="docs files or folders of them")
-    p.add_argument("-o", "--output", type=Path, help="the api.json to write")
+    add_output_file(p, "the api.json to write", old=["--output"])
     p.add_argument(
         "--layout",
         metavar="NAME|FILE.yaml",
@@ -61,19 +62,19 @@ def docs_command(args: argparse.Namespace) -> int:
         for name in shipped_layout_names():
             print(f"{name:10} {load_layout(name).description}")
         return 0
-    if not args.paths or args.output is None:
+    if not args.paths or args.output_file is None:
         return report("luacoder docs", "give at least one PATH and -o api.json")
-    if args.output.is_dir():
+    if args.output_file.is_dir():
         return report(
             "luacoder docs",
-            f"-o {args.output} is a folder; name the file to write, e.g. -o {args.output / 'api.json'}",
+            f"-o {args.output_file} is a folder; name the file to write, e.g. -o {args.output_file / 'api.json'}",
         )
     if not args.quiet:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     # An ApiError (docs that cannot be read) is reported by luacoder.cli.
     result = read_docs(args.paths, layout=args.layout, name=args.name, progress=not args.quiet)
-    save_api(result.api, args.output)
-    skipped = args.skipped or skipped_path(args.output)
+    save_api(result.api, args.output_file)
+    skipped = args.skipped or skipped_path(args.output_file)
     # Written even when empty, so that a report from an earlier run never sits beside a new api.json.
     write_jsonl(skipped, (row.to_dict() for row in result.skipped))
 
@@ -81,9 +82,8 @@ def docs_command(args: argparse.Namespace) -> int:
     by_what = collections.Counter(row.what.split(" ", 1)[0] for row in result.skipped)
     kinds = collections.Counter(entry.kind for entry in result.api)
     print(f"files read: {result.files} ({', '.join(f'{n} {c}' for n, c in sorted(by_layout.items()))})")
-    print(
-        f"entries:    {len(result.api)} ({', '.join(f'{k} {c}' for k, c in sorted(kinds.items()))}) -> {args.output}"
-    )
+    by_kind = ", ".join(f"{k} {c}" for k, c in sorted(kinds.items()))
+    print(f"entries:    {len(result.api)} ({by_kind}) -> {args.output_file}")
     detail = f" ({', '.join(f'{w} {c}' for w, c in sorted(by_what.items()))})" if by_what else ""
     print(f"skipped:    {len(result.skipped)}{detail} -> {skipped}")
     if not args.quiet:

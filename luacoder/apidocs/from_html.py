@@ -27,7 +27,6 @@ from luacoder.apidocs.reading import Skipped
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 DROPPED = {"script", "style", "template", "noscript", "nav", "head", "svg", "math", "iframe", "object"}
 LEAVES = set(HEADINGS) | {"p", "dt", "caption", "summary", "figcaption"}
-CONTAINERS_WITH_BLOCKS = {"li", "dd", "blockquote"}
 CODE = {"code", "tt", "kbd", "samp"}
 STRONG = {"strong", "b"}
 EM = {"em", "i", "var", "cite"}

@@ -1,4 +1,4 @@
-"""JSON API docs: api.json itself, and the older LuaCoder layout, read into an ApiSet; and the exporter back to it.
+"""JSON API docs: api.json itself, and the older LuaCoder layout, read into an ApiSet.
 
 The older layout, one object per module (`_G` or `""` for globals):
 
@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from luacoder.apidocs.schema import VARARG, ApiEntry, ApiError, ApiSet, Param, Return, Source, load_json
-from luacoder.files import write_json
 
 GLOBAL_MODULES = ("_G", "", "global", "globals")
 LEGACY_ENTRY_KEYS = {"function_name", "description", "args", "return", "returns", "example", "examples"}
@@ -183,32 +182,3 @@ def _strings(value: Any, where: str) -> list[str]:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return value
     raise ApiError(f"{where}: expected Lua code as a string or a list of strings")
-
-
-def to_legacy(api: ApiSet) -> dict[str, list[dict[str, Any]]]:
-    """The older LuaCoder layout, for tools that still read it. Fields it has no place for (aliases, sources,
-    event and field entries) are dropped; functions keep their qualified names. A global documented with a module
-    (`require`, documented with `package`) goes under `_G`, where the older layout's readers look for globals."""
-    modules: dict[str, list[dict[str, Any]]] = {}
-    for entry in api:
-        if entry.kind not in ("function", "method"):
-            continue
-        is_global = "." not in entry.name and ":" not in entry.name
-        modules.setdefault("_G" if is_global or not entry.module else entry.module, []).append(
-            {
-                "function_name": entry.name,
-                "description": entry.description,
-                "args": [
-                    {"name": p.name, "type": p.type, "comment": p.description, "optional": p.optional}
-                    for p in entry.params
-                ],
-                "return": [{"type": r.type, "name": r.name, "comment": r.description} for r in entry.returns],
-                "example": list(entry.examples),
-            }
-        )
-    return modules
-
-
-def save_legacy(api: ApiSet, path: str | os.PathLike) -> None:
-    api.validate()
-    write_json(path, to_legacy(api))

@@ -118,10 +118,6 @@ def shipped_layout_names() -> list[str]:
     return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def shipped_layouts() -> dict[str, Layout]:
-    return {name: load_layout(name) for name in shipped_layout_names()}
-
-
 def load_layout(name_or_path: str | os.PathLike) -> Layout:
     """A shipped layout by name (`luv`), or a user's layout from a YAML file."""
     text_name = os.fspath(name_or_path)

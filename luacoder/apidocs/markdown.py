@@ -18,7 +18,6 @@ from luacoder.apidocs.schema import ApiEntry, ApiError, ApiSet
 from luacoder.apidocs.text_files import read_text
 
 MARKDOWN_SUFFIXES = (".md", ".markdown")
-NEEDS_HOST = "needs-host"
 
 
 def markdown_files(paths: list[str | os.PathLike]) -> list[Path]:

@@ -26,7 +26,6 @@ from luacoder.apidocs.inline import Piece, plain_text
 from luacoder.apidocs.reading import Skipped
 
 KINDS = ("heading", "paragraph", "code", "item", "row", "term", "directive", "quote", "front_matter")
-CONTAINERS = ("item", "term", "directive", "quote")
 
 
 @dataclass(slots=True, eq=False)

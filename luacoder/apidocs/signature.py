@@ -1,10 +1,10 @@
-"""Lua signatures as docs write them: `string.find(s, pattern [, init [, plain]])`, `file:read(...)`, `math.pi`."""
+"""A documented name and how its signature is written (`string.find(s, pattern [, init [, plain]])`, `file:read(...)`,
+`math.pi`; luacoder.apidocs.call_forms reads them): its kind."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from luacoder.apidocs.call_forms import parse_call_form
 from luacoder.apidocs.schema import Param
 
 
@@ -21,15 +21,3 @@ class Signature:
         if ":" in self.name:
             return "method"
         return "function" if self.callable else "field"
-
-
-def parse_signature(text: str) -> Signature:
-    """Split a signature into its qualified name and its parameters, as `call_forms.parse_call_form` reads them
-    (`[ ]`, `x?`, `x = default` optional; `...` variadic; `ok, err =` return names are not part of the name)."""
-    form = parse_call_form(text)
-    return Signature(name=form.name.replace(" ", ""), params=form.params, callable=form.callable)
-
-
-def name_of(signature_text: str) -> str:
-    """The qualified name of a signature, for aliases such as `s:rep(n [, sep])`."""
-    return parse_signature(signature_text).name

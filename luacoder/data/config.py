@@ -1,6 +1,6 @@
 """The data config (`data/config.yaml`): one typed file that drives the notebooks and `luacoder build-*` alike.
 
-    config = load_data_config("data/config.yaml", ["--chat.dialogues_per_entry=8", "--seed=1"])
+    config = load_data_config("data/config.yaml", ["--chat.dialogues_per_entry=8", "--seed=1"])   # or a mapping
 
 Top-level keys, then one section per dataset; every key has a default, unknown keys are errors that name the key
 (with a suggestion), and values are converted to the field's type as the training configs do. Relative paths
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 # luacoder.config imports only PyYAML: the data environment (no torch) can use it.
-from luacoder.config import ConfigError, coerce_field, did_you_mean, load_yaml
+from luacoder.config import DEFAULT_SEED, ConfigError, coerce_field, did_you_mean, load_yaml, parse_overrides
 
 DEFAULT_OUTPUT_DIR = "../outputs/data"
 # Without a config file the defaults (data/config.yaml's values) resolve where that file would: in the checkout's
@@ -214,7 +214,7 @@ class ReplayConfig:
 @dataclass
 class DataConfig:
     output_dir: str = DEFAULT_OUTPUT_DIR
-    seed: int = field(default=42, metadata={"range": "[0, 4294967295]"})
+    seed: int = field(default=DEFAULT_SEED, metadata={"range": "[0, 4294967295]"})
     tokenizer: str | None = None  # a tokenizer folder or hub id for the token counts in the cards
     eval_prompts_file: str | None = None  # your own prompts.csv to decontaminate against as well
     # Benchmarks in MultiPL-E's JSONL form (HumanEval-Lua: evaluation only, its licence forbids training on it):
@@ -275,7 +275,7 @@ def load_data_config(
         base_dir = Path(path).resolve().parent
     else:
         base_dir = _CHECKOUT_DATA if (_CHECKOUT_DATA / "config.yaml").is_file() else Path.cwd()
-    for key, value in (_parse_overrides(overrides) if not isinstance(overrides, Mapping) else overrides).items():
+    for key, value in (parse_overrides(list(overrides)) if not isinstance(overrides, Mapping) else overrides).items():
         _set_dotted(values, key, value)
     return build_config(values, where, base_dir)
 
@@ -337,20 +337,6 @@ def _refuse_unknown(data: Mapping[str, Any], known: list[str], where: str, prefi
             lines.append(f"{where}: unknown key '{prefix}{key}'{did_you_mean(key, known, prefix)}")
     if lines:
         raise ConfigError("\n".join(lines))
-
-
-def _parse_overrides(args: Sequence[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for arg in args:
-        text = arg[2:] if arg.startswith("--") else arg
-        key, sep, value = text.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"override {arg!r}: write it as --key=value (or --section.key=value)")
-        key = key.replace("-", "_")
-        if key in out:
-            raise ConfigError(f"override --{key} is given twice")
-        out[key] = value
-    return out
 
 
 def _set_dotted(values: dict[str, Any], key: str, value: Any) -> None:

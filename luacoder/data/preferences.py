@@ -1,10 +1,9 @@
 """Preference pairs for the reward model and DPO, built from the chat dataset and the API docs.
 
-    pairs, report = build_preferences(chat_rows, api, seed=0)
+    pairs, report = build_preferences(chat_rows, api, seed=42)
     save_preference_splits("outputs/data/preferences", train=pairs, test=test_pairs)
 
-    python -m luacoder.data.preferences --api_path outputs/data/api.json --chat outputs/data/chat \\
-        --output outputs/data/preferences
+    luacoder synthetic-pairs --api_path outputs/data/api.json --chat_dir outputs/data/chat -o outputs/data/preferences
 
 A pair keeps a chat row's conversation up to an assistant answer that uses the API correctly (the chosen answer) and
 the same answer with one API call corrupted (the rejected answer), in TRL's conversational preference format:
@@ -26,10 +25,8 @@ and corruption is seeded per row: the same rows and seed give the same pairs.
 
 from __future__ import annotations
 
-import argparse
 import random
 import re
-import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from luacoder.apidocs.schema import ApiSet
-from luacoder.files import read_jsonl, write_jsonl
+from luacoder.config import DEFAULT_SEED
+from luacoder.files import write_jsonl
 from luacoder.grading.answer import AnswerGrade, grade_answer, grade_code
 from luacoder.grading.api_index import ApiIndex
 from luacoder.lua.calls import Call, extract_calls, parse
@@ -80,7 +78,7 @@ class PreferenceReport:
 def build_preferences(
     rows: Iterable[dict[str, Any]],
     api: ApiSet | ApiIndex,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     kinds: Sequence[str] = CORRUPTIONS,
     per_row: int = 1,
 ) -> tuple[list[dict[str, Any]], PreferenceReport]:
@@ -309,35 +307,3 @@ def save_preference_splits(output_dir: str | Path, **splits: list[dict[str, Any]
         paths[split] = Path(output_dir) / f"{split}.jsonl"
         write_pairs(paths[split], pairs)
     return paths
-
-
-def main(argv: list[str] | None = None) -> int:
-    from luacoder.apidocs.schema import load_api
-
-    parser = argparse.ArgumentParser(prog="python -m luacoder.data.preferences", description=__doc__.split("\n")[0])
-    parser.add_argument("--api_path", required=True, help="api.json")
-    parser.add_argument("--chat", required=True, type=Path, help="folder with the chat dataset's train/test.jsonl")
-    parser.add_argument("--output", required=True, type=Path, help="folder for the pairs' train/test.jsonl")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--per_row", type=int, default=1, help="pairs per chat row, each another corruption")
-    parser.add_argument("--kinds", nargs="+", default=list(CORRUPTIONS), choices=CORRUPTIONS)
-    args = parser.parse_args(argv)
-    index = ApiIndex(load_api(args.api_path))
-    splits = {}
-    # Each split from the same split of the chat data, so that no test prompt is trained on.
-    for split in ("train", "test"):
-        source = args.chat / f"{split}.jsonl"
-        if split == "test" and not source.is_file():
-            continue
-        splits[split], report = build_preferences(read_jsonl(source), index, args.seed, args.kinds, args.per_row)
-        print(f"{split}: {report.summary()}")
-    for split, path in save_preference_splits(args.output, **splits).items():
-        print(f"wrote {len(splits[split])} pairs to {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    from luacoder.errors import exit_on_user_errors
-
-    exit_on_user_errors("python -m luacoder.data.preferences")
-    sys.exit(main())

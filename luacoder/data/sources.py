@@ -144,7 +144,6 @@ def _hub_rows(spec: ImportConfig) -> Iterator[tuple[str, Any, str | None]]:
 # ---------------------------------------------------------------------------------------------------------------
 # Conversation layouts of imports
 
-ROW_FORMATS = ("messages", "prompt_completion", "alpaca", "oasst")
 _OASST_ROLES = {"human": "user", "user": "user", "assistant": "assistant", "system": "system"}
 # Turns run on in one line in openassistant-guanaco ("### Human: hi### Assistant: hello"), so a marker is found
 # anywhere; only the known speakers count, so that a Markdown heading in an answer ("### Example:") is text.

@@ -421,8 +421,3 @@ def stubs(entry: ApiEntry, writer: UsageWriter) -> list[str]:
         if usage is not None:
             out.append("\n".join([f"---{entry.signature}", *luacats_annotations(entry), usage]) + "\n")
     return out
-
-
-def stub(entry: ApiEntry, writer: UsageWriter) -> str | None:
-    found = stubs(entry, writer)
-    return found[0] if found else None

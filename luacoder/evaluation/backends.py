@@ -20,8 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from luacoder.config import DEFAULT_SEED
 from luacoder.errors import UserError
-from luacoder.evaluation.engine import Completion, Decoding
+from luacoder.evaluation.engine import BATCH_SIZE, Completion, Decoding
 
 BACKENDS = ("hf", "vllm")
 
@@ -51,7 +52,7 @@ class HfBackend:
 
     all_at_once = False  # eval caches answers batch by batch: a killed run loses one batch at most
 
-    def __init__(self, model, tokenizer, report_type: str = "markdown", batch_size: int = 8):
+    def __init__(self, model, tokenizer, report_type: str = "markdown", batch_size: int = BATCH_SIZE):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if tokenizer.pad_token is None:
@@ -66,7 +67,7 @@ class HfBackend:
         dtype: str = "auto",
         trust_remote_code: bool = False,
         device: str | None = None,
-        batch_size: int = 8,
+        batch_size: int = BATCH_SIZE,
     ) -> HfBackend:
         from luacoder.train.model_setup import load_chat_model
 
@@ -112,7 +113,7 @@ class VllmBackend:
         report_type: str,
         dtype: str = "auto",
         trust_remote_code: bool = False,
-        seed: int = 42,
+        seed: int = DEFAULT_SEED,
         tensor_parallel_size: int = 1,
         gpu_memory_utilization: float = 0.9,
     ):

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from luacoder.cli import add_option, add_output_file
 from luacoder.errors import report
 
 
@@ -27,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=Path,
         help='JSONL rows {"name", "completion"} (several rows per name for pass@k); cut at the stop tokens here',
     )
-    p.add_argument("-o", "--output", type=Path, help="per-problem JSONL: n, passed, pass@k and every outcome")
+    add_output_file(p, "per-problem JSONL: n, passed, pass@k and every outcome", old=["--output"])
     p.add_argument(
         "--chat",
         action="store_true",
@@ -37,7 +38,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "-k", type=int, nargs="+", default=list(m.KS), help="the k of pass@k (up to the samples per problem)"
     )
     p.add_argument("--timeout", type=float, default=m.DEFAULT_TIMEOUT, metavar="S", help="seconds per program")
-    p.add_argument("--memory-mb", type=float, default=m.DEFAULT_MEMORY_MB, metavar="M", help="Lua memory limit")
+    add_option(
+        p,
+        "--memory_mb",
+        old=["--memory-mb"],
+        type=float,
+        default=m.DEFAULT_MEMORY_MB,
+        metavar="M",
+        help="memory of the Lua state (%(default)g)",
+    )
     p.add_argument("--instructions", type=int, default=m.DEFAULT_INSTRUCTIONS, help="instruction budget per program")
     p.set_defaults(func=score_command)
 
@@ -47,7 +56,7 @@ def score_command(args: argparse.Namespace) -> int:
     from luacoder.files import RowError, atomic_open
 
     if min(args.timeout, args.memory_mb, args.instructions, *args.k) <= 0:
-        return report("luacoder multipl-e", "-k, --timeout, --memory-mb and --instructions must be positive")
+        return report("luacoder multipl-e", "-k, --timeout, --memory_mb and --instructions must be positive")
     try:
         problems = m.load_problems(args.problems)
         completions = m.read_completions(args.completions)
@@ -56,13 +65,13 @@ def score_command(args: argparse.Namespace) -> int:
     except (RowError, ValueError) as exc:
         return report("luacoder multipl-e", exc)
     scores, rows = m.summarize(outcomes, args.k)
-    if args.output is not None:
-        with atomic_open(args.output) as handle:
+    if args.output_file is not None:
+        with atomic_open(args.output_file) as handle:
             handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     without = len(problems) - scores.problems
     print(m.summary_line(scores))
     if without:
         print(f"{without} of the {len(problems)} problems have no completion and are not counted")
-    if args.output is not None:
-        print(f"outcomes: {args.output}")
+    if args.output_file is not None:
+        print(f"outcomes: {args.output_file}")
     return 0

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from luacoder.config import ConfigError
+from luacoder.config import DEFAULT_SEED, ConfigError
 from luacoder.evaluation import multipl_e as benchmark
 from luacoder.evaluation.backends import BACKENDS
 from luacoder.evaluation.code_prompts import DEFAULT_STOP, DEFAULT_TEMPLATE, check_template
-from luacoder.evaluation.engine import MAX_NEW_TOKENS
+from luacoder.evaluation.engine import BATCH_SIZE, DEFAULT_DECODING
 from luacoder.grading.answer import REPORT_TYPES
 from luacoder.lua.sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 from luacoder.train.model_setup import DTYPES
@@ -35,13 +35,15 @@ class EvalConfig:
         default=None, metadata={"help": "default: the one the checkpoint was trained with (luacoder_meta.json)"}
     )
     backend: str = field(default="hf", metadata={"help": "hf, or vllm where it is installed (GPU)"})
-    batch_size: int = field(default=8, metadata={"range": "[1, inf)"})
-    max_new_tokens: int = field(default=MAX_NEW_TOKENS, metadata={"range": "[1, inf)"})
-    do_sample: bool = field(default=False, metadata={"help": "sample instead of greedy decoding"})
-    temperature: float = field(default=0.2, metadata={"range": "(0, inf)"})
-    top_p: float = field(default=0.95, metadata={"range": "(0, 1]"})
-    top_k: int = field(default=50, metadata={"range": "[0, inf)"})
-    seed: int = field(default=42, metadata={"help": "prompt i is sampled with seed + i", "range": "[0, 4294967295]"})
+    batch_size: int = field(default=BATCH_SIZE, metadata={"range": "[1, inf)"})
+    max_new_tokens: int = field(default=DEFAULT_DECODING.max_new_tokens, metadata={"range": "[1, inf)"})
+    do_sample: bool = field(default=DEFAULT_DECODING.do_sample, metadata={"help": "sample instead of greedy decoding"})
+    temperature: float = field(default=DEFAULT_DECODING.temperature, metadata={"range": "(0, inf)"})
+    top_p: float = field(default=DEFAULT_DECODING.top_p, metadata={"range": "(0, 1]"})
+    top_k: int = field(default=DEFAULT_DECODING.top_k, metadata={"range": "[0, inf)"})
+    seed: int = field(
+        default=DEFAULT_SEED, metadata={"help": "prompt i is sampled with seed + i", "range": "[0, 4294967295]"}
+    )
     tensor_parallel_size: int = field(
         default=1, metadata={"help": "vllm: GPUs one model is split over", "range": "[1, inf)"}
     )

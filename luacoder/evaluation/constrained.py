@@ -55,10 +55,10 @@ import torch
 from transformers import LogitsProcessor, PreTrainedTokenizerBase
 
 from luacoder.apidocs.schema import ApiEntry
+from luacoder.grading.answer import REPORT_TYPES
 from luacoder.grading.api_index import ApiIndex
 from luacoder.lua.markdown_code import LUA_LABELS
 
-REPORT_TYPES = ("markdown", "code")
 PROBE = "__luacoder_member__"
 SEPARATORS = ".:"
 WHITE = " \t\r\n"

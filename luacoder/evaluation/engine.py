@@ -31,15 +31,16 @@ from typing import Any
 from luacoder.dialogue import chat_messages
 from luacoder.grading.answer import REPORT_TYPES
 
-# The answer length of eval.py, generate.py and the playground unless told otherwise: a chat answer with a Lua
-# snippet fits.
-MAX_NEW_TOKENS = 512
 Message = dict[str, str]
+BATCH_SIZE = 8  # sequences decoded together, unless told otherwise
 
 
 @dataclass(frozen=True)
 class Decoding:
-    max_new_tokens: int = MAX_NEW_TOKENS
+    """How answers are decoded. Its defaults (DEFAULT_DECODING) are what eval.py, generate.py, the playground and
+    the teachers start from; policy-pairs samples with them and a temperature of its own."""
+
+    max_new_tokens: int = 512  # a chat answer with a Lua snippet fits
     do_sample: bool = False
     temperature: float = 0.2
     top_p: float = 0.95
@@ -50,6 +51,9 @@ class Decoding:
         if not self.do_sample:
             return {"do_sample": False}
         return {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k}
+
+
+DEFAULT_DECODING = Decoding()
 
 
 @dataclass
@@ -251,7 +255,7 @@ class Engine:
     def answer(
         self,
         questions: Sequence[str],
-        decoding: Decoding = Decoding(),
+        decoding: Decoding = DEFAULT_DECODING,
         seeds: Sequence[int] | None = None,
         histories: Sequence[Sequence[Message]] | None = None,
     ) -> list[Completion]:

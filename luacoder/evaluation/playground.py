@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from luacoder.config import DEFAULT_SEED
+from luacoder.evaluation.engine import DEFAULT_DECODING
 from luacoder.grading.answer import AnswerGrade, grade_answer
 from luacoder.grading.api_index import ApiIndex
 
@@ -120,8 +122,8 @@ class Playground:
         self,
         prompt: str,
         expected_apis: Sequence[str] = (),
-        max_new_tokens: int = 256,
-        seed: int = 42,
+        max_new_tokens: int = DEFAULT_DECODING.max_new_tokens,
+        seed: int = DEFAULT_SEED,
         **sampling: Any,
     ) -> Attempt:
         """The answer to `prompt` (greedy unless sampling says do_sample=True, temperature=...; sampled with

@@ -28,7 +28,6 @@ from luacoder.grading.scores import BEST_RULE, NA, CheckpointScores, best_index,
 TOP_HALLUCINATIONS = 15
 TOP_ENTRIES = 15
 NEVER_USED_SHOWN = 80
-SAMPLE_ANSWER_CHARS = 1500
 SIDE_BY_SIDE_CHARS = 700
 
 

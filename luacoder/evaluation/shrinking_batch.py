@@ -26,7 +26,7 @@ from transformers.generation import (
     TopPLogitsWarper,
 )
 
-from luacoder.evaluation.engine import Completion
+from luacoder.evaluation.engine import BATCH_SIZE, Completion
 from luacoder.train.chat_format import stop_token_ids
 
 
@@ -46,7 +46,7 @@ def generate_shrinking(
     *,
     seeds: Sequence[int],
     max_new_tokens: int = 512,
-    batch_size: int = 8,
+    batch_size: int = BATCH_SIZE,
     add_special_tokens: bool = False,
     do_sample: bool = False,
     temperature: float = 1.0,
@@ -180,7 +180,7 @@ def generate_static(
     texts: Sequence[str],
     *,
     max_new_tokens: int = 512,
-    batch_size: int = 8,
+    batch_size: int = BATCH_SIZE,
     add_special_tokens: bool = False,
     **generate_kwargs,
 ) -> list[Completion]:

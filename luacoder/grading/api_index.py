@@ -113,14 +113,9 @@ def _short(name: str) -> str:
     return name
 
 
-def full_arity(entry: ApiEntry) -> tuple[int, float]:
-    """(fewest, most) arguments in the function form, `self` included for an entry named `Type:m`."""
-    fewest, most = entry.arity()
-    return (fewest + 1, most + 1) if ":" in entry.name else (fewest, most)
-
-
 def full_arities(entry: ApiEntry) -> list[tuple[int, float]]:
-    """`full_arity` of each documented call form: a call is right when it fits any of them."""
+    """(fewest, most) arguments of each documented call form in the function form (`self` included for an entry
+    named `Type:m`): a call is right when it fits any of them."""
     self_arg = 1 if ":" in entry.name else 0
     return [(fewest + self_arg, most + self_arg) for fewest, most in entry.arities()]
 

@@ -57,11 +57,6 @@ class Call:
     # `local s = string`); "" when it starts from a local variable or a literal.
     global_root: str = ""
 
-    @property
-    def method_name(self) -> str:
-        """The last part of the name: `read` for `f:read`, `format` for `string.format`."""
-        return _short(self.resolved)
-
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -152,13 +147,6 @@ def _preorder(root: tree_sitter.Node, skip_error_children: bool = True) -> Itera
 
 def _text(node: tree_sitter.Node | None) -> str:
     return node.text.decode("utf-8", errors="replace") if node is not None and node.text is not None else ""
-
-
-def _short(name: str) -> str:
-    for sep in (":", "."):
-        if sep in name:
-            return name.rsplit(sep, 1)[1]
-    return name
 
 
 def written_name(node: tree_sitter.Node) -> str:

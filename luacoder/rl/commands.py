@@ -7,11 +7,17 @@ import logging
 import sys
 from pathlib import Path
 
+from luacoder.cli import add_output_dir
+
 FAILED = 1
 _BOOLEANS = {"true": True, "false": False}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from luacoder.rl.policy_pairs import PairsSettings
+
+    settings = PairsSettings()  # the defaults, defined there once
+    sampling = settings.decoding
     p = sub.add_parser(
         "policy-pairs",
         help="preference pairs from a chat checkpoint's own sampled answers: a clean one against a hallucinating one",
@@ -28,15 +34,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="training prompts: chat rows (.jsonl, e.g. the chat train split) or CSVs (prompt, expected_apis); never"
         " eval's prompts",
     )
-    p.add_argument("--output_dir", required=True, type=Path, help="train.jsonl, samples.jsonl, summary.json, card")
-    p.add_argument("--samples_per_prompt", type=int, default=4, help="answers sampled per prompt (default 4)")
-    p.add_argument("--pairs_per_prompt", type=int, default=1, help="at most this many pairs per prompt (default 1)")
+    add_output_dir(p, "train.jsonl, samples.jsonl, summary.json, card", required=True)
+    p.add_argument(
+        "--samples_per_prompt",
+        type=int,
+        default=settings.samples_per_prompt,
+        help="answers sampled per prompt (default %(default)d)",
+    )
+    p.add_argument(
+        "--pairs_per_prompt",
+        type=int,
+        default=settings.pairs_per_prompt,
+        help="at most this many pairs per prompt (default %(default)d)",
+    )
     p.add_argument("--prompts_per_file", type=int, default=None, help="a seeded choice of each file's prompts")
-    p.add_argument("--max_new_tokens", type=int, default=256)
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top_p", type=float, default=0.95)
-    p.add_argument("--top_k", type=int, default=50)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max_new_tokens", type=int, default=sampling.max_new_tokens)
+    p.add_argument("--temperature", type=float, default=sampling.temperature)
+    p.add_argument("--top_p", type=float, default=sampling.top_p)
+    p.add_argument("--top_k", type=int, default=sampling.top_k)
+    p.add_argument("--seed", type=int, default=settings.seed)
     p.add_argument(
         "--system_prompt", default=None, help="default: the one the checkpoint was trained with; '' for none"
     )
@@ -51,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16")
     p.add_argument("--device", default=None, help="default: cuda when there is a GPU, else cpu")
-    p.add_argument("--batch_size", type=int, default=8, help="sequences decoded together")
+    p.add_argument("--batch_size", type=int, default=settings.batch_size, help="sequences decoded together")
     p.set_defaults(func=policy_pairs_command)
 
 

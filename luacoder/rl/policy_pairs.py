@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from luacoder.evaluation.engine import Decoding
+from luacoder.config import DEFAULT_SEED
+from luacoder.evaluation.engine import BATCH_SIZE, Decoding
 from luacoder.files import atomic_outputs, stable_hash, write_json, write_jsonl, write_text
 from luacoder.grading.answer import AnswerGrade, grade_answer
 from luacoder.grading.api_index import ApiIndex
@@ -108,7 +109,7 @@ def sample_answers(
     *,
     dtype: str = "auto",
     device: str | None = None,
-    batch_size: int = 8,
+    batch_size: int = BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
 ) -> list[list[tuple[str, int]]]:
     """(answer, tokens generated) of `samples_per_prompt` sampled answers to each conversation, through eval's
@@ -141,18 +142,23 @@ def _sample_seed(seed: int, conversation: Sequence[Message], sample: int) -> int
     return int(stable_hash({"seed": seed, "conversation": list(conversation), "sample": sample})[:8], 16)
 
 
+# Sampled, so that one prompt gets clean and hallucinating answers both: the model's own distribution (temperature 1,
+# as on-policy methods sample) with eval's nucleus, and shorter answers than eval's, since each prompt gets several.
+SAMPLING = Decoding(max_new_tokens=256, do_sample=True, temperature=1.0)
+
+
 @dataclass
 class PairsSettings:
     samples_per_prompt: int = 4
     pairs_per_prompt: int = 1
     prompts_per_file: int | None = None  # a seeded choice of each file's prompts; None: all
-    seed: int = 0
-    decoding: Decoding = field(default_factory=lambda: Decoding(max_new_tokens=256, do_sample=True, temperature=1.0))
+    seed: int = DEFAULT_SEED
+    decoding: Decoding = SAMPLING
     count_undefined_globals: bool = True
     system_prompt: str | None = None
     dtype: str = "auto"
     device: str | None = None
-    batch_size: int = 8
+    batch_size: int = BATCH_SIZE
 
     def __post_init__(self) -> None:
         if self.samples_per_prompt < 2 or self.pairs_per_prompt < 1:

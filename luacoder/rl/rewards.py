@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from luacoder.grading.answer import AnswerGrade, grade_answer
+from luacoder.grading.answer import REPORT_TYPES, AnswerGrade, grade_answer
 from luacoder.grading.api_index import ApiIndex
 from luacoder.grading.execution import execute_grades
 from luacoder.grading.rewards import (
@@ -44,7 +44,6 @@ from luacoder.grading.rewards import (
 from luacoder.lua.sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 from luacoder.lua.stubs import stub_prelude
 
-REPORT_TYPES = ("markdown", "code")
 # name -> what the reward is worth for one graded answer under the settings (None: n/a, skipped by TRL).
 Reward = Callable[[AnswerGrade, "RewardArguments"], float | None]
 SCORES: dict[str, Reward] = {

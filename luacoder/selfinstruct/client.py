@@ -49,13 +49,15 @@ class ServerSettings:
     concurrency: int = 8  # requests in flight at once
 
     @classmethod
-    def from_args(cls, args) -> ServerSettings:
-        """The settings named by a command line's options (`--model`, `--base_url`, ...); others keep defaults."""
-        return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
+    def from_args(cls, args, model: str) -> ServerSettings:
+        """The server's name for the model (`--teacher_model`, `--judge_model`) and the settings a command line's
+        options name (`--base_url`, `--timeout`, ...); others keep their defaults."""
+        given = {f.name: getattr(args, f.name) for f in fields(cls) if f.name != "model" and hasattr(args, f.name)}
+        return cls(model=model, **given)
 
     def __post_init__(self) -> None:
         if not self.model:
-            raise ValueError("no model name: pass the name the server serves the model under (--model)")
+            raise ValueError("no model name: pass the name the server serves the model under")
         if self.api_style not in API_STYLES:
             raise ValueError(f"unknown API style {self.api_style!r}: choose {' or '.join(API_STYLES)}")
         if self.concurrency < 1 or self.max_retries < 0 or self.timeout <= 0:

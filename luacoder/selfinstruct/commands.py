@@ -1,10 +1,10 @@
 """`luacoder self-instruct --mode S->C|C->I|I->R|filter`: self-instruct data from a server, then chat rows.
 
 export OPENAI_BASE_URL=http://localhost:8000/v1        # vLLM's OpenAI-compatible server (or transformers serve)
-luacoder self-instruct --mode 'S->C' --api_path api.json --model MODEL --out outputs/self_instruct
-luacoder self-instruct --mode 'C->I' --model MODEL --out outputs/self_instruct
-luacoder self-instruct --mode 'I->R' --model MODEL --out outputs/self_instruct
-luacoder self-instruct --mode filter --api_path api.json --out outputs/self_instruct   # -> chat.jsonl (API stubs)
+luacoder self-instruct --mode 'S->C' --api_path api.json --teacher_model MODEL -o outputs/self_instruct
+luacoder self-instruct --mode 'C->I' --teacher_model MODEL -o outputs/self_instruct
+luacoder self-instruct --mode 'I->R' --teacher_model MODEL -o outputs/self_instruct
+luacoder self-instruct --mode filter --api_path api.json -o outputs/self_instruct   # -> chat.jsonl (API stubs)
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import logging
 import sys
 from pathlib import Path
 
+from luacoder.cli import add_option, add_output_dir, takes_overrides
 from luacoder.errors import report
 from luacoder.lua.sandbox import DEFAULT_TIMEOUT
 
-MODE_CHOICES = ("S->C", "C->I", "I->R", "filter")
 EXIT_INCOMPLETE = 1
 
 
@@ -30,13 +30,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--mode", required=True, help="S->C, C->I, I->R (quote them in a shell) or filter")
-    p.add_argument("-o", "--out", type=Path, required=True, help="output folder, shared by all modes")
+    add_output_dir(p, "output folder, shared by all modes", required=True, old=["--out"])
     p.add_argument("--api_path", type=Path, help="api.json: the starting points of S->C; the filter's API stubs")
-    p.add_argument("--input", type=Path, help="rows to start from (default: the previous mode's output in --out)")
-    p.add_argument("--continue", dest="resume", action="store_true", help="go on with the run in --out")
+    p.add_argument(
+        "--input", type=Path, help="rows to start from (default: the previous mode's output in --output_dir)"
+    )
+    p.add_argument("--continue", dest="resume", action="store_true", help="go on with the run in --output_dir")
 
     server = p.add_argument_group("server (generation modes)")
-    server.add_argument("--model", help="the model name the server serves (vLLM: --served-model-name)")
+    add_option(
+        server,
+        "--teacher_model",
+        old=["--model"],
+        help="the server's name for the model (vLLM: --served-model-name)",
+    )
     server.add_argument("--base_url", help="OpenAI-compatible URL ending in /v1 (default: $OPENAI_BASE_URL)")
     server.add_argument(
         "--api_style",
@@ -59,11 +66,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
 
     gen = p.add_argument_group("generation (in the fingerprint, except --limit)")
-    gen.add_argument("--prompts", help="few-shot prompt file (default: data/self_instruct/prompts/<mode>.txt)")
+    add_option(
+        gen,
+        "--few_shot_prompt",
+        old=["--prompts"],
+        help="few-shot prompt file (default: data/self_instruct/prompts/<mode>.txt)",
+    )
     gen.add_argument("--num_fewshots", type=int, default=3, help="examples per prompt, drawn per item (3)")
     gen.add_argument("--samples", type=int, default=1, help="answers per item, each with its own seed (1)")
     gen.add_argument("--temperature", type=float, default=0.7)
-    gen.add_argument("--max_tokens", type=int, help="default: 256 (S->C), 512 (C->I), 1536 (I->R)")
+    add_option(
+        gen, "--max_new_tokens", old=["--max_tokens"], type=int, help="default: 256 (S->C), 512 (C->I), 1536 (I->R)"
+    )
     gen.add_argument("--seed", type=int, default=3407)
     gen.add_argument("--language", default="Lua 5.4", help="the language named in C->I properties")
     gen.add_argument("--limit", type=int, help="only the first N items (a trial run)")
@@ -92,12 +106,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--config", type=Path, help="the data config (data/config.yaml); its `synthesis` section")
     p.add_argument("--api_path", type=Path, help="the api.json (default: <output_dir>/api.json)")
-    p.add_argument("-o", "--out", type=Path, help="output folder (default: <output_dir>/synth)")
+    add_output_dir(p, "output folder (default: <output_dir>/synth)", old=["--out"])
     p.add_argument("--continue", dest="resume", action="store_true", help="go on with the run in the output folder")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. synthesis.items=50")
     from luacoder.selfinstruct.teachers import add_teacher_arguments
 
     add_teacher_arguments(p)
+    takes_overrides(p, "the data config (--synthesis.items=50)")
     p.set_defaults(func=synthesize_command)
 
 
@@ -108,7 +122,7 @@ tests; dedup and decontaminate. Writes <output_dir>/synth/chat.jsonl and a card 
 
   luacoder synthesize --config data/config.yaml --teacher http://localhost:8000/v1       # any OpenAI-compatible server
   luacoder synthesize --config data/config.yaml --teacher self --base_model MODEL_FOLDER  # the model teaches itself
-  luacoder synthesize --config data/config.yaml --teacher MODEL_FOLDER synthesis.items=50 # in this process
+  luacoder synthesize --config data/config.yaml --teacher MODEL_FOLDER --synthesis.items=50 # in this process
 """
 
 
@@ -128,7 +142,7 @@ def synthesize_command(args: argparse.Namespace) -> int:
         config = load_data_config(args.config, args.overrides)
         api = load_api(args.api_path) if args.api_path is not None else load_or_build_api(config)
         teacher = teacher_from_args(args, config)
-        summary = synthesize(api, config, teacher, args.out, resume=args.resume)
+        summary = synthesize(api, config, teacher, args.output_dir, resume=args.resume)
     except (ValueError, OutputExists, FingerprintMismatch) as exc:
         return report("luacoder synthesize", exc)
     except (ServerConfigError, ServerUnavailable, LogBusy) as exc:
@@ -163,7 +177,7 @@ def self_instruct_command(args: argparse.Namespace) -> int:
         print(f"luacoder self-instruct: {exc}", file=sys.stderr)
         return EXIT_INCOMPLETE
     counts = {k: summary[k] for k in ("kept", "rejected") if k in summary}
-    print(f"{summary['mode']}: {counts} (summary: {args.out})")
+    print(f"{summary['mode']}: {counts} (summary: {args.output_dir})")
     if summary.get("complete") is False:
         print("the run is not complete: rerun the same command with --continue", file=sys.stderr)
         return EXIT_INCOMPLETE
@@ -176,22 +190,22 @@ def _generate(args: argparse.Namespace) -> dict:
     from luacoder.selfinstruct.teachers import ServerTeacher
 
     mode = normalize_mode(args.mode)
-    if not args.model:
-        raise ValueError("--model is required: the name the server serves the model under")
-    server = ServerTeacher(ServerSettings.from_args(args))
+    if not args.teacher_model:
+        raise ValueError("--teacher_model is required: the name the server serves the model under")
+    server = ServerTeacher(ServerSettings.from_args(args, model=args.teacher_model))
     config = GenerationConfig(
         num_fewshots=args.num_fewshots,
         samples=args.samples,
         temperature=args.temperature,
-        max_tokens=args.max_tokens,
+        max_tokens=args.max_new_tokens,
         seed=args.seed,
         language=args.language,
-        prompt_file=args.prompts,
+        prompt_file=args.few_shot_prompt,
         limit=args.limit,
     )
     return run_stage(
         mode,
-        args.out,
+        args.output_dir,
         server,
         config,
         api=args.api_path,
@@ -218,4 +232,4 @@ def _filter(args: argparse.Namespace) -> dict:
         eval_prompts=tuple(eval_prompts),
         stubs=stub_prelude(load_api(args.api_path)) if args.api_path else "",
     )
-    return run_filter(args.out, config, input_path=args.input)
+    return run_filter(args.output_dir, config, input_path=args.input)

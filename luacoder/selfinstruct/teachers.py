@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from tqdm.auto import tqdm
 
+from luacoder.evaluation.engine import BATCH_SIZE
 from luacoder.selfinstruct.client import Answer, Failure, Sampling, ServerSettings
 from luacoder.selfinstruct.run_log import RunLog
 from luacoder.selfinstruct.runner import Parse, RunCounts, Unit, record_outcome, run_sync, run_units
@@ -94,7 +95,7 @@ class ModelTeacher:
     path: str
     backend: str = "hf"  # "hf" (transformers) or "vllm" (offline batch generation on a GPU)
     api_style: str = "chat"
-    batch_size: int = 8
+    batch_size: int = BATCH_SIZE
     dtype: str = "auto"
     device: str | None = None
     trust_remote_code: bool = False
@@ -202,7 +203,7 @@ def make_teacher(
     api_style: str | None = None,
     concurrency: int = 8,
     backend: str | None = None,
-    batch_size: int = 8,
+    batch_size: int = BATCH_SIZE,
     device: str | None = None,
     dtype: str = "auto",
     trust_remote_code: bool = False,
@@ -252,7 +253,12 @@ def add_teacher_arguments(parser) -> None:
     group.add_argument("--base_model", help="the model folder 'self' stands for (default: synthesis.base_model)")
     group.add_argument("--api_style", choices=["chat", "completions"], help="default: synthesis.api_style (chat)")
     group.add_argument("--backend", choices=["hf", "vllm"], help="for a model in this process (default: auto)")
-    group.add_argument("--batch_size", type=int, default=8, help="prompts per batch for a model in this process (8)")
+    group.add_argument(
+        "--batch_size",
+        type=int,
+        default=BATCH_SIZE,
+        help="prompts per batch for a model in this process (%(default)d)",
+    )
     group.add_argument("--device", help="cpu, cuda, ... for a model in this process (default: the best there is)")
 
 

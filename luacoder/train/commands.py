@@ -6,29 +6,32 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from luacoder.errors import report
+from luacoder.cli import add_option, add_output_dir, takes_overrides
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("new-tokenizer", help="train a small byte-level BPE tokenizer on docs (for from-scratch runs)")
     p.add_argument("paths", nargs="+", type=Path, help="doc files or folders (.md, .markdown, .lua, .json)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="folder to save the tokenizer to")
+    add_output_dir(p, "folder to save the tokenizer to", required=True, old=["--output"])
     p.add_argument("--vocab_size", type=int, default=2048)
     p.set_defaults(func=new_tokenizer)
 
     p = sub.add_parser("new-model", help="build a tiny randomly initialised StarCoder-family model")
     p.add_argument("--family", choices=["starcoder2", "gpt_bigcode"], default="starcoder2")
     p.add_argument("--tokenizer", required=True, help="tokenizer folder or hub id")
-    p.add_argument("-o", "--output", type=Path, required=True, help="folder to save the model and tokenizer to")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, repeatable")
+    add_output_dir(p, "folder to save the model and tokenizer to", required=True, old=["--output"])
+    p.add_argument("--seed", type=int, default=0, help="of the random weights (%(default)d)")
+    p.add_argument("--set", action="append", default=[], help=argparse.SUPPRESS)  # KEY=VALUE, before --key=value
+    takes_overrides(p, "the model config (--hidden_size=64, --num_hidden_layers=2)")
     p.set_defaults(func=new_model)
 
     p = sub.add_parser(
         "plan", help="DeepSpeed's model-state memory estimates for a model and node shape, and a config to use"
     )
-    p.add_argument(
-        "--model",
+    add_option(
+        p,
+        "--model_name_or_path",
+        old=["--model"],
         required=True,
         help="a preset (starcoder2-3b, starcoder2-7b, starcoder2-15b: no network), a hub id, a model folder or a"
         " config.json",
@@ -65,8 +68,8 @@ def new_tokenizer(args: argparse.Namespace) -> int:
     from luacoder.train.tokenizer import docs_texts, train_tokenizer
 
     tokenizer = train_tokenizer(docs_texts(args.paths), vocab_size=args.vocab_size)
-    tokenizer.save_pretrained(args.output)
-    print(f"tokenizer with {len(tokenizer)} tokens (dialogue and FIM tokens included) saved to {args.output}")
+    tokenizer.save_pretrained(args.output_dir)
+    print(f"tokenizer with {len(tokenizer)} tokens (dialogue and FIM tokens included) saved to {args.output_dir}")
     return 0
 
 
@@ -74,18 +77,15 @@ def new_model(args: argparse.Namespace) -> int:
     import yaml
     from transformers import AutoTokenizer
 
+    from luacoder.config import parse_overrides
     from luacoder.train.tiny_model import save_tiny_model
 
-    overrides = {}
-    for text in args.set:
-        key, sep, value = text.partition("=")
-        if not sep or not key:
-            return report("luacoder new-model", f"--set takes KEY=VALUE, got {text!r}")
-        overrides[key] = yaml.safe_load(value)
+    given = parse_overrides([f"--{text}" for text in args.set] + args.overrides)  # a ConfigError: luacoder.cli
+    overrides = {key: yaml.safe_load(value) for key, value in given.items()}
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
-    model = save_tiny_model(args.family, tokenizer, args.output, seed=args.seed, **overrides)
+    model = save_tiny_model(args.family, tokenizer, args.output_dir, seed=args.seed, **overrides)
     n = sum(p.numel() for p in model.parameters())
-    print(f"{args.family} model with {n:,} parameters and its tokenizer saved to {args.output}")
+    print(f"{args.family} model with {n:,} parameters and its tokenizer saved to {args.output_dir}")
     return 0
 
 
@@ -99,7 +99,8 @@ def plan(args: argparse.Namespace) -> int:
         recommend,
     )
 
-    config, name = load_config(args.model, trust_remote_code=args.trust_remote_code)  # a PlanError: luacoder.cli
+    # A PlanError is reported by luacoder.cli.
+    config, name = load_config(args.model_name_or_path, trust_remote_code=args.trust_remote_code)
     size = count_params(config, trust_remote_code=args.trust_remote_code)
     estimates = estimate(size, args.gpus_per_node, args.nodes)
     activations = activation_estimate(config, args.micro_batch_size, args.seq_length)

