@@ -8,7 +8,7 @@
    --repeats runs, MB/s. A set whose folder is absent is printed as absent.
 2. Scale: a Markdown file of --size_mb MB made of renamed copies of the bundled docs, read in a fresh process by this
    tree's reader and by the reader of revision --old (checked out from git into a temporary folder), each
-   --scale_repeat times in turns (the run with the least CPU time kept):
+   --scale_repeats times in turns (the run with the least CPU time kept):
    seconds, MB/s, CPU seconds per MB (the process's own CPU time: on a shared machine, steadier than the clock),
    peak memory over the process's memory before the read, and the new/old ratios. The issue's bounds: at least
    1 MB/s and peak memory under 10x the input.
@@ -163,14 +163,14 @@ def main() -> int:
     parser.add_argument("--size_mb", type=float, default=20.0, help="size of the scale test's Markdown file (20)")
     parser.add_argument("--old", default=OLD_REVISION, help=f"revision whose reader is the baseline ({OLD_REVISION})")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds one scale read may take (900)")
-    parser.add_argument("--scale_repeat", type=int, default=1, help="scale reads per reader, in turns (1)")
+    parser.add_argument("--scale_repeats", type=int, default=1, help="scale reads per reader, in turns (1)")
     parser.add_argument("--skip_corpora", action="store_true", help="only the scale test")
     parser.add_argument("--skip_scale", action="store_true", help="only the doc sets")
     args = parser.parse_args()
     if not args.skip_corpora:
         corpora(args.repeats)
     if not args.skip_scale:
-        scale(args.size_mb, args.old, args.timeout, args.scale_repeat)
+        scale(args.size_mb, args.old, args.timeout, args.scale_repeats)
     return 0
 
 
