@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from luacoder.errors import UserError, exit_on_user_errors
+from luacoder.locks import clear_stale_build_locks
 
 # The seed of whatever is seeded unless told otherwise: the data builders, the sampling of eval.py, generate.py, the
 # playground and policy-pairs, the judge; transformers.TrainingArguments' default too.
@@ -51,6 +52,8 @@ def parse_config(dataclass_types: list[type], argv: list[str] | None = None) -> 
         sys.exit(0)
     if not argv or argv[0].startswith("-"):
         raise ConfigError("usage: train.py config.yaml [--key=value ...]: the first argument is the YAML config")
+    if any(f.name == "deepspeed" for cls in dataclass_types for f in dataclasses.fields(cls)):
+        clear_stale_build_locks()  # a training stage: DeepSpeed may JIT-build an op behind a lock a killed build left
     config_path = Path(argv[0])
     values = load_yaml(config_path)
     sources = dict.fromkeys(values, str(config_path))

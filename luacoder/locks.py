@@ -133,3 +133,34 @@ def exit_with_launcher(poll_s: float = LAUNCHER_POLL_S) -> bool:
 
     threading.Thread(target=watch, name="luacoder-launcher-watch", daemon=True).start()
     return True
+
+
+# torch's JIT extension builds (DeepSpeed's `deepspeed_shm_comm` on the CPU) take a `lock` file in the build folder
+# that has no owner: a build killed midway leaves it, and every later launch waits on it forever (torch's FileBaton
+# has no timeout). A build takes about a minute; a lock this much older belongs to no live build.
+STALE_BUILD_LOCK_S = 600
+
+
+def extension_build_root() -> Path:
+    """Where torch builds JIT extensions: $TORCH_EXTENSIONS_DIR, else ~/.cache/torch_extensions (what torch reads)."""
+    root = os.environ.get("TORCH_EXTENSIONS_DIR")
+    return Path(root) if root else Path.home() / ".cache" / "torch_extensions"
+
+
+def clear_stale_build_locks(root: Path | None = None, stale_after_s: float = STALE_BUILD_LOCK_S) -> list[Path]:
+    """Remove the build locks under `root` older than `stale_after_s`, with a warning naming each; return them.
+
+    Called before a stage initialises DeepSpeed, so a build lock left by a killed run never hangs the next one."""
+    root = root or extension_build_root()
+    removed = []
+    for lock in [*root.glob("*/lock"), *root.glob("*/*/lock")]:
+        try:
+            age = time.time() - lock.stat().st_mtime
+            if age < stale_after_s:
+                continue
+            lock.unlink()
+        except FileNotFoundError:  # its build finished meanwhile, or another process removed it
+            continue
+        logger.warning("removed %s, a build lock %.0f s old that a killed build left behind", lock, age)
+        removed.append(lock)
+    return removed

@@ -99,3 +99,31 @@ def test_a_training_stage_on_a_held_output_dir_stops_on_rank_0(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_training_stage_removes_a_build_lock_a_killed_build_left_and_keeps_a_live_one(tmp_path, monkeypatch, caplog):
+    import dataclasses
+
+    from luacoder.config import parse_config
+    from luacoder.locks import STALE_BUILD_LOCK_S
+
+    root = tmp_path / "torch_extensions"
+    stale, live = root / "py311_cpu" / "deepspeed_shm_comm" / "lock", root / "py311_cpu" / "other_op" / "lock"
+    for lock in (stale, live):
+        lock.parent.mkdir(parents=True)
+        lock.touch()
+    old = time.time() - STALE_BUILD_LOCK_S - 5
+    os.utime(stale, (old, old))
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(root))
+
+    @dataclasses.dataclass
+    class Stage:
+        deepspeed: str = ""
+
+    config = tmp_path / "stage.yaml"
+    config.write_text("deepspeed: zero3.json\n")
+    with caplog.at_level(logging.WARNING, logger="luacoder"):
+        (args,) = parse_config([Stage], [str(config)])
+    assert args.deepspeed == "zero3.json"
+    assert not stale.exists() and live.exists()  # a build that may still run keeps its lock
+    assert str(stale) in caplog.text
