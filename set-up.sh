@@ -112,11 +112,20 @@ say "ready: activate with 'source $VENV/bin/activate'"
 
 # --- the test suite -------------------------------------------------------------------------------------------
 if [[ "$COMMAND" == "test" ]]; then
-  say "running the test suite"
+  # Two workers (pytest-xdist), a test file at a time to each, unless the arguments choose (-n 0: one process). Most
+  # tests are one Python process on one core (tests/conftest.py gives each worker one torch thread); multi-process
+  # DeepSpeed launches take turns (tests/stage_helpers.py).
+  WORKERS=(-n 2 --dist loadfile)
+  for arg in "${PASS_ARGS[@]}"; do
+    [[ "$arg" == -n* || "$arg" == --numprocesses* || "$arg" == no:xdist ]] && WORKERS=()
+  done
+  say "running the test suite${WORKERS:+ (${WORKERS[*]})}"
+  started=$SECONDS
   set +e
-  "$PY" -m pytest "${PASS_ARGS[@]}"
+  "$PY" -m pytest "${WORKERS[@]}" "${PASS_ARGS[@]}"
   rc=$?
   set -e
+  say "the test suite took $(( (SECONDS - started) / 60 )) min $(( (SECONDS - started) % 60 )) s (wall)"
   if [[ $rc == 5 ]]; then
     die "pytest collected no tests: that is a failure, not a pass"
   elif [[ $rc != 0 ]]; then

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from conftest import REPO
 
 CPU_ZERO3 = "--deepspeed=../ds_configs/zero3_cpu.json"
+# Under pytest-xdist (./set-up.sh test runs two workers), one multi-process launch at a time: two of them on the two
+# cores would each wait on a rank the other's processes keep off a core (DeepSpeed's shared-memory collectives spin).
+LAUNCH_LOCK = Path(tempfile.gettempdir()) / f"luacoder-tests-{os.getuid()}-torchrun.lock"
+
+
+@contextlib.contextmanager
+def one_launch_at_a_time(nproc: int):
+    if nproc < 2 or "PYTEST_XDIST_WORKER" not in os.environ:
+        yield
+        return
+    with open(LAUNCH_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if the test fails
+        yield
 
 
 def torchrun(stage: str, *args: str, nproc: int = 2, timeout: int = 300, check: bool = True, popen: bool = False):
@@ -33,7 +49,8 @@ def torchrun(stage: str, *args: str, nproc: int = 2, timeout: int = 300, check: 
             text=True,
             start_new_session=True,
         )
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    with one_launch_at_a_time(nproc):
+        result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(
             f"torchrun {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}"
