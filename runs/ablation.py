@@ -1,17 +1,18 @@
 """Which data change moved which number: the real-model demo's chat fine-tuning on several data mixes, each scored
 closed book on the same prompts, in one table.
 
-    python runs/ablation.py --model smollm2-135m-instruct --output outputs/ablation \\
-        --mix "templates=chat.dialogues_per_entry=16 chat.task_dialogues_per_entry=0 chat.near_miss_dialogues=0" \\
-        --mix "tasks=chat.near_miss_dialogues=0" --mix "default="
+    python runs/ablation.py --model_name_or_path smollm2-135m-instruct -o outputs/ablation \\
+        --mix "templates=--chat.dialogues_per_entry=16 --chat.task_dialogues_per_entry=0 --chat.near_miss_dialogues=0" \\
+        --mix "tasks=--chat.near_miss_dialogues=0" --mix "default="
 
-Each `--mix NAME=OVERRIDES` (data/config.yaml keys, space-separated KEY=VALUE, as the demo's `--data_set`) is one
-folder under `--output` laid out as the demo's (`data/`, `chat/`, `eval/chat/`): its datasets are built by the data
-notebooks, the model is chat fine-tuned exactly as `runs/demo.py --model` does (same steps, rate, rows and seed), and
+Each `--mix NAME=OVERRIDES` (data/config.yaml overrides, space-separated `--key=value` as the demo takes them) is one
+folder under `-o/--output_dir` laid out as the demo's (`data/`, `chat/`, `eval/chat/`): its datasets are built by the
+data notebooks, the model is chat fine-tuned exactly as `runs/demo.py --model_name_or_path` does (same steps, rate,
+rows and seed), and
 `eval/eval.py` scores every checkpoint closed book on the template prompts and the natural questions. No base-model
 rows, no open-book or constrained rows, no RL: those are the demo's. A mix whose folder holds a finished chat model
 (a demo run's own folder, linked in) is scored as it is. `--replay` and `--teacher` belong to the demo; a mix may set
-any data key, the synthesized rows' file included (`chat.synthesized=...`).
+any data key, the synthesized rows' file included (`--chat.synthesized=...`).
 
 The table compares the last checkpoint of every mix (and prints every checkpoint's rows), so that a number moved by
 a change of the data is not confused with one moved by the choice of checkpoint.
@@ -27,7 +28,19 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from demo import FETCHABLE, REAL_MAX_NEW_TOKENS, REPO, Teaching, _final_model, _model_name, _RealModelDemo  # noqa: E402
+from demo import (  # noqa: E402
+    FETCHABLE,
+    REAL_MAX_NEW_TOKENS,
+    REPO,
+    Teaching,
+    _apply_overrides,
+    _final_model,
+    _model_name,
+    _RealModelDemo,
+)
+
+from luacoder.cli import add_option, add_output_dir  # noqa: E402
+from luacoder.config import ConfigError  # noqa: E402
 
 COLUMNS = {
     "hallucination_rate": "hallucination",
@@ -40,25 +53,36 @@ COLUMNS = {
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", required=True, help=f"a pretrained model: {', '.join(FETCHABLE)}, a hub id or a folder")
-    p.add_argument("--output", type=Path, required=True, help="one folder per mix goes here")
-    p.add_argument("--mix", action="append", required=True, metavar="NAME=KEY=VALUE ...", help="a data mix")
-    p.add_argument("--nproc", type=int, default=1, help="processes for the chat stage (default 1)")
+    add_option(
+        p,
+        "--model_name_or_path",
+        old=["--model"],
+        required=True,
+        help=f"a pretrained model: {', '.join(FETCHABLE)}, a hub id or a folder",
+    )
+    add_output_dir(p, "one folder per mix goes here", required=True, old=["--output"])
+    p.add_argument("--mix", action="append", required=True, metavar="NAME=--KEY=VALUE ...", help="a data mix")
+    add_option(p, "--nproc_per_node", old=["--nproc"], type=int, default=1, help="processes for the chat stage")
     args = p.parse_args(argv)
     mixes = {}
     for spec in args.mix:
         name, sep, overrides = spec.partition("=")
         if not sep or not name.isidentifier():
-            p.error(f"--mix {spec!r}: write it as NAME=KEY=VALUE KEY=VALUE ... (NAME= for the defaults)")
-        mixes[name] = shlex.split(overrides)
-    out = args.output.resolve()
+            p.error(f"--mix {spec!r}: write it as NAME=--KEY=VALUE --KEY=VALUE ... (NAME= for the defaults)")
+        items = shlex.split(overrides)
+        mixes[name] = [item if item.startswith("--") else f"--{item}" for item in items]  # KEY=VALUE read as before
+        try:  # a misspelled key fails before any mix trains
+            _apply_overrides({}, mixes[name])
+        except ConfigError as exc:
+            p.error(f"--mix {name}: {exc}")
+    out = args.output_dir.resolve()
     models = out / "models"
     rows = []
     for name, overrides in mixes.items():
         print(f"[ablation] {name}: {' '.join(overrides) or 'data/config.yaml as it is'}", flush=True)
         (out / name).mkdir(parents=True, exist_ok=True)
-        run = _RealModelDemo(out / name, model=args.model, nproc=args.nproc, teaching=Teaching(overrides=overrides))
-        run.model = models / _model_name(args.model) if run.model_arg in FETCHABLE else run.model
+        run = _RealModelDemo(out / name, model=args.model_name_or_path, nproc=args.nproc_per_node, teaching=Teaching(overrides=overrides))
+        run.model = models / _model_name(args.model_name_or_path) if run.model_arg in FETCHABLE else run.model
         for step in run.steps(with_rl=False)[:4]:  # data, model, few-shot examples, chat: the demo's own steps
             if step.name.startswith("few-shot"):
                 continue

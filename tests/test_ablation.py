@@ -48,10 +48,10 @@ def test_each_mix_trains_on_its_own_data_and_the_table_compares_their_final_mode
     monkeypatch.setattr(demo_module._RealModelDemo, "_run", fake_run)
     monkeypatch.setattr(ablation, "_final_model", lambda folder: folder.is_dir())
     mixes = [
-        "templates=chat.task_dialogues_per_entry=0 chat.near_miss_dialogues=0",
-        "tasks=chat.near_miss_dialogues=0",
+        "templates=--chat.task_dialogues_per_entry=0 --chat.near_miss_dialogues=0",
+        "tasks=--chat.near_miss_dialogues=0",
     ]
-    argv = ["--model", "smollm2-135m-instruct", "--output", str(tmp_path), *[f"--mix={m}" for m in mixes]]
+    argv = ["--model_name_or_path", "smollm2-135m-instruct", "-o", str(tmp_path), *[f"--mix={m}" for m in mixes]]
     assert ablation.main(argv) == 0
 
     templates = yaml.safe_load((tmp_path / "templates" / "data_config.yaml").read_text())["chat"]
@@ -70,3 +70,13 @@ def test_each_mix_trains_on_its_own_data_and_the_table_compares_their_final_mode
     ]  # fmt: skip
     assert table["expected-API recall"].isna().all() and "templates" in capsys.readouterr().out
     assert sys.modules["demo"] is demo_module
+
+
+def test_a_misspelled_key_of_a_mix_fails_before_anything_trains(tmp_path, capsys):
+    import pytest
+
+    argv = ["--model_name_or_path", "x", "-o", str(tmp_path), "--mix=bad=--chat.near_mis_dialogues=0"]
+    with pytest.raises(SystemExit) as exc:
+        ablation.main(argv)
+    assert exc.value.code == 2 and "near_mis_dialogues" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

@@ -25,7 +25,8 @@ import pandas as pd
 from luacoder.files import RowError, read_jsonl
 from luacoder.grading.api_index import ApiIndex
 
-SHIPPED_PROMPTS = Path(__file__).resolve().parents[2] / "data" / "prompts"
+# The shipped prompt sets: package data, so an installed package has them (data/prompts in a checkout links here).
+SHIPPED_PROMPTS = Path(__file__).resolve().parent / "prompt_sets"
 NATURAL_LUA54 = SHIPPED_PROMPTS / "natural_lua54.csv"
 PROMPT_COLUMN = "prompt"
 EXPECTED_COLUMN = "expected_apis"
@@ -104,5 +105,5 @@ def _checked_prompt(value: Any, where: str) -> str:
 
 
 def shipped_prompt_sets() -> list[Path]:
-    """The CSV prompt sets of `data/prompts/` (none in an installed package without the repository's data/)."""
-    return sorted(SHIPPED_PROMPTS.glob("*.csv")) if SHIPPED_PROMPTS.is_dir() else []
+    """The shipped CSV prompt sets (`data/prompts/` in a checkout)."""
+    return sorted(SHIPPED_PROMPTS.glob("*.csv"))
