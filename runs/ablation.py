@@ -2,7 +2,8 @@
 closed book on the same prompts, in one table.
 
     python runs/ablation.py --model_name_or_path smollm2-135m-instruct -o outputs/ablation \\
-        --mix "templates=--chat.dialogues_per_entry=16 --chat.task_dialogues_per_entry=0 --chat.near_miss_dialogues=0" \\
+        --mix "templates=--chat.dialogues_per_entry=16 --chat.task_dialogues_per_entry=0 \\
+               --chat.near_miss_dialogues=0" \\
         --mix "tasks=--chat.near_miss_dialogues=0" --mix "default="
 
 Each `--mix NAME=OVERRIDES` (data/config.yaml overrides, space-separated `--key=value` as the demo takes them) is one
@@ -81,7 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, overrides in mixes.items():
         print(f"[ablation] {name}: {' '.join(overrides) or 'data/config.yaml as it is'}", flush=True)
         (out / name).mkdir(parents=True, exist_ok=True)
-        run = _RealModelDemo(out / name, model=args.model_name_or_path, nproc=args.nproc_per_node, teaching=Teaching(overrides=overrides))
+        run = _RealModelDemo(
+            out / name,
+            model=args.model_name_or_path,
+            nproc=args.nproc_per_node,
+            teaching=Teaching(overrides=overrides),
+        )
         run.model = models / _model_name(args.model_name_or_path) if run.model_arg in FETCHABLE else run.model
         for step in run.steps(with_rl=False)[:4]:  # data, model, few-shot examples, chat: the demo's own steps
             if step.name.startswith("few-shot"):
