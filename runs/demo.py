@@ -77,14 +77,13 @@ REAL_LEARNING_RATE = 2e-4
 REAL_MAX_NEW_TOKENS = 200  # eval answers; the docs' dialogues answer in well under this
 # The real model's RL step, after chat fine-tuning: DPO on the chat model's own answers (`luacoder policy-pairs`:
 # a clean answer against a hallucinating one it sampled for the same training prompt), then eval of the DPO model on
-# the same held-out prompts. PROVISIONAL: sized from a couple of steps each on one thread (benchmarks/README.md,
-# 2026-12-07: sampling 17 tokens/s, 30 s a prompt for 4 answers of the untrained model; a DPO step of 4 pairs 22-42
-# s; a GRPO step of 1 prompt x 4 answers 45-50 s), not from a full run. With both cores and the fine-tuned model's
-# shorter answers: sampling 2 x 24 prompts about 6-9 minutes, DPO on the 20-40 pairs they may give for 2 epochs
-# about 4-6, its eval about 2: within the 20 minutes. DPO rather than GRPO is a judgement the full run must confirm:
-# per prompt, sampling 4 answers cost about 0.65 of a GRPO step (which generates as many and trains on them), so in
-# the same time the pairs see a few more prompts, and each pair contrasts exactly a mistake eval counts, where
-# GRPO's advantage over 4 answers of one prompt is a noisier signal (grpo.py takes the same prompt files).
+# the same held-out prompts. Sized from a couple of steps each (benchmarks/README.md, 2026-12-07), then measured in
+# a full run (benchmarks/README.md#the-real-model-demo-2026-12-07-issues-23-25): sampling 2 x 24 prompts 427 s (36
+# pairs from 22 prompts), DPO 2 epochs 440 s, its eval 172 s: 17 minutes, inside the 20 asked. DPO rather than GRPO
+# is a judgement: per prompt, sampling 4 answers costs about 0.65 of a GRPO step (which generates as many and trains
+# on them), so in the same time the pairs see a few more prompts, and each pair contrasts exactly a mistake eval
+# counts, where GRPO's advantage over 4 answers of one prompt is a noisier signal (grpo.py takes the same prompt
+# files). It lowered hallucination on both prompt sets but not to 0.10 (README.md: what limits it).
 REAL_RL_PROMPTS_PER_FILE = 24  # a seeded choice of the chat train split, and of the natural-style training prompts
 REAL_RL_SAMPLES_PER_PROMPT = 4
 REAL_RL_PAIRS_PER_PROMPT = 2

@@ -73,3 +73,11 @@ def tiny_model_dir(tmp_path_factory, tokenizer):
         return made[family]
 
     return make
+
+
+def pytest_collection_modifyitems(config, items):
+    """The files with slow or multi-process tests first: ./set-up.sh test hands files to its two workers in this
+    order, so the long ones start early and the many quick ones fill in around them, instead of one long file
+    running alone at the end."""
+    heavy = {item.path for item in items if item.get_closest_marker("slow") or item.get_closest_marker("multiprocess")}
+    items.sort(key=lambda item: item.path not in heavy)  # stable: each file's tests keep their order

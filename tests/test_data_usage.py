@@ -9,7 +9,7 @@ from luacoder.apidocs.markdown import read_markdown_docs
 from luacoder.data.dialogues import DialogueWriter
 from luacoder.data.filters import ApiChecker
 from luacoder.data.phrasing import summary, task_phrase
-from luacoder.data.usage import VARIANTS, UsageWriter, documented_literal, luacats_annotations, stub
+from luacoder.data.usage import VARIANTS, UsageWriter, documented_literal, luacats_annotations, stubs
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_combined_usage_passes_the_first_result_on(api, writer, checker):
 
 
 def test_stub_is_luacats_over_a_call(api, writer):
-    text = stub(api.get("string.find"), writer)
+    text = stubs(api.get("string.find"), writer)[0]  # the first documented form
     lines = text.splitlines()
     assert lines[0] == "---string.find(s, pattern [, init [, plain]])"
     assert lines[1] == "---@param s string the string to search."
