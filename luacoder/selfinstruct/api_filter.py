@@ -29,26 +29,21 @@ passed that stage and all before it, so `generated - kept` is exactly the number
 from __future__ import annotations
 
 import re
-import secrets
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from luacoder.apidocs.schema import ApiSet
 from luacoder.data.filters import ApiChecker, Decontaminator, ExactDuplicates, NearDuplicates
 from luacoder.lua.calls import parse
-from luacoder.lua.sandbox import DEFAULT_INSTRUCTIONS, DEFAULT_MEMORY_MB, LuaJob, iter_run_many
+from luacoder.lua.sandbox import DEFAULT_INSTRUCTIONS, DEFAULT_MEMORY_MB
 from luacoder.lua.stubs import api_error_of, stub_prelude
 from luacoder.selfinstruct.response_filter import (
     INCOMPLETE,
     ResponseParts,
-    assertions_ran,
-    harnessed,
+    run_harnessed,
     sanitized_response,
     split_response,
-    tests_entered,
 )
 
 STAGES = ("generated", "parsed", "api_valid", "ran", "passed", "kept")
@@ -137,7 +132,7 @@ def filter_aimed(
             continue
         survivors.append((row, parts))
 
-    results = _run(sorted({p.program() for _, p in survivors}), api, config)
+    results = run_harnessed(sorted({p.program() for _, p in survivors}), config, stub_prelude(api), "aimed filter")
     passed: list[tuple[dict[str, Any], ResponseParts]] = []
     for row, parts in survivors:
         result, entered, assertions, syntax = results[parts.program()]
@@ -191,34 +186,6 @@ def _api_problem(parts: ResponseParts, drawn: list[str], checker: ApiChecker) ->
     if missing:
         return "misses_drawn_entries", f"the code never calls {', '.join(missing)}"
     return None
-
-
-def _run(programs: list[str], api: ApiSet, config: ApiFilterConfig) -> dict[str, tuple[Any, bool, int | None, bool]]:
-    """program -> (sandbox result, the tests began, assertions they ran, did not compile), with the API's stubs."""
-    if not programs:
-        return {}
-    marker = f"luacoder-harness-{secrets.token_hex(16)}"  # a fresh secret: no response can print the harness's line
-    prelude = stub_prelude(api)
-    jobs = (
-        LuaJob(
-            harnessed(p, marker),
-            timeout=config.timeout,
-            memory_mb=config.memory_mb,
-            instructions=config.instructions,
-            files={},
-            prelude=prelude,
-        )
-        for p in programs
-    )
-    out = {}
-    for program, result in tqdm(
-        zip(programs, iter_run_many(jobs), strict=True), total=len(programs), desc="aimed filter", unit="run"
-    ):
-        if result.reason == "prelude":  # the stubs themselves failed: no response's outcome would mean anything
-            raise RuntimeError(f"the API stubs do not run in the sandbox: {result.error}")
-        entered = tests_entered(result, marker)
-        out[program] = (result, entered, *assertions_ran(result, marker))
-    return out
 
 
 def _final_verdict(row, parts, decontaminator, exact, near, answered) -> tuple[str, str] | None:

@@ -117,6 +117,35 @@ def harnessed(program: str, marker: str) -> str:
     return _HARNESS.replace("{program}", _long_string(program)).replace("{marker}", marker)
 
 
+def run_harnessed(
+    programs: list[str], limits, prelude: str, desc: str
+) -> dict[str, tuple[Any, bool, int | None, bool]]:
+    """program -> (sandbox result, the tests began, assertions they ran, did not compile): each program run once in
+    the sandbox inside the test harness, `prelude` (the API's stubs) before it, with `limits`' timeout, memory_mb and
+    instructions."""
+    marker = f"luacoder-harness-{secrets.token_hex(16)}"  # a fresh secret per run: no response can print its line
+    jobs = (
+        LuaJob(
+            harnessed(p, marker),
+            timeout=limits.timeout,
+            memory_mb=limits.memory_mb,
+            instructions=limits.instructions,
+            files={},
+            prelude=prelude,
+        )
+        for p in programs
+    )
+    out = {}
+    for program, result in tqdm(
+        zip(programs, iter_run_many(jobs), strict=True), total=len(programs), desc=desc, unit="run"
+    ):
+        if result.reason == "prelude":  # the stubs themselves failed: no response's outcome would mean anything
+            raise RuntimeError(f"the API stubs do not run in the sandbox: {result.error}")
+        entered = tests_entered(result, marker)  # before assertions_ran takes the harness's lines out
+        out[program] = (result, entered, *assertions_ran(result, marker))
+    return out
+
+
 def tests_entered(result, marker: str) -> bool:
     """Whether the code ran to its end and the tests began (the harness says so when they take their assert)."""
     return f"{marker} entered\n" in result.stdout
@@ -228,27 +257,7 @@ def filter_rows(rows: list[dict[str, Any]], config: FilterConfig) -> tuple[list[
     """(kept rows with the sanitised `response`, rejected rows with `reason` and `detail`), both in input order."""
     outcomes: list[tuple[str, str] | ResponseParts] = [split_response(row["response"]) for row in rows]
     runnable = sorted({o.program() for o in outcomes if isinstance(o, ResponseParts)})
-    results = {}
-    if runnable:
-        # A fresh secret per filter run: a response cannot print the harness's line for it.
-        marker = f"luacoder-harness-{secrets.token_hex(16)}"
-        jobs = (
-            LuaJob(
-                harnessed(p, marker),
-                timeout=config.timeout,
-                memory_mb=config.memory_mb,
-                instructions=config.instructions,
-                files={},
-                prelude=config.stubs,
-            )
-            for p in runnable
-        )
-        for program, result in tqdm(
-            zip(runnable, iter_run_many(jobs), strict=True), total=len(runnable), desc="execution filter", unit="run"
-        ):
-            if result.reason == "prelude":  # the stubs themselves failed: no response's outcome would mean anything
-                raise RuntimeError(f"the API stubs do not run in the sandbox: {result.error}")
-            results[program] = (result, *assertions_ran(result, marker))
+    results = run_harnessed(runnable, config, config.stubs, "execution filter")
     exact = ExactDuplicates()
     near = NearDuplicates(config.near_duplicate_threshold) if config.near_duplicate_threshold < 1 else None
     decontaminator = Decontaminator(config.eval_prompts, n=config.ngram) if config.eval_prompts else None
@@ -267,7 +276,7 @@ def filter_rows(rows: list[dict[str, Any]], config: FilterConfig) -> tuple[list[
 def _verdict(row, outcome, results, exact, near, decontaminator) -> tuple[str, str] | None:
     if not isinstance(outcome, ResponseParts):
         return outcome
-    result, assertions, syntax = results[outcome.program()]
+    result, _, assertions, syntax = results[outcome.program()]
     if syntax:
         return "failed_syntax", result.error or "does not compile"
     api_error = api_error_of(result)
